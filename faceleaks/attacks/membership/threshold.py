@@ -1,0 +1,75 @@
+"""Threshold attacks: one feature, higher = member, with a calibrated threshold.
+
+Instance level reproduces the confidence/entropy baselines (Yeom et al. 2018, arXiv 1709.01604;
+Song & Mittal 2021, arXiv 2003.10595 [paper]); identity level thresholds a statistic of the k
+outputs of one person (FaceLeaks' aggregate idea [paper, abstract]; statistic [reconstructed]).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from faceleaks.attacks.base import Level, MembershipAttack, MembershipScores, ReferenceSet
+from faceleaks.attacks.calibration import choose_threshold, extract, fit_standardizer
+from faceleaks.attacks.features import IDENTITY_FEATURES, INSTANCE_FEATURES, NEEDS_K2
+from faceleaks.errors import ConfigError, DataError
+from faceleaks.serving.protocol import BlackBox
+
+__all__ = ["ThresholdAttack"]
+
+
+class ThresholdAttack(MembershipAttack):
+    """Score = one feature (standardised per box); member if score >= ``threshold_``.
+
+    Parameters
+    ----------
+    feature : str
+        An instance feature (``max_posterior``, ``neg_entropy``, ``neg_modified_entropy``) at
+        INSTANCE level, or an identity feature (``mean_max_posterior``, ``mean_neg_entropy``,
+        ``compactness``, ``label_agreement``) at IDENTITY level.
+    level : {"instance", "identity"}
+    k : int
+        Photos per identity (IDENTITY level); 1 at INSTANCE level.
+    target_fpr : float
+        FPR (fraction) for the threshold when only non-member references exist.
+    """
+
+    def __init__(self, *, feature: str, level: str = "instance", k: int = 1, target_fpr: float = 0.05) -> None:
+        self.feature = feature
+        self.level = level
+        self.k = k
+        self.target_fpr = target_fpr
+        lvl = Level(level)
+        known = INSTANCE_FEATURES if lvl is Level.INSTANCE else IDENTITY_FEATURES
+        if feature not in known:
+            raise ConfigError(f"unknown {level} feature {feature!r}; known: {sorted(known)}")
+        if k < 1 or (lvl is Level.INSTANCE and k != 1) or (feature in NEEDS_K2 and k < 2):
+            raise ConfigError(f"k={k} is not valid for {level} feature {feature!r}")
+        self.name = f"{feature}" if lvl is Level.INSTANCE else f"{feature}@k={k}"
+
+    def _extract(self, box, images, identity_ids, **kw):
+        return extract(box, images, identity_ids, level=Level(self.level), k=self.k,
+                       names=(self.feature,), **kw)
+
+    def fit(self, references: Sequence[ReferenceSet]) -> "ThresholdAttack":
+        if not references:
+            raise DataError("ThresholdAttack.fit needs at least one ReferenceSet")
+        ex = [self._extract(r.box, r.images, r.identity_ids, is_member=r.is_member, strict=False)
+              for r in references]
+        self.calibrator_ = fit_standardizer(references, ex)
+        mixed = [(r, e) for r, e in zip(references, ex) if e.is_member.any() and (~e.is_member).any()]
+        use = mixed or list(zip(references, ex))
+        z = np.concatenate([self.calibrator_.transform(r.box, e.features)[:, 0] for r, e in use])
+        truth = np.concatenate([e.is_member for _, e in use])
+        self.threshold_ = choose_threshold(z, truth, target_fpr=self.target_fpr)
+        self.n_queries_fit_ = int(sum(e.n_queries for e in ex))
+        return self
+
+    def score(self, box: BlackBox, images: np.ndarray, *, identity_ids: np.ndarray,
+              image_ids: np.ndarray | None = None) -> MembershipScores:
+        self._check_fitted()
+        e = self._extract(box, images, identity_ids, image_ids=image_ids)
+        z = self.calibrator_.transform(box, e.features)[:, 0]
+        return MembershipScores(z, e.ids, Level(self.level), self.name, self.threshold_, e.n_queries)

@@ -1,0 +1,41 @@
+"""Attack registry: build attacks by name from configuration (as Opacus' accountant registry)."""
+
+from __future__ import annotations
+
+import inspect
+
+from faceleaks.attacks.base import MembershipAttack
+from faceleaks.attacks.membership.shadow import ShadowClassifierAttack
+from faceleaks.attacks.membership.threshold import ThresholdAttack
+from faceleaks.errors import ConfigError
+
+__all__ = ["register_attack", "create_attack", "registered_attacks"]
+
+_REGISTRY: dict[str, type[MembershipAttack]] = {}
+
+
+def register_attack(name: str, cls: type[MembershipAttack]) -> None:
+    """Add ``cls`` under ``name``; ``ValueError`` if the name is taken."""
+    if name in _REGISTRY:
+        raise ValueError(f"attack {name!r} is already registered")
+    _REGISTRY[name] = cls
+
+
+def registered_attacks() -> dict[str, type[MembershipAttack]]:
+    return dict(_REGISTRY)
+
+
+def create_attack(name: str, **params) -> MembershipAttack:
+    """Instantiate a registered attack; ``ConfigError`` for an unknown name or parameter."""
+    if name not in _REGISTRY:
+        raise ConfigError(f"unknown attack {name!r}; registered: {sorted(_REGISTRY)}")
+    cls = _REGISTRY[name]
+    allowed = set(inspect.signature(cls.__init__).parameters) - {"self"}
+    unknown = sorted(set(params) - allowed)
+    if unknown:
+        raise ConfigError(f"attack {name!r} has no parameter(s) {unknown}; allowed: {sorted(allowed)}")
+    return cls(**params)
+
+
+register_attack("threshold", ThresholdAttack)
+register_attack("shadow", ShadowClassifierAttack)

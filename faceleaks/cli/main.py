@@ -1,0 +1,126 @@
+"""``faceleaks`` command line: parse, load the config once, call the library, print a summary.
+
+Exit codes: 0 success, 2 bad setting (``ConfigError``), 1 any other ``FaceLeaksError``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from faceleaks.config import ExperimentConfig, config_from_dict, load_config, quick_config
+from faceleaks.errors import ConfigError, FaceLeaksError
+
+app = typer.Typer(add_completion=False, help="Measure what black-box student models leak about their teacher.")
+console = Console()
+
+
+@app.callback()
+def _main() -> None:
+    """faceleaks: membership and attribute inference through transfer-learning students."""
+
+
+def default_cache_dir() -> Path:
+    """``$FACELEAKS_CACHE_DIR`` or ``~/.cache/faceleaks``."""
+    return Path(os.environ.get("FACELEAKS_CACHE_DIR", "~/.cache/faceleaks")).expanduser()
+
+
+def _parse_ks(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError as err:
+        raise ConfigError(f"--k must be comma-separated integers like 1,2,5,10, got {text!r}") from err
+
+
+def build_config(*, quick: bool, config: Optional[Path], overrides: dict) -> ExperimentConfig:
+    """Defaults → ``--quick`` preset → TOML file → command-line overrides; validated once."""
+    cfg = quick_config() if quick else ExperimentConfig()
+    if config is not None:
+        cfg = load_config(config, cfg)
+    return config_from_dict(overrides, cfg)
+
+
+def _print_summary(record, paths) -> None:
+    v = record.teacher.get("verification", {})
+    console.print(f"[bold]Teacher[/] {record.teacher['kind']}: verification accuracy on held-out identity pairs "
+                  f"{v.get('accuracy', float('nan')):.3f}")
+    table = Table(title="Membership inference on the teacher (AUC, 95% CI)")
+    for col in ("teacher", "student", "setting", "level", "attack", "AUC [95% CI]", "TPR@FPR", "bal.acc", "n"):
+        table.add_column(col)
+    from faceleaks.report.tables import membership_rows
+
+    for row in membership_rows(record.membership):
+        table.add_row(*row)
+    console.print(table)
+    for name, path in paths.items():
+        console.print(f"{name}: {path}")
+
+
+@app.command()
+def run(
+    quick: bool = typer.Option(False, "--quick", help="Small preset that finishes in about a minute."),
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML file of settings (see README)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of every random choice (default 0)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default ./faceleaks-out)."),
+    teacher: Optional[str] = typer.Option(None, "--teacher", help="Teacher kind: scratch."),
+    output: Optional[str] = typer.Option(None, "--output", help="What the student API returns: posterior, topk, label."),
+    k: Optional[str] = typer.Option(None, "--k", help="Photos per identity, e.g. 1,2,5,10."),
+    lfw_dir: Optional[Path] = typer.Option(None, "--lfw-dir", help="LFW folder (else $FACELEAKS_LFW_DIR, ../shared/data/lfw, download)."),
+    utkface_dir: Optional[Path] = typer.Option(None, "--utkface-dir", help="UTKFace folder (else $FACELEAKS_UTKFACE_DIR, ../shared/data/utkface)."),
+    no_download: bool = typer.Option(False, "--no-download", help="Never download LFW."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Cache folder (else $FACELEAKS_CACHE_DIR or ~/.cache/faceleaks)."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="Torch threads (default 2)."),
+    no_progress: bool = typer.Option(False, "--no-progress", help="Hide progress bars."),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Train the teacher and students, attack them through the black box, write the report."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    overrides: dict = {}
+    for section, key, value in (("", "seed", seed), ("", "output_dir", str(out) if out else None),
+                                ("teacher", "kind", teacher), ("attack", "output", output),
+                                ("data", "lfw_dir", str(lfw_dir) if lfw_dir else None),
+                                ("data", "utkface_dir", str(utkface_dir) if utkface_dir else None),
+                                ("runtime", "threads", threads),
+                                ("runtime", "cache_dir", str(cache_dir) if cache_dir else None)):
+        if value is not None:
+            (overrides.setdefault(section, {}) if section else overrides)[key] = value
+    try:
+        if k is not None:
+            overrides.setdefault("attack", {})["ks"] = _parse_ks(k)
+        if no_download:
+            overrides.setdefault("data", {})["download"] = False
+        if no_progress:
+            overrides.setdefault("runtime", {})["progress"] = False
+        cfg = build_config(quick=quick, config=config, overrides=overrides)
+        from faceleaks.evaluation.experiment import run_experiment
+        from faceleaks.progress import set_enabled
+        from faceleaks.report.render import write_report
+
+        set_enabled(cfg.runtime.progress)
+        out_dir = Path(cfg.output_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        cache = Path(cfg.runtime.cache_dir).expanduser() if cfg.runtime.cache_dir else default_cache_dir()
+        record = run_experiment(cfg, out_dir=out_dir, cache_dir=cache)
+        paths = write_report(record, out_dir)
+    except ConfigError as err:
+        console.print(f"[red]ConfigError:[/] {err}")
+        raise typer.Exit(2) from err
+    except FaceLeaksError as err:
+        console.print(f"[red]{type(err).__name__}:[/] {err}")
+        raise typer.Exit(1) from err
+    _print_summary(record, paths)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

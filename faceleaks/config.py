@@ -1,0 +1,244 @@
+"""Typed, validated settings for a faceleaks run.
+
+Every knob lives in a frozen dataclass, validated once in ``__post_init__``; the CLI builds one
+``ExperimentConfig`` (defaults, ``--quick`` preset, an optional TOML file, command-line
+overrides) and each layer receives only its own slice. Unknown keys raise ``ConfigError``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from faceleaks.errors import ConfigError
+
+__all__ = [
+    "DataConfig",
+    "SplitConfig",
+    "TeacherConfig",
+    "StudentConfig",
+    "AttackConfig",
+    "RuntimeConfig",
+    "ExperimentConfig",
+    "TEACHER_KINDS",
+    "OUTPUT_KINDS",
+    "quick_config",
+    "config_from_dict",
+    "load_config",
+]
+
+TEACHER_KINDS = ("scratch",)
+OUTPUT_KINDS = ("posterior", "topk", "label")
+
+
+def _positive(owner: object, *names: str) -> None:
+    for name in names:
+        value = getattr(owner, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ConfigError(f"{type(owner).__name__}.{name} must be a positive integer, got {value!r}")
+
+
+def _fraction(owner: object, name: str, *, open_low: bool = True) -> None:
+    value = getattr(owner, name)
+    if not isinstance(value, (int, float)) or not (0.0 < value < 1.0 if open_low else 0.0 <= value < 1.0):
+        raise ConfigError(f"{type(owner).__name__}.{name} must be a fraction in (0, 1), got {value!r}")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the faces are. ``None`` directories are searched for (see ``faceleaks.data.lfw``)."""
+
+    lfw_dir: str | None = None
+    utkface_dir: str | None = None
+    download: bool = True
+    max_images_per_identity: int = 40
+
+    def __post_init__(self) -> None:
+        _positive(self, "max_images_per_identity")
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    """Identity-disjoint roles (counts of identities; photo fractions are fractions in (0, 1)).
+
+    Members, non-members and attacker references come from identities with at least
+    ``min_images_membership`` photos; the students' LFW identities from identities with
+    ``min_images_student`` up to ``min_images_membership - 1`` photos.
+    """
+
+    min_images_membership: int = 10
+    n_members: int = 50
+    n_nonmembers: int = 50
+    n_reference: int = 58
+    member_train_fraction: float = 0.5
+    min_images_student: int = 5
+    n_student_identities: int = 40
+    n_shadow_student_identities: int = 40
+    student_test_fraction: float = 0.3
+    n_utkface_train: int = 1500
+    n_utkface_test: int = 500
+
+    def __post_init__(self) -> None:
+        _positive(self, "min_images_membership", "n_members", "n_nonmembers", "min_images_student",
+                  "n_student_identities", "n_shadow_student_identities", "n_utkface_train",
+                  "n_utkface_test")
+        if self.n_reference < 4:
+            raise ConfigError(f"SplitConfig.n_reference must be >= 4 (half train the shadow teacher), got {self.n_reference}")
+        if self.min_images_student >= self.min_images_membership:
+            raise ConfigError("SplitConfig.min_images_student must be below min_images_membership")
+        _fraction(self, "member_train_fraction")
+        _fraction(self, "student_test_fraction")
+
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    """The face-recognition teacher: ``kind`` is one of ``TEACHER_KINDS``."""
+
+    kind: str = "scratch"
+    image_size: int = 64
+    epochs: int = 30
+    batch_size: int = 64
+    learning_rate: float = 2e-3
+    weight_decay: float = 5e-4
+    embedding_dim: int = 128
+
+    def __post_init__(self) -> None:
+        if self.kind not in TEACHER_KINDS:
+            raise ConfigError(f"unknown teacher kind {self.kind!r}; choose one of {TEACHER_KINDS}")
+        _positive(self, "image_size", "epochs", "batch_size", "embedding_dim")
+
+
+@dataclass(frozen=True)
+class StudentConfig:
+    """Students: a new softmax head on the frozen teacher embedding, trained on cached embeddings."""
+
+    epochs: int = 200
+    learning_rate: float = 0.05
+    weight_decay: float = 1e-4
+    age_bins: tuple[int, ...] = (20, 40, 60)
+
+    def __post_init__(self) -> None:
+        _positive(self, "epochs")
+        if list(self.age_bins) != sorted(set(self.age_bins)) or not self.age_bins:
+            raise ConfigError(f"StudentConfig.age_bins must be increasing ages, got {self.age_bins}")
+
+
+@dataclass(frozen=True)
+class AttackConfig:
+    """What the attacker sees and how results are summarised.
+
+    ``output`` is what the student API returns (``posterior``, ``topk`` or ``label``); ``ks`` are the
+    numbers of photos per identity; ``fprs`` are fractions at which TPR is reported.
+    """
+
+    ks: tuple[int, ...] = (1, 2, 5, 10)
+    output: str = "posterior"
+    top_k: int = 3
+    shadow: bool = True
+    n_instance_max: int = 1000
+    n_bootstrap: int = 1000
+    fprs: tuple[float, ...] = (0.01, 0.001)
+
+    def __post_init__(self) -> None:
+        if not self.ks or any(not isinstance(k, int) or k < 1 for k in self.ks):
+            raise ConfigError(f"AttackConfig.ks must be positive integers, got {self.ks}")
+        if self.output not in OUTPUT_KINDS:
+            raise ConfigError(f"unknown output {self.output!r}; choose one of {OUTPUT_KINDS}")
+        _positive(self, "top_k", "n_instance_max", "n_bootstrap")
+        for f in self.fprs:
+            if not 0.0 < f < 1.0:
+                raise ConfigError(f"AttackConfig.fprs must be fractions in (0, 1), got {f}")
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """Threads, cache folder (``None``: ``$FACELEAKS_CACHE_DIR`` or ``~/.cache/faceleaks``), progress bars."""
+
+    threads: int = 2
+    cache_dir: str | None = None
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        _positive(self, "threads")
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """One complete run. ``seed`` drives every random choice (splits, training, sampling)."""
+
+    seed: int = 0
+    output_dir: str = "faceleaks-out"
+    data: DataConfig = field(default_factory=DataConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    student: StudentConfig = field(default_factory=StudentConfig)
+    attack: AttackConfig = field(default_factory=AttackConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+_SECTIONS = {
+    "data": DataConfig,
+    "split": SplitConfig,
+    "teacher": TeacherConfig,
+    "student": StudentConfig,
+    "attack": AttackConfig,
+    "runtime": RuntimeConfig,
+}
+
+
+def _build(cls: type, values: dict[str, Any], where: str) -> Any:
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown setting(s) {unknown} in [{where}]; known: {sorted(known)}")
+    coerced = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    return cls(**coerced)
+
+
+def config_from_dict(values: dict[str, Any], base: ExperimentConfig | None = None) -> ExperimentConfig:
+    """Overlay a nested dict (as in a TOML file) on ``base`` (defaults if None); unknown keys raise."""
+    base = base or ExperimentConfig()
+    top = {k: v for k, v in values.items() if k not in _SECTIONS}
+    unknown = sorted(set(top) - {"seed", "output_dir"})
+    if unknown:
+        raise ConfigError(f"unknown setting(s) {unknown}; known sections: {sorted(_SECTIONS)}, seed, output_dir")
+    changes: dict[str, Any] = dict(top)
+    for name, cls in _SECTIONS.items():
+        if name in values:
+            if not isinstance(values[name], dict):
+                raise ConfigError(f"[{name}] must be a table of settings")
+            merged = {**dataclasses.asdict(getattr(base, name)), **values[name]}
+            changes[name] = _build(cls, merged, name)
+    return dataclasses.replace(base, **changes)
+
+
+def quick_config(base: ExperimentConfig | None = None) -> ExperimentConfig:
+    """A small preset (few identities, short training) that finishes in about a minute on 2 cores."""
+    return config_from_dict(
+        {
+            "split": {"n_members": 24, "n_nonmembers": 24, "n_reference": 24,
+                      "n_student_identities": 20, "n_shadow_student_identities": 20,
+                      "n_utkface_train": 400, "n_utkface_test": 200},
+            "data": {"max_images_per_identity": 20},
+            "teacher": {"epochs": 12},
+            "student": {"epochs": 100},
+            "attack": {"n_bootstrap": 300},
+        },
+        base,
+    )
+
+
+def load_config(path: str | Path, base: ExperimentConfig | None = None) -> ExperimentConfig:
+    """Read a TOML file of settings over ``base``; raises ``ConfigError`` if unreadable or unknown."""
+    try:
+        with open(path, "rb") as fh:
+            values = tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as err:
+        raise ConfigError(f"cannot read config file {path}: {err}") from err
+    return config_from_dict(values, base)

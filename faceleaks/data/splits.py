@@ -1,0 +1,165 @@
+"""Identity-disjoint splits: the ground truth of who is a member, written as a JSON manifest.
+
+Roles of LFW identities (each identity has exactly one):
+
+- ``member``: the teacher was trained on ``member_train`` photos of them; the other photos are
+  held out ("unseen photos of members").
+- ``nonmember``: never seen by the teacher; evaluated against members.
+- ``reference``: never seen by the teacher, and the attacker knows it (calibration, shadow models).
+- ``student``: the classes of the LFW identification student (the owner's downstream task).
+- ``shadow_student``: identities the attacker uses for its own shadow student.
+
+UTKFace photos (no identities) are split into the age student's train/test sets and the
+attacker's shadow set. [reconstructed]: the paper's exact split is not public.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from faceleaks.config import SplitConfig
+from faceleaks.errors import ArtifactError, DataError
+from faceleaks.seeding import make_rng
+
+__all__ = ["MembershipSplit", "make_split", "ROLES", "SCHEMA_VERSION"]
+
+ROLES = ("member", "nonmember", "reference", "student", "shadow_student")
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class MembershipSplit:
+    """The manifest. ``photos`` maps each used identity to its (capped) image ids; ``member_train``
+    maps each member to the subset of those the teacher trains on; ``utk`` maps
+    ``train``/``test``/``shadow`` to UTKFace image ids."""
+
+    seed: int
+    roles: dict[str, list[str]]
+    photos: dict[str, list[str]]
+    member_train: dict[str, list[str]]
+    student_test: list[str]
+    utk: dict[str, list[str]]
+
+    def identities(self, role: str) -> list[str]:
+        if role not in ROLES:
+            raise DataError(f"unknown role {role!r}; roles are {ROLES}")
+        return list(self.roles.get(role, []))
+
+    def member_heldout(self, identity: str) -> list[str]:
+        train = set(self.member_train[identity])
+        return [i for i in self.photos[identity] if i not in train]
+
+    def validate(self) -> None:
+        """Raise ``DataError`` if any identity has two roles or photo sets overlap."""
+        owner: dict[str, str] = {}
+        for role, ids in self.roles.items():
+            if role not in ROLES:
+                raise DataError(f"manifest has unknown role {role!r}")
+            for ident in ids:
+                if ident in owner:
+                    raise DataError(f"identity {ident!r} is both {owner[ident]} and {role}: splits overlap")
+                owner[ident] = role
+        seen: dict[str, str] = {}
+        for ident, ids in self.photos.items():
+            if ident not in owner:
+                raise DataError(f"photos listed for {ident!r}, which has no role")
+            for iid in ids:
+                if iid in seen:
+                    raise DataError(f"photo {iid!r} is listed for {seen[iid]!r} and {ident!r}")
+                seen[iid] = ident
+        for ident, ids in self.member_train.items():
+            if owner.get(ident) != "member" or not set(ids) <= set(self.photos[ident]):
+                raise DataError(f"member_train for {ident!r} is not a subset of a member's photos")
+        parts = [set(v) for v in self.utk.values()]
+        if sum(map(len, parts)) != len(set().union(*parts)) if parts else False:
+            raise DataError("UTKFace train/test/shadow photo sets overlap")
+
+    def to_json(self, path: Path) -> None:
+        Path(path).write_text(json.dumps({"schema_version": SCHEMA_VERSION, **asdict(self)}, indent=1))
+
+    @classmethod
+    def from_json(cls, path: Path) -> "MembershipSplit":
+        """Load and validate a manifest; ``ArtifactError`` if unreadable, ``DataError`` if overlapping."""
+        try:
+            raw = json.loads(Path(path).read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise ArtifactError(f"cannot read split manifest {path}: {err}") from err
+        if raw.pop("schema_version", None) != SCHEMA_VERSION:
+            raise ArtifactError(f"split manifest {path} is not schema version {SCHEMA_VERSION}")
+        split = cls(**raw)
+        split.validate()
+        return split
+
+
+def _take(pool: list[str], n: int, what: str, cfg_name: str) -> list[str]:
+    if len(pool) < n:
+        raise DataError(f"need {n} identities for {what} but only {len(pool)} are left; "
+                        f"lower split.{cfg_name} or the other identity counts")
+    out = pool[:n]
+    del pool[:n]
+    return out
+
+
+def make_split(by_identity: dict[str, list[str]], utk_ids: list[str], cfg: SplitConfig,
+               *, max_images_per_identity: int, seed: int) -> MembershipSplit:
+    """Draw a seeded, identity-disjoint split.
+
+    Parameters
+    ----------
+    by_identity : identity -> its readable LFW image ids
+    utk_ids : readable UTKFace image ids
+    cfg : counts and fractions (see ``SplitConfig``)
+
+    Raises ``DataError`` if there are too few identities or UTKFace photos for the counts asked.
+    """
+    rng = make_rng(seed)
+    names = sorted(by_identity)
+    big = [n for n in names if len(by_identity[n]) >= cfg.min_images_membership]
+    small = [n for n in names if cfg.min_images_student <= len(by_identity[n]) < cfg.min_images_membership]
+    big = [big[i] for i in rng.permutation(len(big))]
+    small = [small[i] for i in rng.permutation(len(small))]
+    roles = {
+        "member": _take(big, cfg.n_members, "members", "n_members"),
+        "nonmember": _take(big, cfg.n_nonmembers, "non-members", "n_nonmembers"),
+        "reference": _take(big, cfg.n_reference, "attacker references", "n_reference"),
+        "student": _take(small, cfg.n_student_identities, "the LFW student", "n_student_identities"),
+        "shadow_student": _take(small, cfg.n_shadow_student_identities, "the shadow student",
+                                "n_shadow_student_identities"),
+    }
+    photos: dict[str, list[str]] = {}
+    for ident in (i for ids in roles.values() for i in ids):
+        ids = sorted(by_identity[ident])
+        keep = rng.permutation(len(ids))[:max_images_per_identity]
+        photos[ident] = [ids[i] for i in keep]
+    member_train = {}
+    for ident in roles["member"]:
+        n = len(photos[ident])
+        n_train = min(n - 1, max(1, int(round(cfg.member_train_fraction * n))))
+        member_train[ident] = photos[ident][:n_train]
+    student_test = []
+    for ident in roles["student"] + roles["shadow_student"]:
+        n_test = max(1, int(round(cfg.student_test_fraction * len(photos[ident]))))
+        student_test += photos[ident][:n_test]
+    need = cfg.n_utkface_train + cfg.n_utkface_test
+    if len(utk_ids) < 2 * need:
+        raise DataError(f"UTKFace has {len(utk_ids)} readable photos; the split needs {2 * need} "
+                        "(student train+test and the attacker's shadow copy): lower split.n_utkface_*")
+    order = [sorted(utk_ids)[i] for i in rng.permutation(len(utk_ids))]
+    utk = {"train": order[: cfg.n_utkface_train], "test": order[cfg.n_utkface_train : need],
+           "shadow": order[need : 2 * need]}
+    split = MembershipSplit(seed, roles, photos, member_train, student_test, utk)
+    split.validate()
+    return split
+
+
+def group_by_identity(image_ids, identities) -> dict[str, list[str]]:
+    """identity -> list of image ids, from two parallel sequences."""
+    out: dict[str, list[str]] = defaultdict(list)
+    for iid, ident in zip(image_ids, identities):
+        out[str(ident)].append(str(iid))
+    return dict(out)

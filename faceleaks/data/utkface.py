@@ -1,0 +1,74 @@
+"""UTKFace aligned crops with age, gender and race labels (Zhang, Song & Qi, CVPR 2017).
+
+Looked for at the ``utkface_dir`` setting, ``$FACELEAKS_UTKFACE_DIR``, ``$FACELEAKS_DATA_DIR/utkface``
+and ``../shared/data/utkface`` (from the working directory and from the checkout). The folder holds
+``labels.csv`` (columns path, age, gender, race) or, without it, ``*.jpg`` files named
+``<age>_<gender>_<race>_<datetime>.jpg[.chip.jpg]``. Gender 0 = male, 1 = female; race 0 White,
+1 Black, 2 Asian, 3 Indian, 4 Others; -1 where a field is missing.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from faceleaks.errors import DataError
+
+__all__ = ["UtkRecord", "find_utkface_root", "index_utkface"]
+
+_REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class UtkRecord:
+    """One UTKFace photo; ``age`` in years, ``gender`` and ``race`` as coded above (-1 unknown)."""
+
+    image_id: str
+    path: Path
+    age: int
+    gender: int
+    race: int
+
+
+def find_utkface_root(utkface_dir: str | os.PathLike | None = None) -> Path:
+    """Return the UTKFace folder; ``DataError`` listing the places looked if none has photos."""
+    looked = [Path(utkface_dir).expanduser()] if utkface_dir else []
+    if os.environ.get("FACELEAKS_UTKFACE_DIR"):
+        looked.append(Path(os.environ["FACELEAKS_UTKFACE_DIR"]).expanduser())
+    if os.environ.get("FACELEAKS_DATA_DIR"):
+        looked.append(Path(os.environ["FACELEAKS_DATA_DIR"]).expanduser() / "utkface")
+    looked += [Path.cwd().parent / "shared" / "data" / "utkface", _REPO_ROOT.parent / "shared" / "data" / "utkface"]
+    for root in looked:
+        if (root / "labels.csv").is_file() or any(root.glob("*/*.jpg")) or any(root.glob("*.jpg")):
+            return root
+    where = "\n  ".join(str(p) for p in looked)
+    raise DataError("UTKFace not found. Looked in:\n  " + where + "\nSet FACELEAKS_UTKFACE_DIR "
+                    "(or --utkface-dir) to a folder of UTKFace crops (<age>_<gender>_<race>_*.jpg).")
+
+
+def _int(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        return -1
+
+
+def index_utkface(root: Path) -> list[UtkRecord]:
+    """Every labelled photo, sorted by path; rows without an age are skipped. ``DataError`` if none."""
+    rows: list[tuple[str, str, str, str]] = []
+    if (root / "labels.csv").is_file():
+        with open(root / "labels.csv", newline="") as fh:
+            rows = [(r["path"], r["age"], r["gender"], r["race"]) for r in csv.DictReader(fh)]
+    else:
+        for p in sorted(root.rglob("*.jpg")):
+            parts = p.name.split("_")
+            rows.append((str(p.relative_to(root)), *(parts + ["", "", ""])[:3]))
+    records = [
+        UtkRecord(Path(rel).name.split(".")[0], root / rel, _int(a), _int(g), _int(r))
+        for rel, a, g, r in sorted(rows) if _int(a) >= 0
+    ]
+    if not records:
+        raise DataError(f"no labelled UTKFace photos under {root}")
+    return records

@@ -1,0 +1,64 @@
+"""What the attacker holds: reference identities (known non-members of the victim teacher), its
+own shadow split of them, and the sets of photos it queries. Built from the ``reference`` role of
+the split only: the attacker never sees member or non-member lists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from faceleaks.attacks.base import ReferenceSet
+from faceleaks.data.splits import MembershipSplit
+from faceleaks.seeding import derive_seed, make_rng
+from faceleaks.serving.protocol import BlackBox
+
+__all__ = ["AttackerData", "make_attacker_data", "SETTINGS", "PhotoSource"]
+
+SETTINGS = ("training-photos", "unseen-photos")
+
+
+@dataclass(frozen=True)
+class AttackerData:
+    """``photos``: reference identity -> its photo ids (shuffled). ``shadow_in`` identities train the
+    shadow teacher on ``shadow_train`` photos; the rest of the references are shadow non-members."""
+
+    photos: dict[str, list[str]]
+    shadow_in: list[str]
+    shadow_train: dict[str, list[str]]
+
+    def shadow_heldout(self, identity: str) -> list[str]:
+        used = set(self.shadow_train[identity])
+        return [i for i in self.photos[identity] if i not in used]
+
+    def shadow_out(self) -> list[str]:
+        return sorted(set(self.photos) - set(self.shadow_in))
+
+
+def make_attacker_data(split: MembershipSplit, *, train_fraction: float, seed: int) -> AttackerData:
+    """The attacker's seeded choice: half its reference identities go into its shadow teacher."""
+    rng = make_rng(derive_seed(seed, "attacker"))
+    refs = sorted(split.identities("reference"))
+    photos = {r: [split.photos[r][i] for i in rng.permutation(len(split.photos[r]))] for r in refs}
+    shadow_in = sorted(refs[i] for i in rng.permutation(len(refs))[: len(refs) // 2])
+    train = {r: photos[r][: min(len(photos[r]) - 1, max(1, round(train_fraction * len(photos[r]))))] for r in shadow_in}
+    return AttackerData(photos, shadow_in, train)
+
+
+class PhotoSource:
+    """Turns photo-id lists into stacked arrays via a ``lookup(ids) -> FaceSet`` function."""
+
+    def __init__(self, lookup) -> None:
+        self.lookup = lookup
+
+    def stack(self, by_identity: dict[str, list[str]]):
+        """(images (n, S, S, 3) uint8, identity_ids (n,), image_ids (n,)) in the given order."""
+        ids = [i for p in by_identity for i in by_identity[p]]
+        faces = self.lookup(ids)
+        return faces.images, faces.identities, faces.image_ids
+
+    def reference_set(self, box: BlackBox, members: dict[str, list[str]], nonmembers: dict[str, list[str]]) -> ReferenceSet:
+        images, idents, _ = self.stack({**members, **nonmembers})
+        is_member = np.isin(idents, list(members))
+        return ReferenceSet(box, images, idents, is_member)

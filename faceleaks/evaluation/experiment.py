@@ -1,0 +1,230 @@
+"""The end-to-end FaceLeaks experiment: teacher, students, black-box attacks, metrics.
+
+Flow [paper, abstract; details reconstructed]: the owner trains a teacher on member identities
+and students on it; the attacker, holding only black-box access to each student plus reference
+identities it knows are non-members, runs per-photo (instance) and per-person (identity, k
+photos) membership attacks. A negative control repeats every attack against students built on
+a teacher that saw none of the evaluated identities (the attacker's shadow teacher).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from faceleaks.attacks.base import Level
+from faceleaks.attacks.registry import create_attack
+from faceleaks.config import ExperimentConfig
+from faceleaks.evaluation.attacker import SETTINGS, AttackerData, PhotoSource, make_attacker_data
+from faceleaks.evaluation.pipeline import Dataset, build_students, build_teacher, prepare_data
+from faceleaks.evaluation.results import MembershipReport, RunRecord
+from faceleaks.evaluation.scoring import evaluate_scores
+from faceleaks.evaluation.verification import read_pairs, verification_accuracy
+from faceleaks.models.training import configure_torch
+from faceleaks.progress import track
+from faceleaks.seeding import derive_seed, make_rng
+from faceleaks.serving.local import LocalBlackBox
+from faceleaks.serving.perturb import reveal
+from faceleaks.serving.protocol import BlackBox, OutputKind
+from faceleaks.serving.wrappers import CachingBlackBox, CountingBlackBox
+
+__all__ = ["run_experiment", "attack_specs"]
+
+log = logging.getLogger(__name__)
+
+
+def attack_specs(level: Level, k: int, output: OutputKind) -> list[tuple[str, dict]]:
+    """The attacks run at one level and k, given what the API reveals (registry name, params)."""
+    if level is Level.INSTANCE:
+        if output is OutputKind.LABEL:
+            return []
+        return [("threshold", {"feature": f, "level": "instance"})
+                for f in ("max_posterior", "neg_entropy", "neg_modified_entropy")] + [
+            ("shadow", {"features": ("max_posterior", "top2_posterior", "top3_posterior", "neg_entropy"),
+                        "level": "instance"})]
+    if output is OutputKind.LABEL:
+        feats = ("label_agreement",) if k >= 2 else ()
+    else:
+        feats = ("mean_max_posterior", "mean_neg_entropy") + (("compactness", "label_agreement") if k >= 2 else ())
+    specs = [("threshold", {"feature": f, "level": "identity", "k": k}) for f in feats if f != "mean_neg_entropy"]
+    if feats:
+        specs.append(("shadow", {"features": feats, "level": "identity", "k": k}))
+    return specs
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+
+    def __call__(self, stage: str):
+        timer = self
+
+        class _Ctx:
+            def __enter__(self):
+                self.t0 = time.perf_counter()
+
+            def __exit__(self, *exc):
+                timer.timings[stage] = round(time.perf_counter() - self.t0, 2)
+
+        return _Ctx()
+
+
+def _eval_lists(data: Dataset, setting: str, seed: int) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Members' photos for the setting and non-members' photos, each list shuffled (seeded)."""
+    rng = make_rng(derive_seed(seed, "eval-order", setting))
+    split = data.split
+    have = set(data.faces.image_ids.tolist())
+
+    def shuffled(ids: list[str]) -> list[str]:
+        ids = [i for i in ids if i in have]
+        return [ids[i] for i in rng.permutation(len(ids))]
+
+    members = {m: shuffled(split.member_train[m] if setting == "training-photos" else split.member_heldout(m))
+               for m in sorted(split.identities("member"))}
+    nonmembers = {n: shuffled(split.photos[n]) for n in sorted(split.identities("nonmember"))}
+    return members, nonmembers
+
+
+def _first(lists: dict[str, list[str]], k: int) -> dict[str, list[str]]:
+    return {p: ids[:k] for p, ids in lists.items() if len(ids) >= k}
+
+
+def _sample_photos(lists: dict[str, list[str]], n_max: int, rng: np.random.Generator) -> dict[str, list[str]]:
+    flat = [(p, i) for p, ids in lists.items() for i in ids]
+    keep = sorted(rng.permutation(len(flat))[:n_max])
+    out: dict[str, list[str]] = {}
+    for j in keep:
+        out.setdefault(flat[j][0], []).append(flat[j][1])
+    return out
+
+
+def _evaluate(level: Level, k: int, members: dict[str, list[str]], nonmembers: dict[str, list[str]], refs,
+              box: BlackBox, src: PhotoSource, cfg: ExperimentConfig, ctx: dict, caught: list[str]) -> list[MembershipReport]:
+    images, idents, image_ids = src.stack({**members, **nonmembers})
+    if level is Level.INSTANCE:
+        truth = dict.fromkeys(image_ids.tolist(), False)
+        truth.update(dict.fromkeys([i for ids in members.values() for i in ids], True))
+    else:
+        truth = {**dict.fromkeys(nonmembers, False), **dict.fromkeys(members, True)}
+    n_photos = {"member": sum(map(len, members.values())), "nonmember": sum(map(len, nonmembers.values()))}
+    reports = []
+    for name, params in attack_specs(level, k, box.output_kind):
+        extra = {"seed": derive_seed(cfg.seed, "attack", name)} if name == "shadow" else {}
+        attack = create_attack(name, **params, **extra).fit(refs)
+        scores = attack.score(box, images, identity_ids=idents, image_ids=image_ids)
+        reports.append(evaluate_scores(
+            scores, truth, k=k, n_photos=n_photos, n_queries=scores.n_queries, fprs=cfg.attack.fprs,
+            n_bootstrap=cfg.attack.n_bootstrap, seed=derive_seed(cfg.seed, "bootstrap", scores.attack), caught=caught,
+            **ctx))
+    return reports
+
+
+def _attack_student(box: BlackBox, shadow_box: BlackBox, data: Dataset, attacker: AttackerData,
+                    cfg: ExperimentConfig, ctx: dict, caught: list[str]) -> list[MembershipReport]:
+    """Every attack, setting and k against one victim box, calibrated with its shadow box."""
+    src = PhotoSource(data.photos)
+    rng = make_rng(derive_seed(cfg.seed, "instance-sample", *ctx.values()))
+    n_max = cfg.attack.n_instance_max
+    reports: list[MembershipReport] = []
+    for setting in SETTINGS:
+        members, nonmembers = _eval_lists(data, setting, cfg.seed)
+        shadow_in = {r: attacker.shadow_train[r] if setting == "training-photos" else attacker.shadow_heldout(r)
+                     for r in attacker.shadow_in}
+        shadow_out = {r: attacker.photos[r] for r in attacker.shadow_out()}
+        here = {**ctx, "setting": setting}
+        refs = [src.reference_set(box, {}, _sample_photos(attacker.photos, n_max, rng)),
+                src.reference_set(shadow_box, _sample_photos(shadow_in, n_max, rng), _sample_photos(shadow_out, n_max, rng))]
+        reports += _evaluate(Level.INSTANCE, 1, _sample_photos(members, n_max, rng),
+                             _sample_photos(nonmembers, n_max, rng), refs, box, src, cfg, here, caught)
+        refs = [src.reference_set(box, {}, attacker.photos), src.reference_set(shadow_box, shadow_in, shadow_out)]
+        for k in cfg.attack.ks:
+            mk, nk = _first(members, k), _first(nonmembers, k)
+            if len(mk) < 2 or len(nk) < 2:
+                msg = f"{ctx['student']} / {setting}: k={k} skipped, only {len(mk)} members and {len(nk)} non-members have {k} photos"
+                warnings.warn(msg, stacklevel=2)
+                caught.append(msg)
+                continue
+            reports += _evaluate(Level.IDENTITY, k, mk, nk, refs, box, src, cfg, here, caught)
+    return reports
+
+
+def _verify(teacher, data: Dataset, cache_dir: Path) -> dict:
+    from faceleaks.data.faces import load_faces
+
+    pairs_path = data.lfw_root.parent / "pairs.txt"
+    if not pairs_path.exists():
+        msg = f"no pairs.txt beside {data.lfw_root}: teacher verification accuracy not measured"
+        warnings.warn(msg, stacklevel=2)
+        return {"accuracy": float("nan"), "note": msg}
+
+    def embed(ids: list[str]) -> dict[str, np.ndarray]:
+        paths = [data.lfw_root / i.rsplit("_", 1)[0] / f"{i}.jpg" for i in ids]
+        faces = load_faces(paths, ids, [i.rsplit("_", 1)[0] for i in ids], data.chipper, cache_dir=cache_dir,
+                           description="reading LFW pairs")
+        return dict(zip(faces.image_ids.tolist(), teacher.embed(faces.images)))
+
+    return verification_accuracy(read_pairs(pairs_path), embed, exclude_identities=set(data.split.identities("member")))
+
+
+def run_experiment(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Path) -> RunRecord:
+    """Run the whole experiment; writes ``split.json`` into ``out_dir`` and returns the record.
+
+    Raises ``DataError`` / ``ConfigError`` with a clear message on bad data or settings.
+    """
+    configure_torch(cfg.runtime.threads)
+    timer, caught = _Timer(), []
+    with timer("data"):
+        data = prepare_data(cfg, out_dir=out_dir, cache_dir=cache_dir)
+    with timer("teacher"):
+        teacher = build_teacher(data, cfg, data.split.member_train, name="teacher", cache_dir=cache_dir)
+    with timer("verification"):
+        verification = _verify(teacher, data, cache_dir)
+    with timer("students"):
+        students = build_students(teacher, data, cfg, shadow=False, prefix="victim")
+    attacker = make_attacker_data(data.split, train_fraction=cfg.split.member_train_fraction, seed=cfg.seed)
+    with timer("shadow"):
+        shadow_teacher = build_teacher(data, cfg, attacker.shadow_train, name="shadow-teacher", cache_dir=cache_dir)
+        shadows = build_students(shadow_teacher, data, cfg, shadow=True, prefix="shadow")
+        control = build_students(shadow_teacher, data, cfg, shadow=False, prefix="control")
+    reports, queries = [], {}
+    with timer("attacks"):
+        jobs = [("victim", n, s) for n, (s, _) in students.items()] + [("control", n, s) for n, (s, _) in control.items()]
+        for role, name, student in track(jobs, "attacking students"):
+            counting = CountingBlackBox(reveal(LocalBlackBox(student), cfg.attack.output, top_k=cfg.attack.top_k))
+            shadow_box = CachingBlackBox(reveal(LocalBlackBox(shadows[name][0]), cfg.attack.output, top_k=cfg.attack.top_k))
+            reports += _attack_student(CachingBlackBox(counting), shadow_box, data, attacker, cfg,
+                                       {"teacher": role, "student": name}, caught)
+            queries[f"{role}/{name}"] = counting.n_queries
+    return RunRecord(
+        seed=cfg.seed, config=cfg.to_dict(), data=_data_summary(data), membership=reports, queries=queries,
+        teacher={"kind": cfg.teacher.kind, "verification": verification, **_public(teacher.info),
+                 "n_member_identities": len(data.split.member_train)},
+        students=[{"name": n, "teacher": role, "test_accuracy": acc, **s.info}
+                  for role, group in (("victim", students), ("control", control)) for n, (s, acc) in group.items()],
+        timings_s=timer.timings, warnings=sorted(set(caught)),
+    )
+
+
+def _public(info: dict) -> dict:
+    """Teacher metadata for results.json; cache hits are logged, not recorded (reruns must match)."""
+    return {k: v for k, v in info.items() if k not in ("version", "cached")}
+
+
+def _data_summary(data: Dataset) -> dict:
+    split = data.split
+    unreadable = data.faces.unreadable + data.utk_faces.unreadable
+    return {
+        "lfw_root": str(data.lfw_root),
+        "n_identities": {r: len(split.identities(r)) for r in ("member", "nonmember", "reference", "student", "shadow_student")},
+        "n_member_train_photos": sum(map(len, split.member_train.values())),
+        "n_lfw_photos": int(len(data.faces)),
+        "n_utkface_photos": int(len(data.utk_faces)),
+        "n_unreadable": len(unreadable),
+        "unreadable": [list(u) for u in unreadable],
+        "chip": asdict(data.chipper),
+    }

@@ -1,0 +1,60 @@
+"""Join attack scores with the split's truth by id and compute a ``MembershipReport``."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from faceleaks.attacks.base import MembershipScores
+from faceleaks.errors import DataError
+from faceleaks.evaluation.results import MembershipReport, RocCurve
+from faceleaks.metrics import (advantage_score, auc_score, balanced_accuracy_score, bootstrap_auc_ci,
+                               roc_curve, tpr_at_fpr)
+
+__all__ = ["evaluate_scores"]
+
+
+def _thin(fpr: np.ndarray, tpr: np.ndarray, max_points: int = 200) -> RocCurve:
+    if len(fpr) > max_points:
+        idx = np.unique(np.linspace(0, len(fpr) - 1, max_points).round().astype(int))
+        fpr, tpr = fpr[idx], tpr[idx]
+    return RocCurve([round(float(v), 6) for v in fpr], [round(float(v), 6) for v in tpr])
+
+
+def evaluate_scores(
+    scores: MembershipScores, truth: dict[str, bool], *, teacher: str, student: str, setting: str, k: int,
+    n_photos: dict[str, int], n_queries: int, fprs: tuple[float, ...], n_bootstrap: int, seed: int,
+    caught: list[str] | None = None,
+) -> MembershipReport:
+    """Metrics of one attack's scores.
+
+    Parameters
+    ----------
+    truth : id -> is member, for every id in ``scores.ids`` (``DataError`` if one is missing)
+    n_photos : {"member": int, "nonmember": int} photos behind the scores
+    caught : list that receives the text of metric warnings (e.g. unresolvable TPR at FPR)
+    """
+    missing = [i for i in scores.ids.tolist() if i not in truth]
+    if missing:
+        raise DataError(f"{len(missing)} scored ids are not in the split (e.g. {missing[0]!r})")
+    y = np.array([truth[i] for i in scores.ids.tolist()], dtype=int)
+    s = scores.scores
+    with warnings.catch_warnings(record=True) as wlist:
+        warnings.simplefilter("always")
+        tprs = {f"{f:g}": tpr_at_fpr(y, s, f) for f in fprs}
+    if caught is not None:
+        caught += [f"{scores.attack} / {student} / {setting}: {w.message}" for w in wlist]
+    for w in wlist:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    fpr, tpr, _ = roc_curve(y, s)
+    ci = bootstrap_auc_ci(y, s, n_bootstrap=n_bootstrap, seed=seed)
+    thr = scores.threshold
+    bacc = balanced_accuracy_score(y, s, thr) if np.isfinite(thr) else float("nan")
+    return MembershipReport(
+        attack=scores.attack, level=scores.level.value, teacher=teacher, student=student, setting=setting,
+        k=k, auc=auc_score(y, s), auc_ci=(ci.low, ci.high), tpr_at_fpr=tprs, advantage=advantage_score(y, s),
+        balanced_accuracy=bacc, threshold=float(thr), n_members=int(y.sum()), n_nonmembers=int((1 - y).sum()),
+        n_member_photos=int(n_photos["member"]), n_nonmember_photos=int(n_photos["nonmember"]),
+        n_queries=int(n_queries), roc=_thin(fpr, tpr),
+    )

@@ -1,0 +1,115 @@
+"""The teacher: a face-recognition network trained on member identities, used as a frozen embedder.
+
+A ``Teacher`` maps face crops to L2-normalised embeddings; students are built on it. Training
+is cached by a hash of (settings, training photo ids, seed), so a rerun reuses the teacher.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from faceleaks.config import TeacherConfig
+from faceleaks.errors import DataError
+from faceleaks.models.backbones import ScratchCNN, to_tensor
+from faceleaks.models.checkpoint import config_key, load_checkpoint, save_checkpoint
+from faceleaks.models.training import fit_classifier, hflip, predict_batches
+
+__all__ = ["Teacher", "train_scratch_teacher"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Teacher:
+    """A frozen embedder. ``embed`` takes uint8 (n, S, S, 3) crops and returns float32 (n, d), unit norm.
+
+    Embeddings are memoised by image content, so each image is embedded once per run however
+    many students or queries see it.
+    """
+
+    name: str
+    network: nn.Module
+    input_size: int
+    info: dict = field(default_factory=dict)
+    _memo: dict[bytes, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def _raw_embed(self, images: np.ndarray) -> np.ndarray:
+        self.network.eval()
+        out = predict_batches(self.network, to_tensor(images), batch_size=256)
+        return out.numpy().astype(np.float32)
+
+    def embed(self, images: np.ndarray) -> np.ndarray:
+        """Embeddings (n, d) float32 with unit L2 norm; ``DataError`` on a wrong image shape."""
+        images = np.asarray(images)
+        if images.ndim != 4 or images.shape[1:] != (self.input_size, self.input_size, 3) or images.dtype != np.uint8:
+            raise DataError(f"teacher {self.name} expects uint8 (n, {self.input_size}, {self.input_size}, 3) "
+                            f"crops, got {images.dtype} {images.shape}")
+        keys = [hashlib.sha1(im.tobytes()).digest() for im in images]
+        todo = [i for i, k in enumerate(keys) if k not in self._memo]
+        if todo:
+            emb = self._raw_embed(images[todo])
+            emb /= np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+            for i, e in zip(todo, emb):
+                self._memo[keys[i]] = e
+        if not keys:
+            return np.zeros((0, self.info.get("embedding_dim", 0)), np.float32)
+        return np.stack([self._memo[k] for k in keys])
+
+
+class _Classifier(nn.Module):
+    def __init__(self, backbone: nn.Module, n_classes: int) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.head = nn.Linear(backbone.embedding_dim, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(x))
+
+
+def train_scratch_teacher(
+    images: np.ndarray, identities: np.ndarray, image_ids: np.ndarray, cfg: TeacherConfig, *,
+    seed: int, cache_dir: Path | None, name: str = "teacher",
+) -> Teacher:
+    """Train ``ScratchCNN`` to classify ``identities`` (the members) from their photos, or load it.
+
+    Parameters
+    ----------
+    images : ndarray (n, S, S, 3) uint8, S = cfg.image_size
+    identities : ndarray (n,) str, the member each photo shows
+    image_ids : ndarray (n,) str, used with cfg and seed as the cache key
+
+    Raises ``DataError`` if fewer than 2 identities or any identity has no photo.
+    """
+    classes = sorted(set(identities.tolist()))
+    if len(classes) < 2:
+        raise DataError(f"the teacher needs at least 2 member identities, got {len(classes)}")
+    key = config_key("scratch", cfg.__dict__, sorted(image_ids.tolist()), seed)
+    path = Path(cache_dir) / "teachers" / f"{name}-scratch-{key}.pt" if cache_dir else None
+    backbone = ScratchCNN(cfg.embedding_dim)
+    cached = load_checkpoint(path) if path else None
+    if cached is not None:
+        backbone.load_state_dict(cached[0])
+        log.info("reusing cached %s from %s", name, path)
+        return Teacher(name, backbone, cfg.image_size, {**cached[1], "cached": True})
+    with torch.random.fork_rng():  # seeded initial weights without touching global state
+        torch.manual_seed(seed)
+        backbone = ScratchCNN(cfg.embedding_dim)
+        model = _Classifier(backbone, len(classes))
+    labels = np.searchsorted(classes, identities)
+    gen = torch.Generator().manual_seed(seed)
+    losses = fit_classifier(model, to_tensor(images), labels, epochs=cfg.epochs, batch_size=cfg.batch_size,
+                            learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay,
+                            generator=gen, augment=hflip, description=f"training {name} (scratch CNN)")
+    train_acc = float((predict_batches(model, to_tensor(images)).argmax(1).numpy() == labels).mean())
+    meta = {"kind": "scratch", "n_classes": len(classes), "n_train_photos": int(len(images)),
+            "final_loss": losses[-1], "train_accuracy": train_acc, "embedding_dim": cfg.embedding_dim}
+    if path:
+        save_checkpoint(path, backbone.state_dict(), meta)
+    return Teacher(name, backbone, cfg.image_size, {**meta, "cached": False})

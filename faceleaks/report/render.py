@@ -1,0 +1,27 @@
+"""Write a run's output folder: results.json, summary.md, roc.png, auc_vs_k.png."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+
+from faceleaks.evaluation.results import RunRecord
+from faceleaks.report.plots import auc_vs_k_figure, roc_figure
+from faceleaks.report.tables import summary_markdown
+
+__all__ = ["write_report"]
+
+
+def write_report(record: RunRecord, out_dir: Path) -> dict[str, Path]:
+    """Write every file of the report into ``out_dir``; returns name -> path."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"results": out / "results.json", "summary": out / "summary.md", "roc": out / "roc.png",
+             "auc_vs_k": out / "auc_vs_k.png"}
+    record.to_json(paths["results"])
+    paths["summary"].write_text(summary_markdown(record))
+    for key, fig in (("roc", roc_figure(record)), ("auc_vs_k", auc_vs_k_figure(record))):
+        fig.savefig(paths[key], dpi=110)
+        plt.close(fig)
+    return paths

@@ -1,0 +1,58 @@
+"""Markdown tables and the human-readable summary of a ``RunRecord``."""
+
+from __future__ import annotations
+
+import math
+
+from faceleaks.evaluation.results import MembershipReport, RunRecord
+
+__all__ = ["membership_rows", "summary_markdown", "fmt"]
+
+
+def fmt(x: float, digits: int = 3) -> str:
+    """A number, or ``n/a`` for NaN/None."""
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+
+
+def membership_rows(reports: list[MembershipReport]) -> list[list[str]]:
+    """One row per report: teacher, student, setting, level, attack, AUC [CI], TPR@FPRs, bal. acc, n."""
+    rows = []
+    for m in reports:
+        tprs = " / ".join(fmt(v) for v in m.tpr_at_fpr.values())
+        rows.append([m.teacher, m.student, m.setting, m.level, m.attack,
+                     f"{fmt(m.auc)} [{fmt(m.auc_ci[0])}, {fmt(m.auc_ci[1])}]", tprs, fmt(m.balanced_accuracy),
+                     f"{m.n_members}/{m.n_nonmembers}"])
+    return rows
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+
+
+def summary_markdown(record: RunRecord) -> str:
+    """The summary written as ``summary.md``."""
+    t = record.teacher
+    v = t.get("verification", {})
+    fprs = " / ".join(f"{float(f):.1%}" for f in record.config["attack"]["fprs"])
+    parts = [
+        "# FaceLeaks run summary", "",
+        f"seed {record.seed}; teacher `{t['kind']}` trained on {t.get('n_member_identities')} member identities "
+        f"({t.get('n_train_photos')} photos); API output: `{record.config['attack']['output']}`.", "",
+        f"**Teacher verification** on LFW pairs of held-out identities: {fmt(v.get('accuracy'))} "
+        f"± {fmt(v.get('std'))} ({v.get('n_pairs', 0)} pairs; the paper's teacher: 0.964).", "",
+        _table(["student", "teacher", "classes", "test accuracy"],
+               [[s["name"], s["teacher"], str(s["n_classes"]), fmt(s["test_accuracy"])] for s in record.students]),
+        "", "## Membership inference on the teacher", "",
+        "AUC with 95 % bootstrap CI; TPR at FPR " + fprs + " (n/a: too few non-members to resolve); "
+        "balanced accuracy at the attacker's calibrated threshold; members/non-members evaluated. "
+        "`control` = students on a teacher that saw no evaluated identity (must be ≈ 0.5).", "",
+        _table(["teacher", "student", "setting", "level", "attack", "AUC [95% CI]", f"TPR@{fprs}", "bal. acc", "n"],
+               membership_rows(record.membership)),
+        "", "## Queries and time", "",
+        ", ".join(f"{k}: {v} images" for k, v in record.queries.items()), "",
+        ", ".join(f"{k} {v:.1f} s" for k, v in record.timings_s.items()),
+    ]
+    if record.warnings:
+        parts += ["", "## Warnings", ""] + [f"- {w}" for w in record.warnings]
+    return "\n".join(parts) + "\n"

@@ -1,0 +1,69 @@
+import json
+
+import pytest
+
+from faceleaks.config import SplitConfig
+from faceleaks.data.splits import MembershipSplit, make_split
+from faceleaks.errors import DataError
+
+CFG = SplitConfig(n_members=5, n_nonmembers=5, n_reference=6, n_student_identities=4,
+                  n_shadow_student_identities=4, n_utkface_train=10, n_utkface_test=5)
+
+
+def _people():
+    big = {f"big{i}": [f"big{i}_{j:04d}" for j in range(10 + i)] for i in range(20)}
+    small = {f"small{i}": [f"small{i}_{j:04d}" for j in range(5 + i % 4)] for i in range(10)}
+    tiny = {f"tiny{i}": [f"tiny{i}_0001"] for i in range(5)}
+    return {**big, **small, **tiny}, [f"utk{i}" for i in range(40)]
+
+
+def _split(seed=0):
+    people, utk = _people()
+    return make_split(people, utk, CFG, max_images_per_identity=12, seed=seed)
+
+
+def test_roles_are_disjoint_and_sized():
+    s = _split()
+    sets = {r: set(ids) for r, ids in s.roles.items()}
+    for a in sets:
+        for b in sets:
+            assert a == b or not sets[a] & sets[b]
+    assert [len(s.roles[r]) for r in ("member", "nonmember", "reference", "student", "shadow_student")] == [5, 5, 6, 4, 4]
+    assert all(i.startswith("big") for r in ("member", "nonmember", "reference") for i in s.roles[r])
+    assert all(i.startswith("small") for r in ("student", "shadow_student") for i in s.roles[r])
+    for m in s.roles["member"]:
+        train, held = set(s.member_train[m]), set(s.member_heldout(m))
+        assert train and held and not train & held and len(s.photos[m]) <= 12
+    utk = [set(v) for v in s.utk.values()]
+    assert not (utk[0] & utk[1] or utk[0] & utk[2] or utk[1] & utk[2])
+
+
+def test_split_is_seeded():
+    assert _split(3) == _split(3)
+    assert _split(3).roles != _split(4).roles
+
+
+def test_manifest_round_trip_and_overlap_detected_at_load(tmp_path):
+    s = _split()
+    path = tmp_path / "split.json"
+    s.to_json(path)
+    assert MembershipSplit.from_json(path) == s
+    raw = json.loads(path.read_text())
+    raw["roles"]["nonmember"].append(raw["roles"]["member"][0])
+    path.write_text(json.dumps(raw))
+    with pytest.raises(DataError, match="both member and nonmember"):
+        MembershipSplit.from_json(path)
+
+
+def test_photo_listed_twice_is_detected(tmp_path):
+    s = _split()
+    m, n = s.roles["member"][0], s.roles["nonmember"][0]
+    s.photos[n].append(s.photos[m][0])
+    with pytest.raises(DataError, match="is listed for"):
+        s.validate()
+
+
+def test_too_few_identities_is_a_clear_error():
+    people, utk = _people()
+    with pytest.raises(DataError, match="need 50 identities for members but only 20"):
+        make_split(people, utk, SplitConfig(n_members=50), max_images_per_identity=10, seed=0)

@@ -1,0 +1,52 @@
+import pytest
+from typer.testing import CliRunner
+
+from faceleaks.cli.main import app, build_config
+from faceleaks.config import ExperimentConfig, config_from_dict, load_config, quick_config
+from faceleaks.errors import ConfigError
+
+
+def test_defaults_and_quick_are_valid():
+    assert ExperimentConfig().attack.ks == (1, 2, 5, 10)
+    q = quick_config()
+    assert q.split.n_members < ExperimentConfig().split.n_members
+
+
+def test_unknown_settings_raise(tmp_path):
+    with pytest.raises(ConfigError, match="unknown setting"):
+        config_from_dict({"teacher": {"epochz": 3}})
+    with pytest.raises(ConfigError, match="unknown teacher kind 'vgg'"):
+        config_from_dict({"teacher": {"kind": "vgg"}})
+    with pytest.raises(ConfigError, match="unknown output"):
+        config_from_dict({"attack": {"output": "logits"}})
+    with pytest.raises(ConfigError, match="positive"):
+        config_from_dict({"attack": {"ks": [0, 2]}})
+    p = tmp_path / "c.toml"
+    p.write_text("seed = 3\n[attack]\nks = [2, 5]\n")
+    cfg = load_config(p)
+    assert cfg.seed == 3 and cfg.attack.ks == (2, 5)
+    p.write_text("[nonsense]\nx = 1\n")
+    with pytest.raises(ConfigError):
+        load_config(p)
+
+
+def test_cli_config_precedence(tmp_path):
+    p = tmp_path / "c.toml"
+    p.write_text("seed = 3\n")
+    cfg = build_config(quick=True, config=p, overrides={"seed": 9})
+    assert cfg.seed == 9 and cfg.split == quick_config().split
+
+
+def test_cli_unknown_setting_exits_2():
+    result = CliRunner().invoke(app, ["run", "--teacher", "vgg", "--no-progress"])
+    assert result.exit_code == 2
+    assert "unknown teacher kind" in result.output
+    result = CliRunner().invoke(app, ["run", "--k", "1,x"])
+    assert result.exit_code == 2
+
+
+def test_cli_missing_data_exits_1(tmp_path):
+    result = CliRunner().invoke(app, ["run", "--quick", "--lfw-dir", str(tmp_path), "--no-download",
+                                      "--out", str(tmp_path / "o"), "--no-progress"])
+    assert result.exit_code == 1
+    assert "DataError" in result.output and "holds no LFW photos" in result.output

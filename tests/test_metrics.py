@@ -1,0 +1,115 @@
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn import metrics as skm
+
+from faceleaks import metrics
+from faceleaks.errors import DataError, UndefinedMetricWarning
+
+
+def _data(seed, n_pos=60, n_neg=140, shift=0.7, ties=False):
+    rng = np.random.default_rng(seed)
+    s = np.concatenate([rng.normal(shift, 1, n_pos), rng.normal(0, 1, n_neg)])
+    if ties:
+        s = np.round(s, 1)
+    y = np.concatenate([np.ones(n_pos, int), np.zeros(n_neg, int)])
+    return y, s
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("ties", [False, True])
+def test_auc_matches_sklearn(seed, ties):
+    y, s = _data(seed, ties=ties)
+    assert metrics.auc_score(y, s) == pytest.approx(skm.roc_auc_score(y, s), abs=1e-12)
+    b = np.ones((1, len(y)), bool) & (y == 1)
+    assert metrics._rank_auc(b, s[None, :])[0] == pytest.approx(skm.roc_auc_score(y, s), abs=1e-12)
+
+
+def _tpr_at_fpr_bruteforce(y, s, fpr):
+    best = 0.0
+    for t in np.concatenate([np.unique(s), [np.inf]]):
+        pred = s >= t
+        f = pred[y == 0].mean()
+        if f <= fpr + 1e-12:
+            best = max(best, pred[y == 1].mean())
+    return best
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("fpr", [0.01, 0.05, 0.1, 0.3])
+def test_tpr_at_fpr_bruteforce(seed, fpr):
+    y, s = _data(seed, n_neg=200, ties=seed % 2 == 0)
+    assert metrics.tpr_at_fpr(y, s, fpr) == pytest.approx(_tpr_at_fpr_bruteforce(y, s, fpr))
+
+
+def test_tpr_at_unresolvable_fpr_is_nan_with_warning():
+    y, s = _data(0, n_neg=50)
+    with pytest.warns(UndefinedMetricWarning, match="needs >= 1000 non-members, have 50"):
+        assert np.isnan(metrics.tpr_at_fpr(y, s, 0.001))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isfinite(metrics.tpr_at_fpr(y, s, 0.02))  # 50 * 0.02 = 1 negative: resolvable
+
+
+def test_advantage_and_balanced_accuracy_match_definitions():
+    y, s = _data(3)
+    fpr, tpr, thr = skm.roc_curve(y, s)
+    assert metrics.advantage_score(y, s) == pytest.approx(np.max(tpr - fpr))
+    t = metrics.best_threshold(y, s)
+    bacc = metrics.balanced_accuracy_score(y, s, t)
+    assert bacc == pytest.approx(skm.balanced_accuracy_score(y, s >= t))
+    assert bacc == pytest.approx(0.5 + metrics.advantage_score(y, s) / 2)
+
+
+def test_bootstrap_ci_contains_auc_and_is_seeded():
+    y, s = _data(1)
+    a = metrics.bootstrap_auc_ci(y, s, n_bootstrap=500, seed=4)
+    b = metrics.bootstrap_auc_ci(y, s, n_bootstrap=500, seed=4)
+    assert a == b
+    assert a.low < metrics.auc_score(y, s) < a.high
+    assert 0.05 < a.high - a.low < 0.3
+
+
+def test_bootstrap_ci_covers_true_auc_most_of_the_time():
+    # true AUC of N(0.7,1) vs N(0,1) is Phi(0.7 / sqrt(2))
+    from scipy.stats import norm
+
+    true = norm.cdf(0.7 / np.sqrt(2))
+    hits = 0
+    for seed in range(40):
+        y, s = _data(100 + seed)
+        ci = metrics.bootstrap_auc_ci(y, s, n_bootstrap=300, seed=seed)
+        hits += ci.low <= true <= ci.high
+    assert hits >= 33  # nominal 95 %: 38 of 40 expected
+
+
+def test_bad_input_is_an_error():
+    with pytest.raises(DataError, match="NaN"):
+        metrics.auc_score([0, 1], [0.1, np.nan])
+    with pytest.raises(DataError, match="at least one member"):
+        metrics.auc_score([1, 1], [0.1, 0.2])
+    with pytest.raises(DataError, match="differ in length"):
+        metrics.auc_score([0, 1, 1], [0.1, 0.2])
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.floats(-5, 5, allow_subnormal=False), min_size=4, max_size=40), st.integers(0, 10**6))
+def test_auc_of_negated_scores(scores, seed):
+    s = np.array(scores)
+    y = np.random.default_rng(seed).permutation(np.arange(len(s)) % 2)
+    assert metrics.auc_score(y, -s) == pytest.approx(1 - metrics.auc_score(y, s), abs=1e-9)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.floats(-5, 5, allow_subnormal=False), min_size=20, max_size=60), st.integers(0, 10**6))
+def test_tpr_at_fpr_is_monotone(scores, seed):
+    s = np.array(scores)
+    y = np.random.default_rng(seed).permutation(np.arange(len(s)) % 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        vals = [metrics.tpr_at_fpr(y, s, f) for f in (0.05, 0.1, 0.2, 0.5, 0.9)]
+    finite = [v for v in vals if np.isfinite(v)]
+    assert finite == sorted(finite)
