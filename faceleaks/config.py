@@ -30,7 +30,7 @@ __all__ = [
     "load_config",
 ]
 
-TEACHER_KINDS = ("scratch",)
+TEACHER_KINDS = ("dlib", "scratch", "dlib-base")
 OUTPUT_KINDS = ("posterior", "topk", "label")
 
 
@@ -49,15 +49,21 @@ def _fraction(owner: object, name: str, *, open_low: bool = True) -> None:
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Where the faces are. ``None`` directories are searched for (see ``faceleaks.data.lfw``)."""
+    """Where the faces are. ``None`` directories are searched for (see ``faceleaks.data.lfw``).
+
+    ``verification_folds``: how many of the 10 folds of LFW's ``pairs.txt`` measure the teacher.
+    """
 
     lfw_dir: str | None = None
     utkface_dir: str | None = None
     download: bool = True
     max_images_per_identity: int = 40
+    verification_folds: int = 10
 
     def __post_init__(self) -> None:
-        _positive(self, "max_images_per_identity")
+        _positive(self, "max_images_per_identity", "verification_folds")
+        if self.verification_folds > 10 or self.verification_folds < 2:
+            raise ConfigError(f"DataConfig.verification_folds must be 2..10, got {self.verification_folds}")
 
 
 @dataclass(frozen=True)
@@ -95,20 +101,35 @@ class SplitConfig:
 
 @dataclass(frozen=True)
 class TeacherConfig:
-    """The face-recognition teacher: ``kind`` is one of ``TEACHER_KINDS``."""
+    """The face-recognition teacher; ``kind`` is one of ``TEACHER_KINDS``.
 
-    kind: str = "scratch"
+    - ``dlib`` (default): dlib's public face ResNet with its last ``unfreeze_last_n`` stages and a
+      new head fine-tuned on the members (``finetune_*``); 150x150 dlib chips.
+    - ``scratch``: a small CNN trained from scratch on ``image_size`` crops (``epochs``,
+      ``learning_rate``); fast, and the teacher-quality ablation.
+    - ``dlib-base``: dlib's model unmodified, the negative control (no LFW identity is a member).
+    """
+
+    kind: str = "dlib"
     image_size: int = 64
     epochs: int = 30
-    batch_size: int = 64
     learning_rate: float = 2e-3
+    batch_size: int = 64
     weight_decay: float = 5e-4
     embedding_dim: int = 128
+    unfreeze_last_n: int = 2
+    finetune_epochs: int = 20
+    finetune_learning_rate: float = 3e-4
 
     def __post_init__(self) -> None:
         if self.kind not in TEACHER_KINDS:
             raise ConfigError(f"unknown teacher kind {self.kind!r}; choose one of {TEACHER_KINDS}")
-        _positive(self, "image_size", "epochs", "batch_size", "embedding_dim")
+        _positive(self, "image_size", "epochs", "batch_size", "embedding_dim", "unfreeze_last_n", "finetune_epochs")
+
+    @property
+    def input_size(self) -> int:
+        """Side of the crops the teacher takes, pixels (150 for dlib chips)."""
+        return self.image_size if self.kind == "scratch" else 150
 
 
 @dataclass(frozen=True)
@@ -225,7 +246,7 @@ def quick_config(base: ExperimentConfig | None = None) -> ExperimentConfig:
             "split": {"n_members": 24, "n_nonmembers": 24, "n_reference": 24,
                       "n_student_identities": 20, "n_shadow_student_identities": 20,
                       "n_utkface_train": 400, "n_utkface_test": 200},
-            "data": {"max_images_per_identity": 20},
+            "data": {"max_images_per_identity": 20, "verification_folds": 3},
             "teacher": {"epochs": 12},
             "student": {"epochs": 100},
             "attack": {"n_bootstrap": 300},

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from dataclasses import asdict
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +21,7 @@ from faceleaks.attacks.base import Level
 from faceleaks.attacks.registry import create_attack
 from faceleaks.config import ExperimentConfig
 from faceleaks.evaluation.attacker import SETTINGS, AttackerData, PhotoSource, make_attacker_data
-from faceleaks.evaluation.pipeline import Dataset, build_students, build_teacher, prepare_data
+from faceleaks.evaluation.pipeline import Dataset, build_control_teacher, build_students, build_teacher, prepare_data
 from faceleaks.evaluation.results import MembershipReport, RunRecord
 from faceleaks.evaluation.scoring import evaluate_scores
 from faceleaks.evaluation.verification import read_pairs, verification_accuracy
@@ -153,7 +153,7 @@ def _attack_student(box: BlackBox, shadow_box: BlackBox, data: Dataset, attacker
     return reports
 
 
-def _verify(teacher, data: Dataset, cache_dir: Path) -> dict:
+def _verify(teacher, data: Dataset, cache_dir: Path, n_folds: int) -> dict:
     from faceleaks.data.faces import load_faces
 
     pairs_path = data.lfw_root.parent / "pairs.txt"
@@ -168,7 +168,8 @@ def _verify(teacher, data: Dataset, cache_dir: Path) -> dict:
                            description="reading LFW pairs")
         return dict(zip(faces.image_ids.tolist(), teacher.embed(faces.images)))
 
-    return verification_accuracy(read_pairs(pairs_path), embed, exclude_identities=set(data.split.identities("member")))
+    return verification_accuracy(read_pairs(pairs_path), embed, exclude_identities=set(data.split.identities("member")),
+                                 n_folds=n_folds)
 
 
 def run_experiment(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Path) -> RunRecord:
@@ -183,17 +184,28 @@ def run_experiment(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Path) -> 
     with timer("teacher"):
         teacher = build_teacher(data, cfg, data.split.member_train, name="teacher", cache_dir=cache_dir)
     with timer("verification"):
-        verification = _verify(teacher, data, cache_dir)
+        verification = _verify(teacher, data, cache_dir, cfg.data.verification_folds)
     with timer("students"):
         students = build_students(teacher, data, cfg, shadow=False, prefix="victim")
     attacker = make_attacker_data(data.split, train_fraction=cfg.split.member_train_fraction, seed=cfg.seed)
+    # The attacker assumes a fine-tuned public model; with the unmodified base as victim
+    # ("dlib-base"), the victim is itself the negative control and no second control is built.
+    is_control_run = cfg.teacher.kind == "dlib-base"
+    shadow_cfg = replace(cfg, teacher=replace(cfg.teacher, kind="dlib")) if is_control_run else cfg
     with timer("shadow"):
-        shadow_teacher = build_teacher(data, cfg, attacker.shadow_train, name="shadow-teacher", cache_dir=cache_dir)
-        shadows = build_students(shadow_teacher, data, cfg, shadow=True, prefix="shadow")
-        control = build_students(shadow_teacher, data, cfg, shadow=False, prefix="control")
+        shadow_teacher = build_teacher(data, shadow_cfg, attacker.shadow_train, name="shadow-teacher", cache_dir=cache_dir)
+        shadows = build_students(shadow_teacher, data, shadow_cfg, shadow=True, prefix="shadow")
+    control, control_info = {}, {"note": "the victim teacher is itself the negative control"}
+    if not is_control_run:
+        with timer("control"):
+            control_teacher = build_control_teacher(cfg, shadow_teacher=shadow_teacher, cache_dir=cache_dir)
+            control = build_students(control_teacher, data, cfg, shadow=False, prefix="control")
+            control_info = {"name": control_teacher.name, "kind": control_teacher.info.get("kind"),
+                            "verification": _verify(control_teacher, data, cache_dir, cfg.data.verification_folds)}
     reports, queries = [], {}
     with timer("attacks"):
-        jobs = [("victim", n, s) for n, (s, _) in students.items()] + [("control", n, s) for n, (s, _) in control.items()]
+        victim_role = "control" if is_control_run else "victim"
+        jobs = [(victim_role, n, s) for n, (s, _) in students.items()] + [("control", n, s) for n, (s, _) in control.items()]
         for role, name, student in track(jobs, "attacking students"):
             counting = CountingBlackBox(reveal(LocalBlackBox(student), cfg.attack.output, top_k=cfg.attack.top_k))
             shadow_box = CachingBlackBox(reveal(LocalBlackBox(shadows[name][0]), cfg.attack.output, top_k=cfg.attack.top_k))
@@ -203,9 +215,9 @@ def run_experiment(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Path) -> 
     return RunRecord(
         seed=cfg.seed, config=cfg.to_dict(), data=_data_summary(data), membership=reports, queries=queries,
         teacher={"kind": cfg.teacher.kind, "verification": verification, **_public(teacher.info),
-                 "n_member_identities": len(data.split.member_train)},
+                 "n_member_identities": 0 if is_control_run else len(data.split.member_train), "control": control_info},
         students=[{"name": n, "teacher": role, "test_accuracy": acc, **s.info}
-                  for role, group in (("victim", students), ("control", control)) for n, (s, acc) in group.items()],
+                  for role, group in ((victim_role, students), ("control", control)) for n, (s, acc) in group.items()],
         timings_s=timer.timings, warnings=sorted(set(caught)),
     )
 
@@ -226,5 +238,5 @@ def _data_summary(data: Dataset) -> dict:
         "n_utkface_photos": int(len(data.utk_faces)),
         "n_unreadable": len(unreadable),
         "unreadable": [list(u) for u in unreadable],
-        "chip": asdict(data.chipper),
+        "chip": data.chipper.spec,
     }

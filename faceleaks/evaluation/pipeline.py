@@ -13,15 +13,18 @@ from pathlib import Path
 import numpy as np
 
 from faceleaks.config import ExperimentConfig
-from faceleaks.data.faces import CenterCrop, FaceSet, load_faces
+from faceleaks.data.chips import DlibChipper
+from faceleaks.data.faces import CenterCrop, Chipper, FaceSet, load_faces
 from faceleaks.data.lfw import find_lfw_root, index_lfw
 from faceleaks.data.splits import MembershipSplit, group_by_identity, make_split
 from faceleaks.data.utkface import UtkRecord, find_utkface_root, index_utkface
 from faceleaks.models.student import Student, train_student
+from faceleaks.models.dlib_teacher import dlib_base_teacher, finetune_dlib_teacher
 from faceleaks.models.teacher import Teacher, train_scratch_teacher
 from faceleaks.seeding import derive_seed
 
-__all__ = ["Dataset", "prepare_data", "build_teacher", "build_students", "age_group"]
+__all__ = ["Dataset", "prepare_data", "build_teacher", "build_control_teacher", "build_students", "age_group",
+           "chippers"]
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +38,7 @@ class Dataset:
     faces: FaceSet
     utk_faces: FaceSet
     utk: dict[str, UtkRecord]
-    chipper: CenterCrop
+    chipper: Chipper
 
     def photos(self, ids) -> FaceSet:
         """The readable LFW photos among ``ids`` (unreadable ones were skipped at load time)."""
@@ -49,6 +52,13 @@ class Dataset:
 def _readable(faces: FaceSet, ids) -> FaceSet:
     have = set(faces.image_ids.tolist())
     return faces.subset([i for i in ids if i in have])
+
+
+def chippers(cfg: ExperimentConfig) -> tuple[Chipper, Chipper]:
+    """(LFW, UTKFace) crop functions the configured teacher expects: dlib chips or central crops."""
+    if cfg.teacher.kind == "scratch":
+        return CenterCrop(0.5, cfg.teacher.image_size), CenterCrop(0.8, cfg.teacher.image_size)
+    return DlibChipper(box="lfw"), DlibChipper(box="utkface")
 
 
 def prepare_data(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Path) -> Dataset:
@@ -68,22 +78,39 @@ def prepare_data(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Path) -> Da
     split = MembershipSplit.from_json(split_path)  # validated, as any later reader would
     wanted = {i for ids in split.photos.values() for i in ids}
     chosen = [r for r in records if r.image_id in wanted]
-    size = cfg.teacher.image_size
-    chipper = CenterCrop(0.5, size)
+    chipper, utk_chipper = chippers(cfg)
     faces = load_faces([r.path for r in chosen], [r.image_id for r in chosen], [r.identity for r in chosen],
                        chipper, cache_dir=cache_dir, description="reading LFW photos")
     utk_ids = sorted({i for ids in split.utk.values() for i in ids})
-    utk_faces = load_faces([utk[i].path for i in utk_ids], utk_ids, [""] * len(utk_ids), CenterCrop(0.8, size),
+    utk_faces = load_faces([utk[i].path for i in utk_ids], utk_ids, [""] * len(utk_ids), utk_chipper,
                            cache_dir=cache_dir, description="reading UTKFace photos")
     return Dataset(root, split, faces, utk_faces, utk, chipper)
 
 
 def build_teacher(data: Dataset, cfg: ExperimentConfig, train_ids: dict[str, list[str]], *, name: str,
                   cache_dir: Path) -> Teacher:
-    """Train (or load from cache) a teacher on ``train_ids`` (identity -> photo ids)."""
+    """Train (or load from cache) a teacher of ``cfg.teacher.kind`` on ``train_ids`` (identity -> photo ids).
+
+    ``dlib-base`` ignores ``train_ids``: it is dlib's model unmodified.
+    """
+    kind = cfg.teacher.kind
+    if kind == "dlib-base":
+        return dlib_base_teacher(cfg.teacher, cache_dir=cache_dir, name=name)
     faces = data.photos([i for ids in train_ids.values() for i in ids])
-    return train_scratch_teacher(faces.images, faces.identities, faces.image_ids, cfg.teacher,
-                                 seed=derive_seed(cfg.seed, name), cache_dir=cache_dir, name=name)
+    train = train_scratch_teacher if kind == "scratch" else finetune_dlib_teacher
+    return train(faces.images, faces.identities, faces.image_ids, cfg.teacher, seed=derive_seed(cfg.seed, name),
+                 cache_dir=cache_dir, name=name)
+
+
+def build_control_teacher(cfg: ExperimentConfig, *, shadow_teacher: Teacher, cache_dir: Path) -> Teacher:
+    """A teacher of the same kind that saw none of the evaluated (member or non-member) identities.
+
+    dlib kinds: dlib's unmodified model. ``scratch``: the attacker's shadow teacher, trained only on
+    reference identities with the same recipe (reused to save training time).
+    """
+    if cfg.teacher.kind == "scratch":
+        return shadow_teacher
+    return dlib_base_teacher(cfg.teacher, cache_dir=cache_dir, name="control-dlib-base")
 
 
 def age_group(age: int, bins: tuple[int, ...]) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,20 +31,18 @@ log = logging.getLogger(__name__)
 class Teacher:
     """A frozen embedder. ``embed`` takes uint8 (n, S, S, 3) crops and returns float32 (n, d), unit norm.
 
-    Embeddings are memoised by image content, so each image is embedded once per run however
-    many students or queries see it.
+    ``raw_embed`` maps crops to unnormalised (n, d) float32 embeddings. Embeddings are memoised
+    by image content, so each image is embedded once per run however many students see it.
     """
 
     name: str
-    network: nn.Module
+    raw_embed: Callable[[np.ndarray], np.ndarray]
     input_size: int
     info: dict = field(default_factory=dict)
     _memo: dict[bytes, np.ndarray] = field(default_factory=dict, repr=False)
 
     def _raw_embed(self, images: np.ndarray) -> np.ndarray:
-        self.network.eval()
-        out = predict_batches(self.network, to_tensor(images), batch_size=256)
-        return out.numpy().astype(np.float32)
+        return np.asarray(self.raw_embed(images), dtype=np.float32)
 
     def embed(self, images: np.ndarray) -> np.ndarray:
         """Embeddings (n, d) float32 with unit L2 norm; ``DataError`` on a wrong image shape."""
@@ -73,6 +72,11 @@ class _Classifier(nn.Module):
         return self.head(self.backbone(x))
 
 
+def _scratch_embedder(network: nn.Module) -> Callable[[np.ndarray], np.ndarray]:
+    network.eval()
+    return lambda images: predict_batches(network, to_tensor(images), batch_size=256).numpy()
+
+
 def train_scratch_teacher(
     images: np.ndarray, identities: np.ndarray, image_ids: np.ndarray, cfg: TeacherConfig, *,
     seed: int, cache_dir: Path | None, name: str = "teacher",
@@ -90,14 +94,15 @@ def train_scratch_teacher(
     classes = sorted(set(identities.tolist()))
     if len(classes) < 2:
         raise DataError(f"the teacher needs at least 2 member identities, got {len(classes)}")
-    key = config_key("scratch", cfg.__dict__, sorted(image_ids.tolist()), seed)
+    key = config_key("scratch", [cfg.image_size, cfg.epochs, cfg.batch_size, cfg.learning_rate, cfg.weight_decay,
+                                 cfg.embedding_dim], sorted(image_ids.tolist()), seed)
     path = Path(cache_dir) / "teachers" / f"{name}-scratch-{key}.pt" if cache_dir else None
-    backbone = ScratchCNN(cfg.embedding_dim)
     cached = load_checkpoint(path) if path else None
     if cached is not None:
+        backbone = ScratchCNN(cfg.embedding_dim)
         backbone.load_state_dict(cached[0])
         log.info("reusing cached %s from %s", name, path)
-        return Teacher(name, backbone, cfg.image_size, {**cached[1], "cached": True})
+        return Teacher(name, _scratch_embedder(backbone), cfg.image_size, {**cached[1], "cached": True})
     with torch.random.fork_rng():  # seeded initial weights without touching global state
         torch.manual_seed(seed)
         backbone = ScratchCNN(cfg.embedding_dim)
@@ -112,4 +117,4 @@ def train_scratch_teacher(
             "final_loss": losses[-1], "train_accuracy": train_acc, "embedding_dim": cfg.embedding_dim}
     if path:
         save_checkpoint(path, backbone.state_dict(), meta)
-    return Teacher(name, backbone, cfg.image_size, {**meta, "cached": False})
+    return Teacher(name, _scratch_embedder(backbone), cfg.image_size, {**meta, "cached": False})

@@ -51,7 +51,7 @@ def fit_classifier(
             loss = loss_fn(model(xb), y[idx])
             loss.backward()
             opt.step()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
         sched.step()
         history.append(total / len(y))
     model.eval()

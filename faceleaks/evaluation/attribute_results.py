@@ -1,0 +1,301 @@
+"""Typed results of the attribute-inference experiment, and the metrics behind them (torch-free).
+
+Metrics per (attribute, variant, student, output, attack, budget):
+
+- balanced accuracy: the mean over the classes present in the targets of each class's recall
+  (chance = 1 / n_classes whatever the imbalance; as ``sklearn.metrics.balanced_accuracy_score``);
+- macro-F1: the mean F1 over the classes present in the truth or the predictions (as
+  ``sklearn.metrics.f1_score(average="macro")``, 0 where undefined);
+- ROC AUC of P(class 1) for binary attributes (NaN otherwise or when the targets hold one class).
+
+95 % CIs are percentile bootstraps that resample the targets (photos, or people at identity level)
+with replacement; AUC resamples within each class (``faceleaks.metrics.bootstrap_auc_ci``).
+All values are fractions in [0, 1]. NaN is written as JSON ``null`` by ``to_dict``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from faceleaks.config import OUTPUT_KINDS
+from faceleaks.errors import ConfigError, DataError
+from faceleaks.metrics import auc_score, bootstrap_auc_ci
+from faceleaks.seeding import make_rng
+
+__all__ = [
+    "SCHEMA_VERSION", "ATTACK_NAMES", "AttributeConfig", "ClassificationMetrics", "AttributeScore", "LabelSummary", "AttributeRecord",
+    "classification_metrics", "confusion_counts", "balanced_accuracy_from_confusion", "macro_f1_from_confusion",
+]
+
+SCHEMA_VERSION = 1
+_NAN_CI = (float("nan"), float("nan"))
+ATTACK_NAMES = ("logreg", "knn", "cluster")
+
+
+def _positive_ints(owner: str, name: str, values) -> None:
+    if not values or any(not isinstance(v, int) or isinstance(v, bool) or v < 1 for v in values):
+        raise ConfigError(f"{owner}.{name} must be positive integers, got {values!r}")
+
+
+@dataclass(frozen=True)
+class AttributeConfig:
+    """Settings of the attribute-inference experiment (counts are photos unless stated).
+
+    Defined here (torch-free) until it joins ``faceleaks.config`` as ``ExperimentConfig.attributes``.
+
+    ``budgets``: labelled auxiliary faces per attribute value (positive ints, and/or ``"all"``);
+    ``outputs``: what the student API reveals (empty: the membership run's ``attack.output``);
+    ``ks``: photos per person at identity level, attacked with the models fitted at ``identity_budget``;
+    ``n_utk_aux``: the auxiliary pool (topped up so every class has the largest numeric budget);
+    ``max_lfw_photos_per_person``: cap per person in the LFW instance targets;
+    ``lfw_labels``: path to ``lfw_labels.csv`` (None: looked for beside LFW).
+    """
+
+    enabled: bool = True
+    attacks: tuple[str, ...] = ATTACK_NAMES
+    budgets: tuple[int | str, ...] = (1, 5, 10, 50, "all")
+    outputs: tuple[str, ...] = ()
+    ks: tuple[int, ...] = (1, 2, 5, 10)
+    identity_budget: int | str = "all"
+    n_bootstrap: int = 1000
+    n_lfw_targets: int = 1500
+    max_lfw_photos_per_person: int = 2
+    n_utk_aux: int = 1000
+    n_utk_targets: int = 1000
+    lfw_labels: str | None = None
+
+    def __post_init__(self) -> None:
+        name = type(self).__name__
+        if not self.attacks or set(self.attacks) - set(ATTACK_NAMES) or len(set(self.attacks)) != len(self.attacks):
+            raise ConfigError(f"{name}.attacks must be distinct names among {ATTACK_NAMES}, got {self.attacks!r}")
+        _positive_ints(name, "budgets", [b for b in self.budgets if b != "all"] or ([1] if self.budgets else []))
+        if len(set(self.budgets)) != len(self.budgets):
+            raise ConfigError(f"{name}.budgets has duplicates: {self.budgets!r}")
+        if self.identity_budget not in self.budgets:
+            raise ConfigError(f"{name}.identity_budget={self.identity_budget!r} must be one of budgets {self.budgets!r}")
+        if set(self.outputs) - set(OUTPUT_KINDS):
+            raise ConfigError(f"{name}.outputs must be among {OUTPUT_KINDS}, got {self.outputs!r}")
+        for field_name in ("ks", "n_bootstrap", "n_lfw_targets", "max_lfw_photos_per_person", "n_utk_aux", "n_utk_targets"):
+            value = getattr(self, field_name)
+            _positive_ints(name, field_name, value if isinstance(value, tuple) else [value])
+
+    @property
+    def max_numeric_budget(self) -> int:
+        """The largest integer budget (0 if only ``all``)."""
+        return max([b for b in self.budgets if b != "all"], default=0)
+
+
+def confusion_counts(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """Confusion counts of each row: (B, n) int labels -> (B, n_classes, n_classes) int64, [b, true, pred]."""
+    y_true, y_pred = np.atleast_2d(y_true), np.atleast_2d(y_pred)
+    b = y_true.shape[0]
+    codes = (np.arange(b)[:, None] * n_classes * n_classes + y_true * n_classes + y_pred).ravel()
+    return np.bincount(codes, minlength=b * n_classes * n_classes).reshape(b, n_classes, n_classes)
+
+
+def balanced_accuracy_from_confusion(conf: np.ndarray) -> np.ndarray:
+    """(B,) mean recall over the classes present in the truth of each confusion matrix (B, C, C)."""
+    support = conf.sum(axis=2)
+    tp = np.diagonal(conf, axis1=1, axis2=2)
+    present = support > 0
+    recall = np.where(present, tp / np.maximum(support, 1), 0.0)
+    return recall.sum(axis=1) / np.maximum(present.sum(axis=1), 1)
+
+
+def macro_f1_from_confusion(conf: np.ndarray) -> np.ndarray:
+    """(B,) mean F1 over the classes present in the truth or the predictions (0 where undefined)."""
+    tp = np.diagonal(conf, axis1=1, axis2=2)
+    n_true, n_pred = conf.sum(axis=2), conf.sum(axis=1)
+    present = (n_true + n_pred) > 0
+    f1 = np.where(present, 2 * tp / np.maximum(n_true + n_pred, 1), 0.0)
+    return f1.sum(axis=1) / np.maximum(present.sum(axis=1), 1)
+
+
+@dataclass(frozen=True)
+class ClassificationMetrics:
+    """Point estimates (fractions) and their 95 % bootstrap CIs (low, high)."""
+
+    balanced_accuracy: float
+    balanced_accuracy_ci: tuple[float, float]
+    macro_f1: float
+    macro_f1_ci: tuple[float, float]
+    auc: float
+    auc_ci: tuple[float, float]
+
+
+def classification_metrics(y_true, proba, y_pred, n_classes: int, *, n_bootstrap: int,
+                           seed: int | np.random.Generator, level: float = 0.95) -> ClassificationMetrics:
+    """Balanced accuracy, macro-F1 and (binary only) AUC of one attack's guesses, with bootstrap CIs.
+
+    Parameters
+    ----------
+    y_true : ndarray (n,) int64 in [0, n_classes), the targets' true attribute
+    proba : ndarray (n, n_classes) float64, the attack's probabilities (rows sum to 1)
+    y_pred : ndarray (n,) int64, the attack's decisions
+    n_bootstrap : int, resamples of the n targets
+    seed : int or numpy Generator
+    level : float, CI coverage as a fraction
+
+    Raises
+    ------
+    DataError
+        If there are no targets or the lengths differ.
+
+    Examples
+    --------
+    >>> m = classification_metrics(np.array([0, 1, 1]), np.eye(2)[[0, 1, 0]], np.array([0, 1, 0]), 2,
+    ...                            n_bootstrap=50, seed=0)
+    >>> round(m.balanced_accuracy, 3), round(m.auc, 3)
+    (0.75, 0.75)
+    """
+    y_true, y_pred = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
+    proba = np.asarray(proba, dtype=np.float64)
+    if len(y_true) == 0 or not (len(y_true) == len(y_pred) == len(proba)):
+        raise DataError(f"need >= 1 target and equal lengths; got {len(y_true)}, {len(y_pred)}, {len(proba)}")
+    rng = make_rng(seed)
+    conf = confusion_counts(y_true, y_pred, n_classes)
+    idx = rng.integers(0, len(y_true), size=(n_bootstrap, len(y_true)))
+    boot = confusion_counts(y_true[idx], y_pred[idx], n_classes)
+    alpha = (1.0 - level) / 2.0
+
+    def ci(values: np.ndarray) -> tuple[float, float]:
+        lo, hi = np.quantile(values, [alpha, 1.0 - alpha])
+        return float(lo), float(hi)
+
+    auc, auc_ci = float("nan"), _NAN_CI
+    if n_classes == 2 and len(np.unique(y_true)) == 2:
+        auc = auc_score(y_true, proba[:, 1])
+        c = bootstrap_auc_ci(y_true, proba[:, 1], n_bootstrap=n_bootstrap, level=level, seed=rng)
+        auc_ci = (c.low, c.high)
+    return ClassificationMetrics(
+        float(balanced_accuracy_from_confusion(conf)[0]), ci(balanced_accuracy_from_confusion(boot)),
+        float(macro_f1_from_confusion(conf)[0]), ci(macro_f1_from_confusion(boot)), auc, auc_ci)
+
+
+@dataclass(frozen=True)
+class AttributeScore:
+    """How well one attack (or baseline) inferred one attribute.
+
+    Attributes
+    ----------
+    attribute : ``gender`` | ``race`` | ``age-group``
+    variant : ``cross-dataset`` (auxiliary UTKFace, targets LFW) | ``same-distribution`` (UTKFace -> UTKFace)
+    level : ``instance`` (one guess per photo) | ``identity`` (per person, from ``k`` photos)
+    k : int, photos per person (1 at instance level)
+    student : the victim student queried; ``-`` for prior-only, ``teacher-embedding`` for the white-box reference
+    output : what the box revealed (``posterior``, ``topk``, ``label``); ``none`` / ``embedding`` for baselines
+    attack : ``logreg`` | ``knn`` | ``cluster`` | ``prior-only``
+    role : ``attack`` | ``prior-only`` (no model access) | ``white-box`` (teacher embeddings, evaluation only)
+    budget : labelled auxiliary faces per attribute value, ``"1"`` ... or ``"all"``
+    n_aux : int, labelled auxiliary faces used
+    n_targets : int, targets scored (photos, or people at identity level)
+    balanced_accuracy, macro_f1, auc : float fractions (AUC NaN unless binary)
+    *_ci : (low, high) 95 % bootstrap CI
+    n_queries : int, images the attacker itself sent to the box (its labelled auxiliary faces; the
+        targets' outputs are observed, not queried); 0 for baselines
+    """
+
+    attribute: str
+    variant: str
+    level: str
+    k: int
+    student: str
+    output: str
+    attack: str
+    role: str
+    budget: str
+    n_aux: int
+    n_targets: int
+    balanced_accuracy: float
+    balanced_accuracy_ci: tuple[float, float]
+    macro_f1: float
+    macro_f1_ci: tuple[float, float]
+    auc: float
+    auc_ci: tuple[float, float]
+    n_queries: int
+
+
+@dataclass(frozen=True)
+class LabelSummary:
+    """Class counts of one labelled set, and how many items were excluded and why.
+
+    ``dataset`` is ``utk-aux`` (the attacker's labelled pool; budget ``all`` uses all of it),
+    ``utk-targets``, ``lfw-targets`` or ``lfw-identities`` (people, identity level).
+    """
+
+    attribute: str
+    dataset: str
+    classes: tuple[str, ...]
+    counts: tuple[int, ...]
+    excluded: dict[str, int] = field(default_factory=dict)
+
+
+def _json_safe(x: Any) -> Any:
+    if isinstance(x, float) and math.isnan(x):
+        return None
+    if isinstance(x, dict):
+        return {str(k): _json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_json_safe(v) for v in x]
+    return x
+
+
+@dataclass(frozen=True)
+class AttributeRecord:
+    """Everything the attribute experiment measured. ``timings_s`` are wall-clock seconds per stage.
+
+    ``scores``: the attacks; ``baselines``: prior-only and the white-box reference (instance level);
+    ``identity``: attacks and baselines at identity level (gender, k photos per person);
+    ``queries``: images sent per ``student/output`` box.
+    """
+
+    seed: int
+    settings: dict[str, Any]
+    scores: tuple[AttributeScore, ...]
+    baselines: tuple[AttributeScore, ...]
+    identity: tuple[AttributeScore, ...]
+    labels: tuple[LabelSummary, ...]
+    queries: dict[str, int]
+    timings_s: dict[str, float]
+    warnings: tuple[str, ...] = ()
+    schema_version: int = SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe nested dicts and lists (NaN -> None)."""
+        return _json_safe(asdict(self))
+
+    def to_json(self, path: Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=1, allow_nan=False) + "\n")
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> "AttributeRecord":
+        """Inverse of ``to_dict`` (None -> NaN in metrics); ``DataError`` on another schema version."""
+        if raw.get("schema_version") != SCHEMA_VERSION:
+            raise DataError(f"attribute record schema_version {raw.get('schema_version')}, expected {SCHEMA_VERSION}")
+        rows = {key: tuple(_score(r) for r in raw[key]) for key in ("scores", "baselines", "identity")}
+        labels = tuple(LabelSummary(**{**r, "classes": tuple(r["classes"]), "counts": tuple(r["counts"])})
+                       for r in raw["labels"])
+        return cls(raw["seed"], raw["settings"], rows["scores"], rows["baselines"], rows["identity"], labels,
+                   raw["queries"], raw["timings_s"], tuple(raw["warnings"]), raw["schema_version"])
+
+    def rows(self) -> tuple[AttributeScore, ...]:
+        """Every score: attacks, baselines and identity level."""
+        return self.scores + self.baselines + self.identity
+
+
+def _nan(v: Any) -> float:
+    return float("nan") if v is None else float(v)
+
+
+def _score(r: dict[str, Any]) -> AttributeScore:
+    out = dict(r)
+    for key in ("balanced_accuracy", "macro_f1", "auc"):
+        out[key] = _nan(r[key])
+        out[f"{key}_ci"] = tuple(_nan(v) for v in r[f"{key}_ci"])
+    return AttributeScore(**out)

@@ -1,0 +1,355 @@
+"""Sensitive-attribute inference through black-box students, with little auxiliary data.
+
+Threat model [paper, abstract: attributes "can be inferred ... even in the case where the adversary
+has limited auxiliary information"; the protocol below is reconstructed]:
+
+- the victim sends a face to a student built for another task (LFW identification or UTKFace
+  age); the attacker observes the output (posterior, top-k or label), holds ``n`` labelled
+  UTKFace faces per attribute value (``AttributeConfig.budgets``; ``all`` = the whole auxiliary
+  pool) and may query the same student; ``cluster`` also learns from the unlabelled target outputs;
+- variants: ``cross-dataset`` (targets: LFW photos of people with no role in the membership
+  split) and ``same-distribution`` (targets: other UTKFace photos). UTKFace auxiliary and target
+  photos are disjoint, and disjoint from the students' UTKFace photos (``split.utk``);
+- identity level: gender of LFW ``nonmember``/``reference`` people from the mean probabilities of
+  k of their photos (truth: ``gender_person_majority``).
+
+Baselines: ``prior-only`` (no model access) and ``white-box`` (the same attacks on the teacher's own
+embeddings, all auxiliary labels; evaluation only). Target labels reach ``_score`` only, never an attack.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from faceleaks.attacks.attribute.aggregate import aggregate_guesses, first_k
+from faceleaks.attacks.attribute.classifier import (AttributeAttack, AttributeGuesses, AttributeReferenceSet,
+                                                    create_attribute_attack)
+from faceleaks.attacks.base import Level
+from faceleaks.config import ExperimentConfig
+from faceleaks.data.attributes import (GENDERS, RACES, LabelColumn, LabelledFaces, choose_lfw_targets,
+                                       find_lfw_attributes, label_column, load_lfw_attributes, sample_budget, top_up,
+                                       utk_pools)
+from faceleaks.data.faces import CenterCrop, load_faces
+from faceleaks.errors import DataError, QueryError
+from faceleaks.evaluation.attribute_results import (ATTACK_NAMES, AttributeConfig, AttributeRecord, AttributeScore,
+                                                    LabelSummary, classification_metrics)
+from faceleaks.evaluation.pipeline import Dataset, age_group, build_students, build_teacher, prepare_data
+from faceleaks.models.training import configure_torch
+from faceleaks.progress import track
+from faceleaks.seeding import derive_seed, make_rng
+from faceleaks.serving.function import FunctionBlackBox
+from faceleaks.serving.local import LocalBlackBox
+from faceleaks.serving.perturb import reveal
+from faceleaks.serving.protocol import BlackBox, QueryResult
+from faceleaks.serving.wrappers import CountingBlackBox
+
+__all__ = ["AttributeConfig", "ATTACK_NAMES", "ATTRIBUTES", "VARIANTS", "run_attribute_attacks",
+           "run_attribute_experiment"]
+
+log = logging.getLogger(__name__)
+
+ATTRIBUTES = ("gender", "race", "age-group")
+#: variant -> attributes scored on its targets (LFW targets for cross-dataset, UTKFace for same-distribution)
+VARIANTS = {"cross-dataset": ("gender", "race"), "same-distribution": ("gender", "race", "age-group")}
+
+
+@dataclass
+class _Sets:
+    aux: LabelledFaces
+    targets: dict[str, LabelledFaces]  # variant -> its targets
+    identities: LabelledFaces | None
+    warnings: list[str] = field(default_factory=list)
+
+    def groups(self) -> list[LabelledFaces]:
+        return [self.aux, *self.targets.values()] + ([self.identities] if self.identities else [])
+
+
+def _age_names(bins: tuple[int, ...]) -> tuple[str, ...]:
+    edges = [0, *bins]
+    return tuple(f"{a}-{b - 1}" for a, b in zip(edges, edges[1:])) + (f"{bins[-1]}+",)
+
+
+def _utk_labels(ids: list[str], data: Dataset, bins: tuple[int, ...]) -> dict[str, LabelColumn]:
+    recs = [data.utk[i] for i in ids]
+    code = lambda v: (v, "ok") if v >= 0 else (-1, "unknown")  # noqa: E731
+    return {"gender": label_column(ids, [code(r.gender) for r in recs], GENDERS),
+            "race": label_column(ids, [code(r.race) for r in recs], RACES),
+            "age-group": label_column(ids, [(age_group(r.age, bins), "ok") for r in recs], _age_names(bins))}
+
+
+def _utk_chipper(data: Dataset):
+    """The crop the pipeline applies to UTKFace photos (``Dataset.utk_chipper`` when it exists)."""
+    chipper = getattr(data, "utk_chipper", None)
+    if chipper is not None:
+        return chipper
+    if isinstance(data.chipper, CenterCrop):
+        return CenterCrop(0.8, data.chipper.size)  # as pipeline.prepare_data crops UTKFace
+    if dataclasses.is_dataclass(data.chipper) and getattr(data.chipper, "box", None) == "lfw":
+        return dataclasses.replace(data.chipper, box="utkface")
+    raise DataError(f"cannot tell how to crop UTKFace photos for chipper {data.chipper!r}; "
+                    "give Dataset a utk_chipper")
+
+
+def _utk_sets(data: Dataset, cfg: ExperimentConfig, s: AttributeConfig, cache_dir: Path, seed: int):
+    """(auxiliary pool, UTKFace targets), disjoint, both outside ``split.utk``."""
+    used = [i for ids in data.split.utk.values() for i in ids]
+    aux, targets, rest = utk_pools(list(data.utk), used, n_aux=s.n_utk_aux, n_targets=s.n_utk_targets,
+                                   seed=derive_seed(seed, "attribute-utk-pools"))
+    bins = cfg.student.age_bins
+    for label_of, n in ((lambda i: data.utk[i].gender, len(GENDERS)), (lambda i: data.utk[i].race, len(RACES)),
+                        (lambda i: age_group(data.utk[i].age, bins), len(bins) + 1)):
+        aux, rest = top_up(aux, rest, label_of, n, s.max_numeric_budget)
+    chip = _utk_chipper(data)
+    out = []
+    for name, ids in (("utk-aux", aux), ("utk-targets", targets)):
+        faces = load_faces([data.utk[i].path for i in ids], ids, [""] * len(ids), chip, cache_dir=cache_dir,
+                           description=f"reading UTKFace ({name})")
+        out.append(LabelledFaces(name, faces, _utk_labels(faces.image_ids.tolist(), data, bins)))
+    return out[0], out[1]
+
+
+def _lfw_sets(data: Dataset, s: AttributeConfig, cache_dir: Path, seed: int) -> tuple[LabelledFaces, LabelledFaces]:
+    """(LFW instance targets, LFW identity-level photos of nonmember/reference people)."""
+    lfw = load_lfw_attributes(find_lfw_attributes(data.lfw_root, s.lfw_labels))
+    ids = choose_lfw_targets(lfw, exclude={p for ids in data.split.roles.values() for p in ids}, n=s.n_lfw_targets,
+                             max_per_person=s.max_lfw_photos_per_person, seed=derive_seed(seed, "attribute-lfw-targets"))
+    people = [lfw.person_of[i] for i in ids]
+    faces = load_faces([data.lfw_root / p / f"{i}.jpg" for i, p in zip(ids, people)], ids, people, data.chipper,
+                       cache_dir=cache_dir, description="reading LFW (attribute targets)")
+    got = faces.image_ids.tolist()
+    targets = LabelledFaces("lfw-targets", faces, {"gender": lfw.gender(got), "race": lfw.race(got)})
+    rng = make_rng(derive_seed(seed, "attribute-identity-photos"))
+    persons = sorted(data.split.identities("nonmember") + data.split.identities("reference"))
+    have = set(data.faces.image_ids.tolist())
+    photo_ids = []
+    for p in persons:
+        mine = [i for i in data.split.photos[p] if i in have]
+        photo_ids += [mine[j] for j in rng.permutation(len(mine))[: max(s.ks)]]
+    return targets, LabelledFaces("lfw-identities", data.photos(photo_ids), {"gender": lfw.identity_gender(persons)})
+
+
+def _gather(data: Dataset, cfg: ExperimentConfig, s: AttributeConfig, cache_dir: Path, seed: int) -> _Sets:
+    aux, utk_targets = _utk_sets(data, cfg, s, cache_dir, seed)
+    sets = _Sets(aux, {"same-distribution": utk_targets}, None)
+    try:
+        lfw_targets, sets.identities = _lfw_sets(data, s, cache_dir, seed)
+        sets.targets = {"cross-dataset": lfw_targets, **sets.targets}
+    except DataError as err:
+        msg = f"attribute attack: LFW labels unavailable, cross-dataset and identity level skipped ({err})"
+        log.warning(msg)
+        sets.warnings.append(msg)
+    return sets
+
+
+def _label_summaries(sets: _Sets) -> tuple[LabelSummary, ...]:
+    return tuple(LabelSummary(attr, g.name, col.classes, tuple(np.bincount(col.labels[col.known], minlength=len(
+        col.classes)).tolist()), dict(col.excluded)) for g in sets.groups() for attr, col in g.labels.items())
+
+
+class _BoxAccess:
+    """The attacker's view: it queries its auxiliary faces through the box and observes the
+    outputs of the target queries once (kept per target set, as an eavesdropper would)."""
+
+    def __init__(self, box: BlackBox) -> None:
+        self.box = box
+        self._observed: dict[str, QueryResult] = {}
+
+    def observe(self, group: LabelledFaces) -> QueryResult:
+        if group.name not in self._observed:
+            self._observed[group.name] = self.box.query(group.faces.images)
+        return self._observed[group.name]
+
+    def fit(self, attack: AttributeAttack, images, labels, n_classes: int, unlabelled) -> AttributeAttack:
+        extra = None if unlabelled is None else self.observe(unlabelled)
+        return attack.fit(AttributeReferenceSet(self.box, images, labels, n_classes), unlabelled=extra)
+
+    def guess(self, attack: AttributeAttack, group: LabelledFaces) -> AttributeGuesses:
+        return attack.infer_outputs(self.observe(group), ids=group.faces.image_ids)
+
+
+class _NoAccess(_BoxAccess):
+    """Prior-only baseline: the box refuses every query, so any access would fail loudly."""
+
+    def guess(self, attack: AttributeAttack, group: LabelledFaces) -> AttributeGuesses:
+        return attack.infer(self.box, group.faces.images, ids=group.faces.image_ids)
+
+
+class _EmbeddingAccess:
+    """White-box reference (evaluation only): the same attacks on the teacher's own embeddings."""
+
+    def __init__(self, teacher) -> None:
+        self.teacher = teacher  # Teacher.embed memoises by image content
+
+    def _embed(self, images: np.ndarray) -> np.ndarray:
+        return self.teacher.embed(images).astype(np.float64)
+
+    def fit(self, attack: AttributeAttack, images, labels, n_classes: int, unlabelled) -> AttributeAttack:
+        extra = None if unlabelled is None else self._embed(unlabelled.faces.images)
+        return attack.fit_features(self._embed(images), labels, n_classes=n_classes, unlabelled=extra)
+
+    def guess(self, attack: AttributeAttack, group: LabelledFaces) -> AttributeGuesses:
+        p = attack.predict_proba_features(self._embed(group.faces.images))
+        return AttributeGuesses(group.faces.image_ids.astype(str), p, p.argmax(axis=1).astype(np.int64), attack.name,
+                                Level.INSTANCE, 0)
+
+
+def _score(guesses: AttributeGuesses, truth: LabelColumn, meta: dict, s: AttributeConfig, seed: int,
+           *, require_all: bool = True) -> AttributeScore:
+    """Join guesses with the truth by id (known labels only) and compute the metrics.
+
+    The bootstrap seed depends only on the target set, so all attacks and baselines on one set
+    share their resamples (a paired comparison).
+    """
+    known = truth.keep_known()
+    pos = {i: n for n, i in enumerate(guesses.ids.tolist())}
+    missing = [i for i in known.ids.tolist() if i not in pos]
+    if missing and require_all:
+        raise DataError(f"{len(missing)} labelled targets have no guess (e.g. {missing[0]!r})")
+    keep = np.array([i in pos for i in known.ids.tolist()], dtype=bool)
+    rows = np.array([pos[i] for i in known.ids[keep].tolist()], dtype=np.int64)
+    bseed = derive_seed(seed, "attribute-bootstrap", meta["variant"], meta["attribute"], meta["level"], str(meta["k"]))
+    m = classification_metrics(known.labels[keep], guesses.proba[rows], guesses.predicted[rows], len(truth.classes),
+                               n_bootstrap=s.n_bootstrap, seed=bseed)
+    return AttributeScore(**meta, n_targets=int(len(rows)), **dataclasses.asdict(m))
+
+
+def _identity_rows(g: AttributeGuesses, people: LabelledFaces, meta: dict, s: AttributeConfig, seed: int):
+    """Scores of the mean-probability guess per person from k photos, for each k in ``s.ks``."""
+    rows = []
+    identities = people.faces.identities
+    for k in s.ks:
+        idx = first_k(identities, k)
+        if len(np.unique(identities[idx])) < 2:
+            continue
+        sub = AttributeGuesses(g.ids[idx], g.proba[idx], g.predicted[idx], g.attack, g.level, g.n_queries)
+        agg = aggregate_guesses(sub, identities[idx])
+        rows.append(_score(agg, people.labels["gender"], {**meta, "level": "identity", "k": int(k)}, s, seed,
+                           require_all=False))
+    return rows
+
+
+def _fit_variants(access, name: str, aux_images, labels, n_classes: int, sets: _Sets, variants, seed: int) -> dict:
+    """variant -> fitted attack; attacks without unlabelled queries are fitted once and shared."""
+    out, shared = {}, None
+    for v in variants:
+        attack = create_attribute_attack(name, seed=seed)
+        if attack.uses_unlabelled:
+            out[v] = access.fit(attack, aux_images, labels, n_classes, sets.targets[v])
+        else:
+            shared = shared or access.fit(attack, aux_images, labels, n_classes, None)
+            out[v] = shared
+    return out
+
+
+def _run(access, fixed: dict, attacks, budgets, identity_budget, sets: _Sets, s: AttributeConfig, seed: int):
+    """(instance scores, identity scores) of ``attacks`` at every budget, attribute and variant."""
+    scores, identity = [], []
+    for attr in ATTRIBUTES:
+        variants = [v for v in sets.targets if attr in VARIANTS[v]]
+        col = sets.aux.labels[attr]
+        for budget in budgets:
+            idx = sample_budget(col.labels, budget, len(col.classes), seed=derive_seed(seed, "attribute-budget", attr),
+                                names=col.classes)
+            images = sets.aux.faces.images[idx]
+            for name in attacks:
+                fitted = _fit_variants(access, name, images, col.labels[idx], len(col.classes), sets, variants,
+                                       derive_seed(seed, "attribute-attack", name, attr, str(budget)))
+                meta = {**fixed, "attribute": attr, "level": "instance", "k": 1, "attack": name, "budget": str(budget),
+                        "n_aux": int(len(idx)), "n_queries": int(len(idx)) if fixed["role"] == "attack" else 0}
+                for v, attack in fitted.items():
+                    tg = sets.targets[v]
+                    scores.append(_score(access.guess(attack, tg), tg.labels[attr], {**meta, "variant": v}, s, seed))
+                if attr == "gender" and budget == identity_budget and sets.identities and "cross-dataset" in fitted:
+                    g = access.guess(fitted["cross-dataset"], sets.identities)
+                    identity += _identity_rows(g, sets.identities, {**meta, "variant": "cross-dataset"}, s, seed)
+    return scores, identity
+
+
+def _refuse(images: np.ndarray) -> np.ndarray:
+    raise QueryError("the prior-only baseline has no model access, yet it queried a box")
+
+
+def run_attribute_attacks(data: Dataset, students: dict, teacher, cfg: ExperimentConfig, *, cache_dir: Path,
+                          seed: int, settings: AttributeConfig | None = None) -> AttributeRecord:
+    """Attribute inference against each victim student, with baselines and the identity level.
+
+    Parameters
+    ----------
+    data : Dataset from ``pipeline.prepare_data`` (its ``split`` decides which photos are free)
+    students : name -> Student or (Student, test accuracy), as ``pipeline.build_students`` returns
+    teacher : the students' Teacher; used only for the white-box reference
+    cfg : ExperimentConfig (``student.age_bins``, ``attack.output``/``top_k``, ``attributes`` if present)
+    cache_dir : Path, where cropped photos are cached
+    seed : int, drives every choice (pools, budgets, attacks, bootstrap)
+    settings : AttributeConfig, default ``cfg.attributes`` or ``AttributeConfig()``
+
+    Raises
+    ------
+    DataError
+        Too few UTKFace photos, or a budget larger than a class of the auxiliary pool.
+    """
+    s = settings if settings is not None else getattr(cfg, "attributes", None) or AttributeConfig()
+    if not s.enabled:
+        return AttributeRecord(seed, dataclasses.asdict(s), (), (), (), (), {}, {}, ("attribute attack disabled",))
+    t0 = time.perf_counter()
+    sets = _gather(data, cfg, s, Path(cache_dir), seed)
+    for group in sets.groups():
+        teacher.embed(group.faces.images)  # warm the teacher's memo with all threads
+    times = {"attribute-data": round(time.perf_counter() - t0, 2)}
+    with threadpool_limits(1):  # sklearn on small problems: BLAS/OpenMP threads only contend (10x slower here)
+        return _attack_all(sets, students, teacher, cfg, s, seed, times)
+
+
+def _attack_all(sets: _Sets, students: dict, teacher, cfg: ExperimentConfig, s: AttributeConfig, seed: int,
+                times: dict[str, float]) -> AttributeRecord:
+    outputs = s.outputs or (cfg.attack.output,)
+    t0 = time.perf_counter()
+    scores, identity, queries = [], [], {}
+    jobs = [(o, n, st[0] if isinstance(st, tuple) else st) for o in outputs for n, st in students.items()]
+    for output, name, student in track(jobs, "attribute attacks"):
+        counting = CountingBlackBox(reveal(LocalBlackBox(student), output, top_k=cfg.attack.top_k))
+        a, b = _run(_BoxAccess(counting), {"student": name, "output": output, "role": "attack"},
+                    s.attacks, s.budgets, s.identity_budget, sets, s, seed)
+        scores, identity, queries[f"{name}/{output}"] = scores + a, identity + b, counting.n_queries
+    times["attribute-attacks"] = round(time.perf_counter() - t0, 2)
+    t0 = time.perf_counter()
+    no_access = _NoAccess(FunctionBlackBox(_refuse, input_size=teacher.input_size))
+    prior = _run(no_access, {"student": "-", "output": "none", "role": "prior-only"}, ("prior-only",), s.budgets,
+                 s.identity_budget, sets, s, seed)
+    white = _run(_EmbeddingAccess(teacher), {"student": "teacher-embedding", "output": "embedding",
+                                             "role": "white-box"}, s.attacks, ("all",), "all", sets, s, seed)
+    times["attribute-baselines"] = round(time.perf_counter() - t0, 2)
+    return AttributeRecord(seed, {**dataclasses.asdict(s), "outputs": list(outputs)}, tuple(scores),
+                           tuple(prior[0] + white[0]), tuple(identity + prior[1] + white[1]), _label_summaries(sets),
+                           queries, times, tuple(sets.warnings))
+
+
+def run_attribute_experiment(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Path,
+                             settings: AttributeConfig | None = None) -> AttributeRecord:
+    """Build data, teacher and victim students as the membership run does, then ``run_attribute_attacks``.
+
+    Writes ``split.json`` into ``out_dir`` (as ``prepare_data`` does); returns the record with the
+    pipeline's stage timings (seconds) added.
+    """
+    configure_torch(cfg.runtime.threads)
+    times: dict[str, float] = {}
+    t0 = time.perf_counter()
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    data = prepare_data(cfg, out_dir=Path(out_dir), cache_dir=Path(cache_dir))
+    times["data"] = round(time.perf_counter() - t0, 2)
+    t0 = time.perf_counter()
+    teacher = build_teacher(data, cfg, data.split.member_train, name="teacher", cache_dir=Path(cache_dir))
+    times["teacher"] = round(time.perf_counter() - t0, 2)
+    t0 = time.perf_counter()
+    students = build_students(teacher, data, cfg, shadow=False, prefix="victim")
+    times["students"] = round(time.perf_counter() - t0, 2)
+    record = run_attribute_attacks(data, students, teacher, cfg, cache_dir=Path(cache_dir), seed=cfg.seed,
+                                   settings=settings)
+    return dataclasses.replace(record, timings_s={**times, **record.timings_s})

@@ -1,0 +1,80 @@
+"""The quick setting end to end on real LFW/UTKFace, through the CLI, twice with the same seed."""
+
+import json
+import pytest
+from typer.testing import CliRunner
+
+from faceleaks.cli.main import app
+from faceleaks.config import quick_config
+
+
+@pytest.fixture(scope="module")
+def quick_runs(real_lfw, session_cache, tmp_path_factory):
+    outs = []
+    for _ in range(2):
+        out = tmp_path_factory.mktemp("run")
+        result = CliRunner().invoke(app, ["run", "--quick", "--out", str(out), "--cache-dir", str(session_cache),
+                                          "--no-progress", "--seed", "0"])
+        assert result.exit_code == 0, result.output
+        outs.append(out)
+    return outs
+
+
+def _load(out):
+    return json.loads((out / "results.json").read_text())
+
+
+def test_output_folder_has_report_files(quick_runs):
+    out = quick_runs[0]
+    for name in ("results.json", "summary.md", "roc.png", "auc_vs_k.png", "split.json"):
+        assert (out / name).stat().st_size > 100, name
+    assert "Membership inference on the teacher" in (out / "summary.md").read_text()
+
+
+def test_results_structure_and_sanity(quick_runs):
+    r = _load(quick_runs[0])
+    cfg = quick_config()
+    assert r["schema_version"] == 1 and r["seed"] == 0
+    assert r["data"]["n_identities"]["member"] == cfg.split.n_members
+    assert 0.55 < r["teacher"]["verification"]["accuracy"] <= 1.0
+    assert r["teacher"]["verification"]["n_pairs"] > 1500
+    students = {(s["teacher"], s["name"]): s for s in r["students"]}
+    assert students[("victim", "lfw-identity")]["test_accuracy"] > 2 / cfg.split.n_student_identities
+    assert students[("victim", "utk-age")]["test_accuracy"] > 0.3
+    reports = r["membership"]
+    levels = {(m["level"], m["setting"], m["teacher"], m["student"]) for m in reports}
+    assert len(levels) == 2 * 2 * 2 * 2
+    ks = {m["k"] for m in reports if m["level"] == "identity"}
+    assert ks == set(cfg.attack.ks)
+    for m in reports:
+        assert 0.0 <= m["auc"] <= 1.0
+        assert m["auc_ci"][0] <= m["auc"] <= m["auc_ci"][1]
+        assert m["n_members"] >= 2 and m["n_nonmembers"] >= 2 and m["n_queries"] > 0
+        assert set(m["tpr_at_fpr"]) == {"0.01", "0.001"}
+        assert (m["tpr_at_fpr"]["0.001"] is None) == (m["n_nonmembers"] < 1000)
+        assert m["balanced_accuracy"] is None or 0.0 <= m["balanced_accuracy"] <= 1.0
+    assert any("needs >= 1000 non-members" in w for w in r["warnings"])
+    assert all(v > 0 for v in r["queries"].values())
+    assert {"data", "teacher", "students", "attacks"} <= set(r["timings_s"])
+
+
+def test_negative_control_is_near_chance(quick_runs):
+    r = _load(quick_runs[0])
+    control = [m["auc"] for m in r["membership"] if m["teacher"] == "control" and m["level"] == "identity"]
+    mean = sum(control) / len(control)
+    assert abs(mean - 0.5) < 0.08, mean
+    covered = sum(m["auc_ci"][0] <= 0.5 <= m["auc_ci"][1] for m in r["membership"] if m["teacher"] == "control")
+    assert covered >= 0.8 * sum(m["teacher"] == "control" for m in r["membership"])
+
+
+def test_same_seed_same_results_apart_from_timings(quick_runs):
+    a, b = _load(quick_runs[0]), _load(quick_runs[1])
+    a.pop("timings_s"), b.pop("timings_s")
+    a["config"].pop("output_dir"), b["config"].pop("output_dir")
+    assert a == b
+
+
+def test_nan_is_written_as_json_null(quick_runs):
+    text = (quick_runs[0] / "results.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text)["membership"][0]["tpr_at_fpr"]["0.001"] is None
