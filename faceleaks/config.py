@@ -152,7 +152,9 @@ class AttackConfig:
     """What the attacker sees and how results are summarised.
 
     ``output`` is what the student API returns (``posterior``, ``topk`` or ``label``); ``ks`` are the
-    numbers of photos per identity; ``fprs`` are fractions at which TPR is reported.
+    numbers of photos per identity; ``fprs`` are fractions at which TPR is reported; ``transport``
+    is ``local`` (in-process) or ``http`` (each student served by uvicorn on 127.0.0.1 and queried
+    over HTTP with httpx, as a deployed API would be).
     """
 
     ks: tuple[int, ...] = (1, 2, 5, 10)
@@ -160,15 +162,19 @@ class AttackConfig:
     top_k: int = 3
     shadow: bool = True
     n_instance_max: int = 1000
+    instance_photos_per_identity: int = 5
     n_bootstrap: int = 1000
     fprs: tuple[float, ...] = (0.01, 0.001)
+    transport: str = "local"
 
     def __post_init__(self) -> None:
+        if self.transport not in ("local", "http"):
+            raise ConfigError(f"unknown transport {self.transport!r}; choose local or http")
         if not self.ks or any(not isinstance(k, int) or k < 1 for k in self.ks):
             raise ConfigError(f"AttackConfig.ks must be positive integers, got {self.ks}")
         if self.output not in OUTPUT_KINDS:
             raise ConfigError(f"unknown output {self.output!r}; choose one of {OUTPUT_KINDS}")
-        _positive(self, "top_k", "n_instance_max", "n_bootstrap")
+        _positive(self, "top_k", "n_instance_max", "n_bootstrap", "instance_photos_per_identity")
         for f in self.fprs:
             if not 0.0 < f < 1.0:
                 raise ConfigError(f"AttackConfig.fprs must be fractions in (0, 1), got {f}")

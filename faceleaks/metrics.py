@@ -116,8 +116,23 @@ def _rank_auc(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
     return u / (n_pos * n_neg)
 
 
+def _cluster_bootstrap(labels, scores, groups, n_bootstrap, rng) -> np.ndarray:
+    groups = np.asarray(groups).astype(str)
+    members = [np.flatnonzero((groups == g) & (labels == 1)) for g in np.unique(groups[labels == 1])]
+    others = [np.flatnonzero((groups == g) & (labels == 0)) for g in np.unique(groups[labels == 0])]
+    aucs = np.empty(n_bootstrap)
+    for b in range(n_bootstrap):
+        pi = np.concatenate([members[i] for i in rng.integers(0, len(members), len(members))])
+        ni = np.concatenate([others[i] for i in rng.integers(0, len(others), len(others))])
+        s = np.concatenate([scores[pi], scores[ni]])[None, :]
+        y = np.concatenate([np.ones(len(pi), bool), np.zeros(len(ni), bool)])[None, :]
+        aucs[b] = _rank_auc(y, s)[0]
+    return aucs
+
+
 def bootstrap_auc_ci(
-    labels, scores, *, n_bootstrap: int = 1000, level: float = 0.95, seed: int | np.random.Generator = 0
+    labels, scores, *, groups=None, n_bootstrap: int = 1000, level: float = 0.95,
+    seed: int | np.random.Generator = 0,
 ) -> ConfidenceInterval:
     """Percentile bootstrap CI of the AUC, resampling members and non-members separately.
 
@@ -125,6 +140,10 @@ def bootstrap_auc_ci(
     ----------
     labels, scores : array-like of shape (n,)
         1 = member; scores higher = member.
+    groups : array-like of shape (n,), optional
+        Cluster of each score (e.g. the person in each photo). Given, whole clusters are
+        resampled, so correlated photos of one person do not make the interval too narrow.
+        A group must not hold both members and non-members.
     n_bootstrap : int
         Resamples (1000 by default).
     level : float
@@ -133,6 +152,11 @@ def bootstrap_auc_ci(
     """
     labels, scores = _check(labels, scores)
     rng = make_rng(seed)
+    alpha = (1.0 - level) / 2.0
+    if groups is not None:
+        aucs = _cluster_bootstrap(labels, scores, groups, n_bootstrap, rng)
+        lo, hi = np.quantile(aucs, [alpha, 1.0 - alpha])
+        return ConfidenceInterval(float(lo), float(hi), level)
     pos, neg = scores[labels == 1], scores[labels == 0]
     bp = pos[rng.integers(0, pos.size, size=(n_bootstrap, pos.size))]
     bn = neg[rng.integers(0, neg.size, size=(n_bootstrap, neg.size))]
@@ -141,6 +165,5 @@ def bootstrap_auc_ci(
         [np.ones_like(bp, dtype=bool), np.zeros_like(bn, dtype=bool)], axis=1
     )
     aucs = _rank_auc(boot_labels, boot_scores)
-    alpha = (1.0 - level) / 2.0
     lo, hi = np.quantile(aucs, [alpha, 1.0 - alpha])
     return ConfidenceInterval(float(lo), float(hi), level)

@@ -113,3 +113,17 @@ def test_tpr_at_fpr_is_monotone(scores, seed):
         vals = [metrics.tpr_at_fpr(y, s, f) for f in (0.05, 0.1, 0.2, 0.5, 0.9)]
     finite = [v for v in vals if np.isfinite(v)]
     assert finite == sorted(finite)
+
+
+def test_cluster_bootstrap_is_wider_for_correlated_photos():
+    rng = np.random.default_rng(0)
+    person = np.repeat(np.arange(40), 10)  # 40 people x 10 near-identical photos
+    y = (person < 20).astype(int)
+    s = rng.normal(0, 1, 40)[person] + rng.normal(0, 0.05, 400)
+    naive = metrics.bootstrap_auc_ci(y, s, n_bootstrap=400, seed=1)
+    clustered = metrics.bootstrap_auc_ci(y, s, groups=person, n_bootstrap=400, seed=1)
+    assert (clustered.high - clustered.low) > 2 * (naive.high - naive.low)
+    assert clustered.low <= metrics.auc_score(y, s) <= clustered.high
+    # singleton groups reproduce the ordinary bootstrap's width
+    single = metrics.bootstrap_auc_ci(y, s, groups=np.arange(400), n_bootstrap=400, seed=1)
+    assert abs((single.high - single.low) - (naive.high - naive.low)) < 0.03

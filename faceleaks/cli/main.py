@@ -47,16 +47,29 @@ def build_config(*, quick: bool, config: Optional[Path], overrides: dict) -> Exp
     return config_from_dict(overrides, cfg)
 
 
+def _run_guarded(fn) -> None:
+    """Call ``fn``; map faceleaks errors to exit codes (2 for settings, 1 otherwise)."""
+    try:
+        fn()
+    except ConfigError as err:
+        console.print(f"[red]ConfigError:[/] {err}", soft_wrap=True)
+        raise typer.Exit(2) from err
+    except FaceLeaksError as err:
+        console.print(f"[red]{type(err).__name__}:[/] {err}", soft_wrap=True)
+        raise typer.Exit(1) from err
+
+
 def _print_summary(record, paths) -> None:
+    from faceleaks.report.tables import auc_pivot
+
     v = record.teacher.get("verification", {})
     console.print(f"[bold]Teacher[/] {record.teacher['kind']}: verification accuracy on held-out identity pairs "
                   f"{v.get('accuracy', float('nan')):.3f}")
-    table = Table(title="Membership inference on the teacher (AUC, 95% CI)")
-    for col in ("teacher", "student", "setting", "level", "attack", "AUC [95% CI]", "TPR@FPR", "bal.acc", "n"):
+    header, rows = auc_pivot(record)
+    table = Table(title="Membership inference on the teacher: AUC by photos per identity (full table: summary.md)")
+    for col in header:
         table.add_column(col)
-    from faceleaks.report.tables import membership_rows
-
-    for row in membership_rows(record.membership):
+    for row in rows:
         table.add_row(*row)
     console.print(table)
     for name, path in paths.items():
@@ -69,7 +82,7 @@ def run(
     config: Optional[Path] = typer.Option(None, "--config", help="TOML file of settings (see README)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of every random choice (default 0)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default ./faceleaks-out)."),
-    teacher: Optional[str] = typer.Option(None, "--teacher", help="Teacher kind: scratch."),
+    teacher: Optional[str] = typer.Option(None, "--teacher", help="Teacher kind: dlib (default), scratch, dlib-base (negative control)."),
     output: Optional[str] = typer.Option(None, "--output", help="What the student API returns: posterior, topk, label."),
     k: Optional[str] = typer.Option(None, "--k", help="Photos per identity, e.g. 1,2,5,10."),
     lfw_dir: Optional[Path] = typer.Option(None, "--lfw-dir", help="LFW folder (else $FACELEAKS_LFW_DIR, ../shared/data/lfw, download)."),
@@ -77,6 +90,8 @@ def run(
     no_download: bool = typer.Option(False, "--no-download", help="Never download LFW."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Cache folder (else $FACELEAKS_CACHE_DIR or ~/.cache/faceleaks)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Torch threads (default 2)."),
+    seeds: Optional[str] = typer.Option(None, "--seeds", help="Repeat over these seeds, e.g. 0,1,2 (one sub-folder each, plus sweep.md)."),
+    http: bool = typer.Option(False, "--http", help="Serve each student over real HTTP (uvicorn) and attack through it."),
     no_progress: bool = typer.Option(False, "--no-progress", help="Hide progress bars."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
@@ -91,31 +106,45 @@ def run(
                                 ("runtime", "cache_dir", str(cache_dir) if cache_dir else None)):
         if value is not None:
             (overrides.setdefault(section, {}) if section else overrides)[key] = value
-    try:
-        if k is not None:
-            overrides.setdefault("attack", {})["ks"] = _parse_ks(k)
-        if no_download:
-            overrides.setdefault("data", {})["download"] = False
-        if no_progress:
-            overrides.setdefault("runtime", {})["progress"] = False
-        cfg = build_config(quick=quick, config=config, overrides=overrides)
-        from faceleaks.evaluation.experiment import run_experiment
-        from faceleaks.progress import set_enabled
-        from faceleaks.report.render import write_report
+    if k is not None:
+        overrides.setdefault("attack", {})["ks"] = k
+    if no_download:
+        overrides.setdefault("data", {})["download"] = False
+    if http:
+        overrides.setdefault("attack", {})["transport"] = "http"
+    if no_progress:
+        overrides.setdefault("runtime", {})["progress"] = False
+    _run_guarded(lambda: _run(quick, config, overrides, seeds))
 
-        set_enabled(cfg.runtime.progress)
-        out_dir = Path(cfg.output_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        cache = Path(cfg.runtime.cache_dir).expanduser() if cfg.runtime.cache_dir else default_cache_dir()
-        record = run_experiment(cfg, out_dir=out_dir, cache_dir=cache)
-        paths = write_report(record, out_dir)
-    except ConfigError as err:
-        console.print(f"[red]ConfigError:[/] {err}")
-        raise typer.Exit(2) from err
-    except FaceLeaksError as err:
-        console.print(f"[red]{type(err).__name__}:[/] {err}")
-        raise typer.Exit(1) from err
-    _print_summary(record, paths)
+
+def _run(quick: bool, config: Optional[Path], overrides: dict, seeds: Optional[str]) -> None:
+    if isinstance(overrides.get("attack", {}).get("ks"), str):
+        overrides["attack"]["ks"] = _parse_ks(overrides["attack"]["ks"])
+    cfg = build_config(quick=quick, config=config, overrides=overrides)
+    from faceleaks.evaluation.experiment import run_experiment
+    from faceleaks.progress import set_enabled
+    from faceleaks.report.render import write_report
+
+    set_enabled(cfg.runtime.progress)
+    out_dir = Path(cfg.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cache = Path(cfg.runtime.cache_dir).expanduser() if cfg.runtime.cache_dir else default_cache_dir()
+    if seeds:
+        _sweep(cfg, _parse_ks(seeds), out_dir, cache)
+        return
+    record = run_experiment(cfg, out_dir=out_dir, cache_dir=cache)
+    _print_summary(record, write_report(record, out_dir))
+
+
+def _sweep(cfg: ExperimentConfig, seeds: tuple[int, ...], out_dir: Path, cache: Path) -> None:
+    from faceleaks.evaluation.experiment import run_experiment
+    from faceleaks.evaluation.sweeps import run_seeds, summarise_seeds
+    from faceleaks.report.render import write_report, write_sweep
+
+    records = run_seeds(cfg, list(seeds), out_dir=out_dir, cache_dir=cache, run=run_experiment,
+                        on_record=lambda rec, sub: write_report(rec, sub))
+    path = write_sweep(summarise_seeds(records), out_dir)
+    console.print(f"sweep over seeds {list(seeds)}: {path}")
 
 
 def main() -> None:

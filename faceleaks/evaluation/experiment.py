@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -90,12 +92,25 @@ def _eval_lists(data: Dataset, setting: str, seed: int) -> tuple[dict[str, list[
     return members, nonmembers
 
 
-def _first(lists: dict[str, list[str]], k: int) -> dict[str, list[str]]:
-    return {p: ids[:k] for p, ids in lists.items() if len(ids) >= k}
+def _first(lists: dict[str, list[str]], k: int, totals: dict[str, int], train_fraction: float) -> dict[str, list[str]]:
+    """First k photos of each identity that is eligible at k.
+
+    Eligible: the identity's total photo count would give a member k photos in *both* the
+    training and the held-out half. The same rule for members and non-members keeps the two
+    groups alike in how many photos they have (famous people have more photos, and a count
+    difference would otherwise leak into the comparison).
+    """
+    def eligible(n: int) -> bool:
+        n_train = min(n - 1, max(1, round(train_fraction * n)))
+        return n_train >= k and n - n_train >= k
+
+    return {p: ids[:k] for p, ids in lists.items() if len(ids) >= k and eligible(totals[p])}
 
 
-def _sample_photos(lists: dict[str, list[str]], n_max: int, rng: np.random.Generator) -> dict[str, list[str]]:
-    flat = [(p, i) for p, ids in lists.items() for i in ids]
+def _sample_photos(lists: dict[str, list[str]], n_max: int, rng: np.random.Generator,
+                   per_identity: int) -> dict[str, list[str]]:
+    """At most ``per_identity`` photos of each identity (equal weight per person), ``n_max`` in all."""
+    flat = [(p, i) for p, ids in lists.items() for i in ids[:per_identity]]
     keep = sorted(rng.permutation(len(flat))[:n_max])
     out: dict[str, list[str]] = {}
     for j in keep:
@@ -106,9 +121,11 @@ def _sample_photos(lists: dict[str, list[str]], n_max: int, rng: np.random.Gener
 def _evaluate(level: Level, k: int, members: dict[str, list[str]], nonmembers: dict[str, list[str]], refs,
               box: BlackBox, src: PhotoSource, cfg: ExperimentConfig, ctx: dict, caught: list[str]) -> list[MembershipReport]:
     images, idents, image_ids = src.stack({**members, **nonmembers})
+    groups = None
     if level is Level.INSTANCE:
         truth = dict.fromkeys(image_ids.tolist(), False)
         truth.update(dict.fromkeys([i for ids in members.values() for i in ids], True))
+        groups = dict(zip(image_ids.tolist(), idents.tolist()))
     else:
         truth = {**dict.fromkeys(nonmembers, False), **dict.fromkeys(members, True)}
     n_photos = {"member": sum(map(len, members.values())), "nonmember": sum(map(len, nonmembers.values()))}
@@ -120,7 +137,7 @@ def _evaluate(level: Level, k: int, members: dict[str, list[str]], nonmembers: d
         reports.append(evaluate_scores(
             scores, truth, k=k, n_photos=n_photos, n_queries=scores.n_queries, fprs=cfg.attack.fprs,
             n_bootstrap=cfg.attack.n_bootstrap, seed=derive_seed(cfg.seed, "bootstrap", scores.attack), caught=caught,
-            **ctx))
+            groups=groups, **ctx))
     return reports
 
 
@@ -137,13 +154,17 @@ def _attack_student(box: BlackBox, shadow_box: BlackBox, data: Dataset, attacker
                      for r in attacker.shadow_in}
         shadow_out = {r: attacker.photos[r] for r in attacker.shadow_out()}
         here = {**ctx, "setting": setting}
-        refs = [src.reference_set(box, {}, _sample_photos(attacker.photos, n_max, rng)),
-                src.reference_set(shadow_box, _sample_photos(shadow_in, n_max, rng), _sample_photos(shadow_out, n_max, rng))]
-        reports += _evaluate(Level.INSTANCE, 1, _sample_photos(members, n_max, rng),
-                             _sample_photos(nonmembers, n_max, rng), refs, box, src, cfg, here, caught)
+        per = cfg.attack.instance_photos_per_identity
+        refs = [src.reference_set(box, {}, _sample_photos(attacker.photos, n_max, rng, per)),
+                src.reference_set(shadow_box, _sample_photos(shadow_in, n_max, rng, per),
+                                  _sample_photos(shadow_out, n_max, rng, per))]
+        reports += _evaluate(Level.INSTANCE, 1, _sample_photos(members, n_max, rng, per),
+                             _sample_photos(nonmembers, n_max, rng, per), refs, box, src, cfg, here, caught)
         refs = [src.reference_set(box, {}, attacker.photos), src.reference_set(shadow_box, shadow_in, shadow_out)]
         for k in cfg.attack.ks:
-            mk, nk = _first(members, k), _first(nonmembers, k)
+            totals = {p: len(data.split.photos[p]) for p in {**members, **nonmembers}}
+            frac = cfg.split.member_train_fraction
+            mk, nk = _first(members, k, totals, frac), _first(nonmembers, k, totals, frac)
             if len(mk) < 2 or len(nk) < 2:
                 msg = f"{ctx['student']} / {setting}: k={k} skipped, only {len(mk)} members and {len(nk)} non-members have {k} photos"
                 warnings.warn(msg, stacklevel=2)
@@ -151,6 +172,22 @@ def _attack_student(box: BlackBox, shadow_box: BlackBox, data: Dataset, attacker
                 continue
             reports += _evaluate(Level.IDENTITY, k, mk, nk, refs, box, src, cfg, here, caught)
     return reports
+
+
+@contextmanager
+def _victim_endpoint(api: BlackBox, transport: str, name: str) -> Iterator[BlackBox]:
+    """The victim as the attacker reaches it: in-process, or over real HTTP on 127.0.0.1."""
+    if transport == "local":
+        yield api
+        return
+    from faceleaks.serving.http import HttpBlackBox, serve_in_thread
+
+    with serve_in_thread(api, name=name) as url:
+        client = HttpBlackBox(url)
+        try:
+            yield client
+        finally:
+            client.close()
 
 
 def _verify(teacher, data: Dataset, cache_dir: Path, n_folds: int) -> dict:
@@ -207,10 +244,12 @@ def run_experiment(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Path) -> 
         victim_role = "control" if is_control_run else "victim"
         jobs = [(victim_role, n, s) for n, (s, _) in students.items()] + [("control", n, s) for n, (s, _) in control.items()]
         for role, name, student in track(jobs, "attacking students"):
-            counting = CountingBlackBox(reveal(LocalBlackBox(student), cfg.attack.output, top_k=cfg.attack.top_k))
+            api = reveal(LocalBlackBox(student), cfg.attack.output, top_k=cfg.attack.top_k)
             shadow_box = CachingBlackBox(reveal(LocalBlackBox(shadows[name][0]), cfg.attack.output, top_k=cfg.attack.top_k))
-            reports += _attack_student(CachingBlackBox(counting), shadow_box, data, attacker, cfg,
-                                       {"teacher": role, "student": name}, caught)
+            with _victim_endpoint(api, cfg.attack.transport, f"{role}/{name}") as victim:
+                counting = CountingBlackBox(victim)
+                reports += _attack_student(CachingBlackBox(counting), shadow_box, data, attacker, cfg,
+                                           {"teacher": role, "student": name}, caught)
             queries[f"{role}/{name}"] = counting.n_queries
     return RunRecord(
         seed=cfg.seed, config=cfg.to_dict(), data=_data_summary(data), membership=reports, queries=queries,

@@ -25,7 +25,7 @@ def _thin(fpr: np.ndarray, tpr: np.ndarray, max_points: int = 200) -> RocCurve:
 def evaluate_scores(
     scores: MembershipScores, truth: dict[str, bool], *, teacher: str, student: str, setting: str, k: int,
     n_photos: dict[str, int], n_queries: int, fprs: tuple[float, ...], n_bootstrap: int, seed: int,
-    caught: list[str] | None = None,
+    caught: list[str] | None = None, groups: dict[str, str] | None = None,
 ) -> MembershipReport:
     """Metrics of one attack's scores.
 
@@ -34,6 +34,7 @@ def evaluate_scores(
     truth : id -> is member, for every id in ``scores.ids`` (``DataError`` if one is missing)
     n_photos : {"member": int, "nonmember": int} photos behind the scores
     caught : list that receives the text of metric warnings (e.g. unresolvable TPR at FPR)
+    groups : id -> person, for instance-level scores: the CI then resamples whole people
     """
     missing = [i for i in scores.ids.tolist() if i not in truth]
     if missing:
@@ -48,7 +49,8 @@ def evaluate_scores(
     for w in wlist:
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     fpr, tpr, _ = roc_curve(y, s)
-    ci = bootstrap_auc_ci(y, s, n_bootstrap=n_bootstrap, seed=seed)
+    g = None if groups is None else np.array([groups[i] for i in scores.ids.tolist()])
+    ci = bootstrap_auc_ci(y, s, groups=g, n_bootstrap=n_bootstrap, seed=seed)
     thr = scores.threshold
     bacc = balanced_accuracy_score(y, s, thr) if np.isfinite(thr) else float("nan")
     return MembershipReport(

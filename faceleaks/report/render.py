@@ -10,7 +10,7 @@ from faceleaks.evaluation.results import RunRecord
 from faceleaks.report.plots import auc_vs_k_figure, roc_figure
 from faceleaks.report.tables import summary_markdown
 
-__all__ = ["write_report"]
+__all__ = ["write_report", "write_sweep"]
 
 
 def write_report(record: RunRecord, out_dir: Path) -> dict[str, Path]:
@@ -25,3 +25,15 @@ def write_report(record: RunRecord, out_dir: Path) -> dict[str, Path]:
         fig.savefig(paths[key], dpi=110)
         plt.close(fig)
     return paths
+
+
+def write_sweep(rows: list[dict], out_dir: Path) -> Path:
+    """Write ``sweep.json`` and ``sweep.md`` (AUC mean ± sd over seeds); returns the markdown path."""
+    import json
+
+    from faceleaks.report.tables import sweep_markdown
+
+    out = Path(out_dir)
+    (out / "sweep.json").write_text(json.dumps({"schema_version": 1, "rows": rows}, indent=1) + "\n")
+    (out / "sweep.md").write_text(sweep_markdown(rows))
+    return out / "sweep.md"

@@ -6,7 +6,7 @@ import math
 
 from faceleaks.evaluation.results import MembershipReport, RunRecord
 
-__all__ = ["membership_rows", "summary_markdown", "fmt"]
+__all__ = ["membership_rows", "auc_pivot", "summary_markdown", "sweep_markdown", "fmt"]
 
 
 def fmt(x: float, digits: int = 3) -> str:
@@ -23,6 +23,19 @@ def membership_rows(reports: list[MembershipReport]) -> list[list[str]]:
                      f"{fmt(m.auc)} [{fmt(m.auc_ci[0])}, {fmt(m.auc_ci[1])}]", tprs, fmt(m.balanced_accuracy),
                      f"{m.n_members}/{m.n_nonmembers}"])
     return rows
+
+
+def auc_pivot(record: RunRecord) -> tuple[list[str], list[list[str]]]:
+    """Compact view: one row per (teacher, student, setting, attack family), AUC per photo / per k."""
+    ks = sorted({m.k for m in record.membership if m.level == "identity"})
+    cells: dict[tuple, dict[str, str]] = {}
+    for m in record.membership:
+        family = m.attack.split("@")[0]
+        col = "per photo" if m.level == "instance" else f"k={m.k}"
+        cells.setdefault((m.teacher, m.student, m.setting, m.level, family), {})[col] = fmt(m.auc, 2)
+    header = ["teacher", "student", "setting", "attack", "per photo"] + [f"k={k}" for k in ks]
+    rows = [[t, st, se, fam] + [c.get(h, "") for h in header[4:]] for (t, st, se, _, fam), c in cells.items()]
+    return header, rows
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -44,6 +57,9 @@ def summary_markdown(record: RunRecord) -> str:
         _table(["student", "teacher", "classes", "test accuracy"],
                [[s["name"], s["teacher"], str(s["n_classes"]), fmt(s["test_accuracy"])] for s in record.students]),
         "", "## Membership inference on the teacher", "",
+        "AUC at a glance (per-photo attacks, then identity-level attacks by photos per identity k):", "",
+        _table(*auc_pivot(record)), "",
+        "Full table:", "",
         "AUC with 95 % bootstrap CI; TPR at FPR " + fprs + " (n/a: too few non-members to resolve); "
         "balanced accuracy at the attacker's calibrated threshold; members/non-members evaluated. "
         "`control` = students on a teacher that saw no evaluated identity (must be ≈ 0.5).", "",
@@ -56,3 +72,12 @@ def summary_markdown(record: RunRecord) -> str:
     if record.warnings:
         parts += ["", "## Warnings", ""] + [f"- {w}" for w in record.warnings]
     return "\n".join(parts) + "\n"
+
+
+def sweep_markdown(rows: list[dict]) -> str:
+    """AUC mean ± standard deviation over seeds, one row per (teacher, student, setting, attack)."""
+    body = [[r["teacher"], r["student"], r["setting"], r["level"], r["attack"],
+             f"{fmt(r['auc_mean'])} ± {fmt(r['auc_std'])}", " ".join(fmt(a, 2) for a in r["aucs"])] for r in rows]
+    seeds = rows[0]["seeds"] if rows else []
+    return ("# FaceLeaks sweep over seeds " + ", ".join(map(str, seeds)) + "\n\n"
+            + _table(["teacher", "student", "setting", "level", "attack", "AUC mean ± sd", "per seed"], body) + "\n")
