@@ -21,6 +21,8 @@ __all__ = [
     "TeacherConfig",
     "StudentConfig",
     "AttackConfig",
+    "AttributeConfig",
+    "ATTRIBUTE_ATTACKS",
     "RuntimeConfig",
     "ExperimentConfig",
     "TEACHER_KINDS",
@@ -32,6 +34,7 @@ __all__ = [
 
 TEACHER_KINDS = ("dlib", "scratch", "dlib-base")
 OUTPUT_KINDS = ("posterior", "topk", "label")
+ATTRIBUTE_ATTACKS = ("logreg", "knn", "cluster")
 
 
 def _positive(owner: object, *names: str) -> None:
@@ -180,6 +183,61 @@ class AttackConfig:
                 raise ConfigError(f"AttackConfig.fprs must be fractions in (0, 1), got {f}")
 
 
+def _positive_ints(owner: str, name: str, values) -> None:
+    if not values or any(not isinstance(v, int) or isinstance(v, bool) or v < 1 for v in values):
+        raise ConfigError(f"{owner}.{name} must be positive integers, got {values!r}")
+
+
+@dataclass(frozen=True)
+class AttributeConfig:
+    """Settings of the attribute-inference experiment (counts are photos unless stated).
+
+    ``budgets``: labelled auxiliary faces per attribute value (positive ints, and/or ``"all"``);
+    ``outputs``: what the student API reveals (empty: the membership run's ``attack.output``);
+    ``ks``: photos per person at identity level, attacked with the models fitted at ``identity_budget``;
+    ``n_utk_aux``: the auxiliary pool (topped up so every class has the largest numeric budget);
+    ``max_lfw_photos_per_person``: cap per person in the LFW instance targets;
+    ``n_draws``: independent draws of the labelled faces per numeric budget (``all``: one), pooled;
+    ``lfw_labels``: path to ``lfw_labels.csv`` (None: looked for beside LFW).
+    """
+
+    enabled: bool = True
+    attacks: tuple[str, ...] = ATTRIBUTE_ATTACKS
+    budgets: tuple[int | str, ...] = (1, 5, 10, 50, "all")
+    outputs: tuple[str, ...] = ()
+    ks: tuple[int, ...] = (1, 2, 5, 10)
+    identity_budget: int | str = "all"
+    n_bootstrap: int = 1000
+    n_lfw_targets: int = 1500
+    max_lfw_photos_per_person: int = 2
+    n_utk_aux: int = 1000
+    n_utk_targets: int = 1000
+    n_draws: int = 3
+    lfw_labels: str | None = None
+
+    def __post_init__(self) -> None:
+        name = type(self).__name__
+        if not self.attacks or set(self.attacks) - set(ATTRIBUTE_ATTACKS) or len(set(self.attacks)) != len(self.attacks):
+            raise ConfigError(f"{name}.attacks must be distinct names among {ATTRIBUTE_ATTACKS}, got {self.attacks!r}")
+        _positive_ints(name, "budgets", [b for b in self.budgets if b != "all"] or ([1] if self.budgets else []))
+        if len(set(self.budgets)) != len(self.budgets):
+            raise ConfigError(f"{name}.budgets has duplicates: {self.budgets!r}")
+        if self.identity_budget not in self.budgets:
+            raise ConfigError(f"{name}.identity_budget={self.identity_budget!r} must be one of budgets "
+                              f"{self.budgets!r}")
+        if set(self.outputs) - set(OUTPUT_KINDS):
+            raise ConfigError(f"{name}.outputs must be among {OUTPUT_KINDS}, got {self.outputs!r}")
+        for field_name in ("ks", "n_bootstrap", "n_lfw_targets", "max_lfw_photos_per_person", "n_utk_aux",
+                           "n_utk_targets", "n_draws"):
+            value = getattr(self, field_name)
+            _positive_ints(name, field_name, value if isinstance(value, tuple) else [value])
+
+    @property
+    def max_numeric_budget(self) -> int:
+        """The largest integer budget (0 if only ``all``)."""
+        return max([b for b in self.budgets if b != "all"], default=0)
+
+
 @dataclass(frozen=True)
 class RuntimeConfig:
     """Threads, cache folder (``None``: ``$FACELEAKS_CACHE_DIR`` or ``~/.cache/faceleaks``), progress bars."""
@@ -203,6 +261,7 @@ class ExperimentConfig:
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     student: StudentConfig = field(default_factory=StudentConfig)
     attack: AttackConfig = field(default_factory=AttackConfig)
+    attributes: AttributeConfig = field(default_factory=AttributeConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -215,6 +274,7 @@ _SECTIONS = {
     "teacher": TeacherConfig,
     "student": StudentConfig,
     "attack": AttackConfig,
+    "attributes": AttributeConfig,
     "runtime": RuntimeConfig,
 }
 
@@ -256,6 +316,8 @@ def quick_config(base: ExperimentConfig | None = None) -> ExperimentConfig:
             "teacher": {"epochs": 12},
             "student": {"epochs": 100},
             "attack": {"n_bootstrap": 300},
+            "attributes": {"n_lfw_targets": 300, "n_utk_targets": 300, "n_utk_aux": 400, "n_bootstrap": 200,
+                           "n_draws": 1},
         },
         base,
     )

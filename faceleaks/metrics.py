@@ -27,6 +27,7 @@ __all__ = [
     "best_threshold",
     "bootstrap_auc_ci",
     "ConfidenceInterval",
+    "rank_auc",
 ]
 
 
@@ -107,7 +108,7 @@ def balanced_accuracy_score(labels, scores, threshold: float) -> float:
     return float(skm.balanced_accuracy_score(labels, (scores >= threshold).astype(int)))
 
 
-def _rank_auc(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
+def rank_auc(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
     """AUC of each row of ``scores`` (B, n) against boolean ``labels`` (B, n); Mann-Whitney U."""
     ranks = rankdata(scores, axis=1)
     n_pos = labels.sum(axis=1)
@@ -126,7 +127,7 @@ def _cluster_bootstrap(labels, scores, groups, n_bootstrap, rng) -> np.ndarray:
         ni = np.concatenate([others[i] for i in rng.integers(0, len(others), len(others))])
         s = np.concatenate([scores[pi], scores[ni]])[None, :]
         y = np.concatenate([np.ones(len(pi), bool), np.zeros(len(ni), bool)])[None, :]
-        aucs[b] = _rank_auc(y, s)[0]
+        aucs[b] = rank_auc(y, s)[0]
     return aucs
 
 
@@ -164,6 +165,6 @@ def bootstrap_auc_ci(
     boot_labels = np.concatenate(
         [np.ones_like(bp, dtype=bool), np.zeros_like(bn, dtype=bool)], axis=1
     )
-    aucs = _rank_auc(boot_labels, boot_scores)
+    aucs = rank_auc(boot_labels, boot_scores)
     lo, hi = np.quantile(aucs, [alpha, 1.0 - alpha])
     return ConfidenceInterval(float(lo), float(hi), level)

@@ -25,7 +25,7 @@ def test_auc_matches_sklearn(seed, ties):
     y, s = _data(seed, ties=ties)
     assert metrics.auc_score(y, s) == pytest.approx(skm.roc_auc_score(y, s), abs=1e-12)
     b = np.ones((1, len(y)), bool) & (y == 1)
-    assert metrics._rank_auc(b, s[None, :])[0] == pytest.approx(skm.roc_auc_score(y, s), abs=1e-12)
+    assert metrics.rank_auc(b, s[None, :])[0] == pytest.approx(skm.roc_auc_score(y, s), abs=1e-12)
 
 
 def _tpr_at_fpr_bruteforce(y, s, fpr):

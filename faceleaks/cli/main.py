@@ -147,6 +147,45 @@ def _sweep(cfg: ExperimentConfig, seeds: tuple[int, ...], out_dir: Path, cache: 
     console.print(f"sweep over seeds {list(seeds)}: {path}")
 
 
+@app.command()
+def attributes(
+    quick: bool = typer.Option(False, "--quick", help="Small preset."),
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML file of settings (see README)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of every random choice (default 0)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default ./faceleaks-out)."),
+    teacher: Optional[str] = typer.Option(None, "--teacher", help="Teacher kind: dlib (default), scratch, dlib-base."),
+    output: Optional[str] = typer.Option(None, "--output", help="What the student API returns: posterior, topk, label."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Cache folder."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="Torch threads (default 2)."),
+    no_progress: bool = typer.Option(False, "--no-progress", help="Hide progress bars."),
+) -> None:
+    """Sensitive-attribute inference (gender, race, age group) through the students, alone."""
+    overrides: dict = {}
+    for section, key, value in (("", "seed", seed), ("", "output_dir", str(out) if out else None),
+                                ("teacher", "kind", teacher), ("attack", "output", output),
+                                ("runtime", "threads", threads),
+                                ("runtime", "cache_dir", str(cache_dir) if cache_dir else None)):
+        if value is not None:
+            (overrides.setdefault(section, {}) if section else overrides)[key] = value
+    if no_progress:
+        overrides.setdefault("runtime", {})["progress"] = False
+
+    def go() -> None:
+        cfg = build_config(quick=quick, config=config, overrides=overrides)
+        from faceleaks.evaluation.attributes import run_attribute_experiment
+        from faceleaks.progress import set_enabled
+        from faceleaks.report.render import write_attribute_report
+
+        set_enabled(cfg.runtime.progress)
+        out_dir = Path(cfg.output_dir)
+        cache = Path(cfg.runtime.cache_dir).expanduser() if cfg.runtime.cache_dir else default_cache_dir()
+        record = run_attribute_experiment(cfg, out_dir=out_dir, cache_dir=cache)
+        for name, path in write_attribute_report(record, out_dir).items():
+            console.print(f"{name}: {path}")
+
+    _run_guarded(go)
+
+
 def main() -> None:
     app()
 

@@ -9,7 +9,8 @@ Metrics per (attribute, variant, student, output, attack, budget):
 - ROC AUC of P(class 1) for binary attributes (NaN otherwise or when the targets hold one class).
 
 95 % CIs are percentile bootstraps that resample the targets (photos, or people at identity level)
-with replacement; AUC resamples within each class (``faceleaks.metrics.bootstrap_auc_ci``).
+with replacement (AUC: within each class, as ``faceleaks.metrics.bootstrap_auc_ci``); with several
+auxiliary draws each replicate also picks a draw.
 All values are fractions in [0, 1]. NaN is written as JSON ``null`` by ``to_dict``.
 """
 
@@ -23,72 +24,20 @@ from typing import Any
 
 import numpy as np
 
-from faceleaks.config import OUTPUT_KINDS
+from faceleaks.config import ATTRIBUTE_ATTACKS as ATTACK_NAMES
+from faceleaks.config import AttributeConfig
 from faceleaks.errors import ConfigError, DataError
-from faceleaks.metrics import auc_score, bootstrap_auc_ci
+from faceleaks.metrics import auc_score, rank_auc
 from faceleaks.seeding import make_rng
 
 __all__ = [
-    "SCHEMA_VERSION", "ATTACK_NAMES", "AttributeConfig", "ClassificationMetrics", "AttributeScore", "LabelSummary", "AttributeRecord",
+    "SCHEMA_VERSION", "ATTACK_NAMES", "AttributeConfig", "ClassificationMetrics", "AttributeScore", "LabelSummary",
+    "AttributeRecord",
     "classification_metrics", "confusion_counts", "balanced_accuracy_from_confusion", "macro_f1_from_confusion",
 ]
 
 SCHEMA_VERSION = 1
 _NAN_CI = (float("nan"), float("nan"))
-ATTACK_NAMES = ("logreg", "knn", "cluster")
-
-
-def _positive_ints(owner: str, name: str, values) -> None:
-    if not values or any(not isinstance(v, int) or isinstance(v, bool) or v < 1 for v in values):
-        raise ConfigError(f"{owner}.{name} must be positive integers, got {values!r}")
-
-
-@dataclass(frozen=True)
-class AttributeConfig:
-    """Settings of the attribute-inference experiment (counts are photos unless stated).
-
-    Defined here (torch-free) until it joins ``faceleaks.config`` as ``ExperimentConfig.attributes``.
-
-    ``budgets``: labelled auxiliary faces per attribute value (positive ints, and/or ``"all"``);
-    ``outputs``: what the student API reveals (empty: the membership run's ``attack.output``);
-    ``ks``: photos per person at identity level, attacked with the models fitted at ``identity_budget``;
-    ``n_utk_aux``: the auxiliary pool (topped up so every class has the largest numeric budget);
-    ``max_lfw_photos_per_person``: cap per person in the LFW instance targets;
-    ``lfw_labels``: path to ``lfw_labels.csv`` (None: looked for beside LFW).
-    """
-
-    enabled: bool = True
-    attacks: tuple[str, ...] = ATTACK_NAMES
-    budgets: tuple[int | str, ...] = (1, 5, 10, 50, "all")
-    outputs: tuple[str, ...] = ()
-    ks: tuple[int, ...] = (1, 2, 5, 10)
-    identity_budget: int | str = "all"
-    n_bootstrap: int = 1000
-    n_lfw_targets: int = 1500
-    max_lfw_photos_per_person: int = 2
-    n_utk_aux: int = 1000
-    n_utk_targets: int = 1000
-    lfw_labels: str | None = None
-
-    def __post_init__(self) -> None:
-        name = type(self).__name__
-        if not self.attacks or set(self.attacks) - set(ATTACK_NAMES) or len(set(self.attacks)) != len(self.attacks):
-            raise ConfigError(f"{name}.attacks must be distinct names among {ATTACK_NAMES}, got {self.attacks!r}")
-        _positive_ints(name, "budgets", [b for b in self.budgets if b != "all"] or ([1] if self.budgets else []))
-        if len(set(self.budgets)) != len(self.budgets):
-            raise ConfigError(f"{name}.budgets has duplicates: {self.budgets!r}")
-        if self.identity_budget not in self.budgets:
-            raise ConfigError(f"{name}.identity_budget={self.identity_budget!r} must be one of budgets {self.budgets!r}")
-        if set(self.outputs) - set(OUTPUT_KINDS):
-            raise ConfigError(f"{name}.outputs must be among {OUTPUT_KINDS}, got {self.outputs!r}")
-        for field_name in ("ks", "n_bootstrap", "n_lfw_targets", "max_lfw_photos_per_person", "n_utk_aux", "n_utk_targets"):
-            value = getattr(self, field_name)
-            _positive_ints(name, field_name, value if isinstance(value, tuple) else [value])
-
-    @property
-    def max_numeric_budget(self) -> int:
-        """The largest integer budget (0 if only ``all``)."""
-        return max([b for b in self.budgets if b != "all"], default=0)
 
 
 def confusion_counts(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
@@ -131,21 +80,25 @@ class ClassificationMetrics:
 
 def classification_metrics(y_true, proba, y_pred, n_classes: int, *, n_bootstrap: int,
                            seed: int | np.random.Generator, level: float = 0.95) -> ClassificationMetrics:
-    """Balanced accuracy, macro-F1 and (binary only) AUC of one attack's guesses, with bootstrap CIs.
+    """Balanced accuracy, macro-F1 and (binary only) AUC of an attack's guesses, with bootstrap CIs.
+
+    Guesses may come from R independent auxiliary draws: each point estimate is the mean over the
+    draws, and each bootstrap replicate picks a draw at random and resamples the targets, so the
+    CI covers both the choice of the few labelled faces and the targets [reconstructed].
 
     Parameters
     ----------
     y_true : ndarray (n,) int64 in [0, n_classes), the targets' true attribute
-    proba : ndarray (n, n_classes) float64, the attack's probabilities (rows sum to 1)
-    y_pred : ndarray (n,) int64, the attack's decisions
-    n_bootstrap : int, resamples of the n targets
+    proba : ndarray (n, n_classes) or (R, n, n_classes) float64, the attack's probabilities
+    y_pred : ndarray (n,) or (R, n) int64, the attack's decisions
+    n_bootstrap : int, bootstrap replicates
     seed : int or numpy Generator
     level : float, CI coverage as a fraction
 
     Raises
     ------
     DataError
-        If there are no targets or the lengths differ.
+        If there are no targets or the shapes disagree.
 
     Examples
     --------
@@ -154,14 +107,16 @@ def classification_metrics(y_true, proba, y_pred, n_classes: int, *, n_bootstrap
     >>> round(m.balanced_accuracy, 3), round(m.auc, 3)
     (0.75, 0.75)
     """
-    y_true, y_pred = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
-    proba = np.asarray(proba, dtype=np.float64)
-    if len(y_true) == 0 or not (len(y_true) == len(y_pred) == len(proba)):
-        raise DataError(f"need >= 1 target and equal lengths; got {len(y_true)}, {len(y_pred)}, {len(proba)}")
+    y_true = np.asarray(y_true, dtype=np.int64)
+    y_pred, proba = np.atleast_2d(np.asarray(y_pred, dtype=np.int64)), np.asarray(proba, dtype=np.float64)
+    proba = proba[None] if proba.ndim == 2 else proba
+    if len(y_true) == 0 or y_pred.shape[1] != len(y_true) or proba.shape[:2] != y_pred.shape:
+        raise DataError(f"need >= 1 target and matching shapes; got {y_true.shape}, {y_pred.shape}, {proba.shape}")
     rng = make_rng(seed)
-    conf = confusion_counts(y_true, y_pred, n_classes)
-    idx = rng.integers(0, len(y_true), size=(n_bootstrap, len(y_true)))
-    boot = confusion_counts(y_true[idx], y_pred[idx], n_classes)
+    r, n = y_pred.shape
+    conf = confusion_counts(np.broadcast_to(y_true, (r, n)), y_pred, n_classes)
+    idx, draw = rng.integers(0, n, size=(n_bootstrap, n)), rng.integers(0, r, size=n_bootstrap)
+    boot = confusion_counts(y_true[idx], y_pred[draw[:, None], idx], n_classes)
     alpha = (1.0 - level) / 2.0
 
     def ci(values: np.ndarray) -> tuple[float, float]:
@@ -170,12 +125,21 @@ def classification_metrics(y_true, proba, y_pred, n_classes: int, *, n_bootstrap
 
     auc, auc_ci = float("nan"), _NAN_CI
     if n_classes == 2 and len(np.unique(y_true)) == 2:
-        auc = auc_score(y_true, proba[:, 1])
-        c = bootstrap_auc_ci(y_true, proba[:, 1], n_bootstrap=n_bootstrap, level=level, seed=rng)
-        auc_ci = (c.low, c.high)
+        auc = float(np.mean([auc_score(y_true, p[:, 1]) for p in proba]))
+        auc_ci = ci(_bootstrap_auc(y_true, proba[..., 1], n_bootstrap, rng))
     return ClassificationMetrics(
-        float(balanced_accuracy_from_confusion(conf)[0]), ci(balanced_accuracy_from_confusion(boot)),
-        float(macro_f1_from_confusion(conf)[0]), ci(macro_f1_from_confusion(boot)), auc, auc_ci)
+        float(balanced_accuracy_from_confusion(conf).mean()), ci(balanced_accuracy_from_confusion(boot)),
+        float(macro_f1_from_confusion(conf).mean()), ci(macro_f1_from_confusion(boot)), auc, auc_ci)
+
+
+def _bootstrap_auc(y_true: np.ndarray, scores: np.ndarray, n_bootstrap: int, rng: np.random.Generator) -> np.ndarray:
+    """(n_bootstrap,) AUCs: a random draw of ``scores`` (R, n) each, classes resampled separately."""
+    pos, neg = np.flatnonzero(y_true == 1), np.flatnonzero(y_true == 0)
+    rows = np.concatenate([pos[rng.integers(0, pos.size, (n_bootstrap, pos.size))],
+                           neg[rng.integers(0, neg.size, (n_bootstrap, neg.size))]], axis=1)
+    labels = np.zeros(rows.shape, dtype=bool)
+    labels[:, : pos.size] = True
+    return rank_auc(labels, scores[rng.integers(0, len(scores), n_bootstrap)[:, None], rows])
 
 
 @dataclass(frozen=True)
@@ -197,8 +161,9 @@ class AttributeScore:
     n_targets : int, targets scored (photos, or people at identity level)
     balanced_accuracy, macro_f1, auc : float fractions (AUC NaN unless binary)
     *_ci : (low, high) 95 % bootstrap CI
-    n_queries : int, images the attacker itself sent to the box (its labelled auxiliary faces; the
-        targets' outputs are observed, not queried); 0 for baselines
+    n_queries : int, images the attacker itself sent to the box per draw (its labelled auxiliary
+        faces; the targets' outputs are observed, not queried); 0 for baselines
+    n_draws : int, independent draws of the auxiliary faces pooled in the metrics
     """
 
     attribute: str
@@ -219,6 +184,7 @@ class AttributeScore:
     auc: float
     auc_ci: tuple[float, float]
     n_queries: int
+    n_draws: int = 1
 
 
 @dataclass(frozen=True)

@@ -36,11 +36,12 @@ from faceleaks.config import ExperimentConfig
 from faceleaks.data.attributes import (GENDERS, RACES, LabelColumn, LabelledFaces, choose_lfw_targets,
                                        find_lfw_attributes, label_column, load_lfw_attributes, sample_budget, top_up,
                                        utk_pools)
-from faceleaks.data.faces import CenterCrop, load_faces
+from faceleaks.data.faces import load_faces
 from faceleaks.errors import DataError, QueryError
 from faceleaks.evaluation.attribute_results import (ATTACK_NAMES, AttributeConfig, AttributeRecord, AttributeScore,
                                                     LabelSummary, classification_metrics)
-from faceleaks.evaluation.pipeline import Dataset, age_group, build_students, build_teacher, prepare_data
+from faceleaks.evaluation.pipeline import (Dataset, age_group, age_group_names, build_students, build_teacher,
+                                           prepare_data)
 from faceleaks.models.training import configure_torch
 from faceleaks.progress import track
 from faceleaks.seeding import derive_seed, make_rng
@@ -72,8 +73,7 @@ class _Sets:
 
 
 def _age_names(bins: tuple[int, ...]) -> tuple[str, ...]:
-    edges = [0, *bins]
-    return tuple(f"{a}-{b - 1}" for a, b in zip(edges, edges[1:])) + (f"{bins[-1]}+",)
+    return tuple(age_group_names(bins))
 
 
 def _utk_labels(ids: list[str], data: Dataset, bins: tuple[int, ...]) -> dict[str, LabelColumn]:
@@ -84,29 +84,16 @@ def _utk_labels(ids: list[str], data: Dataset, bins: tuple[int, ...]) -> dict[st
             "age-group": label_column(ids, [(age_group(r.age, bins), "ok") for r in recs], _age_names(bins))}
 
 
-def _utk_chipper(data: Dataset):
-    """The crop the pipeline applies to UTKFace photos (``Dataset.utk_chipper`` when it exists)."""
-    chipper = getattr(data, "utk_chipper", None)
-    if chipper is not None:
-        return chipper
-    if isinstance(data.chipper, CenterCrop):
-        return CenterCrop(0.8, data.chipper.size)  # as pipeline.prepare_data crops UTKFace
-    if dataclasses.is_dataclass(data.chipper) and getattr(data.chipper, "box", None) == "lfw":
-        return dataclasses.replace(data.chipper, box="utkface")
-    raise DataError(f"cannot tell how to crop UTKFace photos for chipper {data.chipper!r}; "
-                    "give Dataset a utk_chipper")
-
-
 def _utk_sets(data: Dataset, cfg: ExperimentConfig, s: AttributeConfig, cache_dir: Path, seed: int):
     """(auxiliary pool, UTKFace targets), disjoint, both outside ``split.utk``."""
     used = [i for ids in data.split.utk.values() for i in ids]
     aux, targets, rest = utk_pools(list(data.utk), used, n_aux=s.n_utk_aux, n_targets=s.n_utk_targets,
                                    seed=derive_seed(seed, "attribute-utk-pools"))
     bins = cfg.student.age_bins
-    for label_of, n in ((lambda i: data.utk[i].gender, len(GENDERS)), (lambda i: data.utk[i].race, len(RACES)),
-                        (lambda i: age_group(data.utk[i].age, bins), len(bins) + 1)):
-        aux, rest = top_up(aux, rest, label_of, n, s.max_numeric_budget)
-    chip = _utk_chipper(data)
+    for label_of, names in ((lambda i: data.utk[i].gender, GENDERS), (lambda i: data.utk[i].race, RACES),
+                            (lambda i: age_group(data.utk[i].age, bins), _age_names(bins))):
+        aux, rest = top_up(aux, rest, label_of, len(names), s.max_numeric_budget, names=names)
+    chip = data.utk_chipper
     out = []
     for name, ids in (("utk-aux", aux), ("utk-targets", targets)):
         faces = load_faces([data.utk[i].path for i in ids], ids, [""] * len(ids), chip, cache_dir=cache_dir,
@@ -118,8 +105,9 @@ def _utk_sets(data: Dataset, cfg: ExperimentConfig, s: AttributeConfig, cache_di
 def _lfw_sets(data: Dataset, s: AttributeConfig, cache_dir: Path, seed: int) -> tuple[LabelledFaces, LabelledFaces]:
     """(LFW instance targets, LFW identity-level photos of nonmember/reference people)."""
     lfw = load_lfw_attributes(find_lfw_attributes(data.lfw_root, s.lfw_labels))
-    ids = choose_lfw_targets(lfw, exclude={p for ids in data.split.roles.values() for p in ids}, n=s.n_lfw_targets,
-                             max_per_person=s.max_lfw_photos_per_person, seed=derive_seed(seed, "attribute-lfw-targets"))
+    in_split = {p for ids in data.split.roles.values() for p in ids}
+    ids = choose_lfw_targets(lfw, exclude=in_split, n=s.n_lfw_targets, max_per_person=s.max_lfw_photos_per_person,
+                             seed=derive_seed(seed, "attribute-lfw-targets"))
     people = [lfw.person_of[i] for i in ids]
     faces = load_faces([data.lfw_root / p / f"{i}.jpg" for i, p in zip(ids, people)], ids, people, data.chipper,
                        cache_dir=cache_dir, description="reading LFW (attribute targets)")
@@ -142,7 +130,7 @@ def _gather(data: Dataset, cfg: ExperimentConfig, s: AttributeConfig, cache_dir:
         lfw_targets, sets.identities = _lfw_sets(data, s, cache_dir, seed)
         sets.targets = {"cross-dataset": lfw_targets, **sets.targets}
     except DataError as err:
-        msg = f"attribute attack: LFW labels unavailable, cross-dataset and identity level skipped ({err})"
+        msg = f"attribute attack: no LFW targets, cross-dataset and identity level skipped ({err})"
         log.warning(msg)
         sets.warnings.append(msg)
     return sets
@@ -200,27 +188,30 @@ class _EmbeddingAccess:
                                 Level.INSTANCE, 0)
 
 
-def _score(guesses: AttributeGuesses, truth: LabelColumn, meta: dict, s: AttributeConfig, seed: int,
+def _score(guesses: list[AttributeGuesses], truth: LabelColumn, meta: dict, s: AttributeConfig, seed: int,
            *, require_all: bool = True) -> AttributeScore:
-    """Join guesses with the truth by id (known labels only) and compute the metrics.
+    """Join each draw's guesses with the truth by id (known labels only) and compute the metrics.
 
     The bootstrap seed depends only on the target set, so all attacks and baselines on one set
     share their resamples (a paired comparison).
     """
     known = truth.keep_known()
-    pos = {i: n for n, i in enumerate(guesses.ids.tolist())}
+    pos = {i: n for n, i in enumerate(guesses[0].ids.tolist())}
+    if any(g.ids.tolist() != guesses[0].ids.tolist() for g in guesses):
+        raise DataError("the draws' guesses are for different targets")
     missing = [i for i in known.ids.tolist() if i not in pos]
     if missing and require_all:
         raise DataError(f"{len(missing)} labelled targets have no guess (e.g. {missing[0]!r})")
     keep = np.array([i in pos for i in known.ids.tolist()], dtype=bool)
     rows = np.array([pos[i] for i in known.ids[keep].tolist()], dtype=np.int64)
     bseed = derive_seed(seed, "attribute-bootstrap", meta["variant"], meta["attribute"], meta["level"], str(meta["k"]))
-    m = classification_metrics(known.labels[keep], guesses.proba[rows], guesses.predicted[rows], len(truth.classes),
+    m = classification_metrics(known.labels[keep], np.stack([g.proba[rows] for g in guesses]),
+                               np.stack([g.predicted[rows] for g in guesses]), len(truth.classes),
                                n_bootstrap=s.n_bootstrap, seed=bseed)
     return AttributeScore(**meta, n_targets=int(len(rows)), **dataclasses.asdict(m))
 
 
-def _identity_rows(g: AttributeGuesses, people: LabelledFaces, meta: dict, s: AttributeConfig, seed: int):
+def _identity_rows(guesses: list[AttributeGuesses], people: LabelledFaces, meta: dict, s: AttributeConfig, seed: int):
     """Scores of the mean-probability guess per person from k photos, for each k in ``s.ks``."""
     rows = []
     identities = people.faces.identities
@@ -228,8 +219,8 @@ def _identity_rows(g: AttributeGuesses, people: LabelledFaces, meta: dict, s: At
         idx = first_k(identities, k)
         if len(np.unique(identities[idx])) < 2:
             continue
-        sub = AttributeGuesses(g.ids[idx], g.proba[idx], g.predicted[idx], g.attack, g.level, g.n_queries)
-        agg = aggregate_guesses(sub, identities[idx])
+        agg = [aggregate_guesses(AttributeGuesses(g.ids[idx], g.proba[idx], g.predicted[idx], g.attack, g.level,
+                                                  g.n_queries), identities[idx]) for g in guesses]
         rows.append(_score(agg, people.labels["gender"], {**meta, "level": "identity", "k": int(k)}, s, seed,
                            require_all=False))
     return rows
@@ -249,26 +240,33 @@ def _fit_variants(access, name: str, aux_images, labels, n_classes: int, sets: _
 
 
 def _run(access, fixed: dict, attacks, budgets, identity_budget, sets: _Sets, s: AttributeConfig, seed: int):
-    """(instance scores, identity scores) of ``attacks`` at every budget, attribute and variant."""
+    """(instance scores, identity scores) of ``attacks`` at every budget, attribute and variant.
+
+    Each numeric budget is drawn ``s.n_draws`` times (nested across budgets within a draw); ``all``
+    once. Scores pool the draws (``classification_metrics``).
+    """
     scores, identity = [], []
     for attr in ATTRIBUTES:
         variants = [v for v in sets.targets if attr in VARIANTS[v]]
-        col = sets.aux.labels[attr]
+        col, n_classes = sets.aux.labels[attr], len(sets.aux.labels[attr].classes)
         for budget in budgets:
-            idx = sample_budget(col.labels, budget, len(col.classes), seed=derive_seed(seed, "attribute-budget", attr),
-                                names=col.classes)
-            images = sets.aux.faces.images[idx]
+            draws = [sample_budget(col.labels, budget, n_classes, names=col.classes,
+                                   seed=derive_seed(seed, "attribute-budget", attr, str(d)))
+                     for d in range(1 if budget == "all" else s.n_draws)]
             for name in attacks:
-                fitted = _fit_variants(access, name, images, col.labels[idx], len(col.classes), sets, variants,
-                                       derive_seed(seed, "attribute-attack", name, attr, str(budget)))
+                fitted = [_fit_variants(access, name, sets.aux.faces.images[idx], col.labels[idx], n_classes, sets,
+                                        variants, derive_seed(seed, "attribute-attack", name, attr, str(budget), str(d)))
+                          for d, idx in enumerate(draws)]
                 meta = {**fixed, "attribute": attr, "level": "instance", "k": 1, "attack": name, "budget": str(budget),
-                        "n_aux": int(len(idx)), "n_queries": int(len(idx)) if fixed["role"] == "attack" else 0}
-                for v, attack in fitted.items():
+                        "n_aux": int(len(draws[0])), "n_draws": len(draws),
+                        "n_queries": int(len(draws[0])) if fixed["role"] == "attack" else 0}
+                for v in variants:
                     tg = sets.targets[v]
-                    scores.append(_score(access.guess(attack, tg), tg.labels[attr], {**meta, "variant": v}, s, seed))
-                if attr == "gender" and budget == identity_budget and sets.identities and "cross-dataset" in fitted:
-                    g = access.guess(fitted["cross-dataset"], sets.identities)
-                    identity += _identity_rows(g, sets.identities, {**meta, "variant": "cross-dataset"}, s, seed)
+                    guesses = [access.guess(f[v], tg) for f in fitted]
+                    scores.append(_score(guesses, tg.labels[attr], {**meta, "variant": v}, s, seed))
+                if attr == "gender" and budget == identity_budget and sets.identities and "cross-dataset" in variants:
+                    guesses = [access.guess(f["cross-dataset"], sets.identities) for f in fitted]
+                    identity += _identity_rows(guesses, sets.identities, {**meta, "variant": "cross-dataset"}, s, seed)
     return scores, identity
 
 

@@ -224,6 +224,14 @@ def run_experiment(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Path) -> 
         verification = _verify(teacher, data, cache_dir, cfg.data.verification_folds)
     with timer("students"):
         students = build_students(teacher, data, cfg, shadow=False, prefix="victim")
+    attributes: dict = {}
+    if cfg.attributes.enabled:
+        from faceleaks.evaluation.attributes import run_attribute_attacks
+
+        with timer("attributes"):
+            record = run_attribute_attacks(data, students, teacher, cfg, cache_dir=cache_dir, seed=cfg.seed)
+        attributes = record.to_dict()
+        timer.timings.update(attributes.pop("timings_s", {}))
     attacker = make_attacker_data(data.split, train_fraction=cfg.split.member_train_fraction, seed=cfg.seed)
     # The attacker assumes a fine-tuned public model; with the unmodified base as victim
     # ("dlib-base"), the victim is itself the negative control and no second control is built.
@@ -257,7 +265,7 @@ def run_experiment(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Path) -> 
                  "n_member_identities": 0 if is_control_run else len(data.split.member_train), "control": control_info},
         students=[{"name": n, "teacher": role, "test_accuracy": acc, **s.info}
                   for role, group in ((victim_role, students), ("control", control)) for n, (s, acc) in group.items()],
-        timings_s=timer.timings, warnings=sorted(set(caught)),
+        timings_s=timer.timings, warnings=sorted(set(caught)), attributes=attributes,
     )
 
 

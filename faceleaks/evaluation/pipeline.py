@@ -23,7 +23,7 @@ from faceleaks.models.dlib_teacher import dlib_base_teacher, finetune_dlib_teach
 from faceleaks.models.teacher import Teacher, train_scratch_teacher
 from faceleaks.seeding import derive_seed
 
-__all__ = ["Dataset", "prepare_data", "build_teacher", "build_control_teacher", "build_students", "age_group",
+__all__ = ["Dataset", "prepare_data", "build_teacher", "build_control_teacher", "build_students", "age_group", "age_group_names",
            "chippers"]
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,7 @@ class Dataset:
     utk_faces: FaceSet
     utk: dict[str, UtkRecord]
     chipper: Chipper
+    utk_chipper: Chipper
 
     def photos(self, ids) -> FaceSet:
         """The readable LFW photos among ``ids`` (unreadable ones were skipped at load time)."""
@@ -84,7 +85,7 @@ def prepare_data(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Path) -> Da
     utk_ids = sorted({i for ids in split.utk.values() for i in ids})
     utk_faces = load_faces([utk[i].path for i in utk_ids], utk_ids, [""] * len(utk_ids), utk_chipper,
                            cache_dir=cache_dir, description="reading UTKFace photos")
-    return Dataset(root, split, faces, utk_faces, utk, chipper)
+    return Dataset(root, split, faces, utk_faces, utk, chipper, utk_chipper)
 
 
 def build_teacher(data: Dataset, cfg: ExperimentConfig, train_ids: dict[str, list[str]], *, name: str,
@@ -118,7 +119,8 @@ def age_group(age: int, bins: tuple[int, ...]) -> int:
     return int(np.searchsorted(np.asarray(bins), age, side="right"))
 
 
-def _age_names(bins: tuple[int, ...]) -> list[str]:
+def age_group_names(bins: tuple[int, ...]) -> list[str]:
+    """Names of the age groups cut at ``bins``, e.g. (20, 40, 60) -> 0-19, 20-39, 40-59, 60+."""
     edges = [0, *bins]
     return [f"{a}-{b - 1}" for a, b in zip(edges, edges[1:])] + [f"{bins[-1]}+"]
 
@@ -149,7 +151,7 @@ def build_students(teacher: Teacher, data: Dataset, cfg: ExperimentConfig, *, sh
         train, test = split.utk["train"], split.utk["test"]
     tr, te = data.utk_photos(train), data.utk_photos(test)
     ages = lambda fs: np.array([age_group(data.utk[i].age, cfg.student.age_bins) for i in fs.image_ids])  # noqa: E731
-    age = train_student("utk-age", teacher, tr.images, ages(tr), _age_names(cfg.student.age_bins), cfg.student,
+    age = train_student("utk-age", teacher, tr.images, ages(tr), age_group_names(cfg.student.age_bins), cfg.student,
                         seed=derive_seed(cfg.seed, prefix, "utk-age"))
     out["utk-age"] = (age, age.accuracy(te.images, ages(te)))
     return out

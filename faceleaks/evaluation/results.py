@@ -56,7 +56,8 @@ class MembershipReport:
 
 @dataclass
 class RunRecord:
-    """Everything a run measured. ``timings_s`` are wall-clock seconds per stage."""
+    """Everything a run measured. ``timings_s`` are wall-clock seconds per stage; ``attributes`` is
+    the attribute-inference record (``AttributeRecord.to_dict()`` without its timings), or empty."""
 
     seed: int
     config: dict[str, Any]
@@ -67,6 +68,7 @@ class RunRecord:
     queries: dict[str, int]
     timings_s: dict[str, float]
     warnings: list[str] = field(default_factory=list)
+    attributes: dict[str, Any] = field(default_factory=dict)
     faceleaks_version: str = "0.1.0"
     schema_version: int = SCHEMA_VERSION
 

@@ -10,7 +10,7 @@ from faceleaks.evaluation.results import RunRecord
 from faceleaks.report.plots import auc_vs_k_figure, roc_figure
 from faceleaks.report.tables import summary_markdown
 
-__all__ = ["write_report", "write_sweep"]
+__all__ = ["write_report", "write_sweep", "write_attribute_report"]
 
 
 def write_report(record: RunRecord, out_dir: Path) -> dict[str, Path]:
@@ -21,10 +21,22 @@ def write_report(record: RunRecord, out_dir: Path) -> dict[str, Path]:
              "auc_vs_k": out / "auc_vs_k.png"}
     record.to_json(paths["results"])
     paths["summary"].write_text(summary_markdown(record))
-    for key, fig in (("roc", roc_figure(record)), ("auc_vs_k", auc_vs_k_figure(record))):
+    figures = [("roc", roc_figure(record)), ("auc_vs_k", auc_vs_k_figure(record))]
+    if record.attributes:
+        from faceleaks.report.attribute_report import budget_figure
+
+        paths["attributes"] = out / "attributes.png"
+        figures.append(("attributes", budget_figure(_attribute_record(record))))
+    for key, fig in figures:
         fig.savefig(paths[key], dpi=110)
         plt.close(fig)
     return paths
+
+
+def _attribute_record(record: RunRecord):
+    from faceleaks.evaluation.attribute_results import AttributeRecord
+
+    return AttributeRecord.from_dict({**record.attributes, "timings_s": {}})
 
 
 def write_sweep(rows: list[dict], out_dir: Path) -> Path:
@@ -37,3 +49,18 @@ def write_sweep(rows: list[dict], out_dir: Path) -> Path:
     (out / "sweep.json").write_text(json.dumps({"schema_version": 1, "rows": rows}, indent=1) + "\n")
     (out / "sweep.md").write_text(sweep_markdown(rows))
     return out / "sweep.md"
+
+
+def write_attribute_report(record, out_dir: Path) -> dict[str, Path]:
+    """Write ``attributes.json``, ``attributes.md`` and ``attributes.png`` for an ``AttributeRecord``."""
+    from faceleaks.report.attribute_report import attribute_markdown, budget_figure
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"results": out / "attributes.json", "summary": out / "attributes.md", "plot": out / "attributes.png"}
+    record.to_json(paths["results"])
+    paths["summary"].write_text("# FaceLeaks attribute inference\n\n" + attribute_markdown(record))
+    fig = budget_figure(record)
+    fig.savefig(paths["plot"], dpi=110)
+    plt.close(fig)
+    return paths

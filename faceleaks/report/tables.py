@@ -69,6 +69,11 @@ def summary_markdown(record: RunRecord) -> str:
         ", ".join(f"{k}: {v} images" for k, v in record.queries.items()), "",
         ", ".join(f"{k} {v:.1f} s" for k, v in record.timings_s.items()),
     ]
+    if record.attributes:
+        from faceleaks.evaluation.attribute_results import AttributeRecord
+        from faceleaks.report.attribute_report import attribute_markdown
+
+        parts += ["", attribute_markdown(AttributeRecord.from_dict({**record.attributes, "timings_s": {}}))]
     if record.warnings:
         parts += ["", "## Warnings", ""] + [f"- {w}" for w in record.warnings]
     return "\n".join(parts) + "\n"

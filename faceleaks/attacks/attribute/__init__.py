@@ -1,0 +1,1 @@
+"""Attribute inference through black-box students: ``classifier`` (per photo), ``aggregate`` (per person)."""
