@@ -32,6 +32,7 @@ def main() -> None:
             cfg = dataclasses.replace(cfg, teacher=dataclasses.replace(cfg.teacher, kind=args.teacher))
         for label in ("cold", "warm"):
             out = Path(tmp) / label
+            out.mkdir()
             t0 = time.perf_counter()
             record = run_experiment(cfg, out_dir=out, cache_dir=Path(tmp) / "cache")
             total = time.perf_counter() - t0

@@ -37,7 +37,7 @@ def test_results_structure_and_sanity(quick_runs):
     assert r["schema_version"] == 1 and r["seed"] == 0
     assert r["data"]["n_identities"]["member"] == cfg.split.n_members
     assert 0.55 < r["teacher"]["verification"]["accuracy"] <= 1.0
-    assert r["teacher"]["verification"]["n_pairs"] > 1500
+    assert r["teacher"]["verification"]["n_pairs"] > 1000
     students = {(s["teacher"], s["name"]): s for s in r["students"]}
     assert students[("victim", "lfw-identity")]["test_accuracy"] > 2 / cfg.split.n_student_identities
     assert students[("victim", "utk-age")]["test_accuracy"] > 0.3
@@ -76,5 +76,10 @@ def test_same_seed_same_results_apart_from_timings(quick_runs):
 
 def test_nan_is_written_as_json_null(quick_runs):
     text = (quick_runs[0] / "results.json").read_text()
-    assert "NaN" not in text and "Infinity" not in text
-    assert json.loads(text)["membership"][0]["tpr_at_fpr"]["0.001"] is None
+
+    def reject(constant):
+        raise AssertionError(f"results.json holds the non-standard JSON constant {constant}")
+
+    r = json.loads(text, parse_constant=reject)
+    unresolved = [m for m in r["membership"] if m["n_nonmembers"] < 1000]
+    assert unresolved and all(m["tpr_at_fpr"]["0.001"] is None for m in unresolved)

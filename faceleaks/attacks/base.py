@@ -19,7 +19,7 @@ import numpy as np
 from faceleaks.errors import DataError, NotFittedError
 from faceleaks.serving.protocol import BlackBox
 
-__all__ = ["Level", "ReferenceSet", "MembershipScores", "MembershipAttack", "group_indices"]
+__all__ = ["Level", "ReferenceSet", "MembershipScores", "MembershipAttack", "PublicBase", "group_indices"]
 
 
 class Level(enum.Enum):
@@ -53,6 +53,17 @@ class ReferenceSet:
         n = len(self.images)
         if len(self.identity_ids) != n or len(self.is_member) != n:
             raise DataError("ReferenceSet images, identity_ids and is_member differ in length")
+
+
+class PublicBase(abc.ABC):
+    """The attacker's own copy of the public model the victim teacher was fine-tuned from.
+
+    ``embed(images)`` maps uint8 (n, S, S, 3) crops to float (n, d) embeddings. It is an attacker
+    resource (the base is public), built by the experiment layer and passed to ``fit``.
+    """
+
+    @abc.abstractmethod
+    def embed(self, images: np.ndarray) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -90,7 +101,7 @@ class MembershipAttack(abc.ABC):
     name: str = "attack"
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "calibrator_"):
+        if not hasattr(self, "threshold_"):
             raise NotFittedError(f"{type(self).__name__} is not fitted: call fit(references) first")
 
     @abc.abstractmethod

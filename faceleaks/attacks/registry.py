@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 
 from faceleaks.attacks.base import MembershipAttack
+from faceleaks.attacks.membership.diffing import BaseDiffAttack
 from faceleaks.attacks.membership.shadow import ShadowClassifierAttack
 from faceleaks.attacks.membership.threshold import ThresholdAttack
 from faceleaks.errors import ConfigError
@@ -39,3 +40,4 @@ def create_attack(name: str, **params) -> MembershipAttack:
 
 register_attack("threshold", ThresholdAttack)
 register_attack("shadow", ShadowClassifierAttack)
+register_attack("base-diff", BaseDiffAttack)

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from faceleaks.attacks.base import ReferenceSet
+from faceleaks.attacks.base import PublicBase, ReferenceSet
 from faceleaks.data.splits import MembershipSplit
 from faceleaks.seeding import derive_seed, make_rng
 from faceleaks.serving.protocol import BlackBox
 
-__all__ = ["AttackerData", "make_attacker_data", "SETTINGS", "PhotoSource"]
+__all__ = ["AttackerData", "make_attacker_data", "SETTINGS", "PhotoSource", "TeacherPublicBase"]
 
 SETTINGS = ("training-photos", "unseen-photos")
 
@@ -62,3 +62,13 @@ class PhotoSource:
         images, idents, _ = self.stack({**members, **nonmembers})
         is_member = np.isin(idents, list(members))
         return ReferenceSet(box, images, idents, is_member)
+
+
+class TeacherPublicBase(PublicBase):
+    """The public base model as the attacker's resource: ``embed`` = that model's unit-norm embedding."""
+
+    def __init__(self, teacher) -> None:
+        self._teacher = teacher
+
+    def embed(self, images: np.ndarray) -> np.ndarray:
+        return self._teacher.embed(images)

@@ -19,14 +19,15 @@ from pathlib import Path
 
 import numpy as np
 
-from faceleaks.attacks.base import Level
+from faceleaks.attacks.base import Level, PublicBase
 from faceleaks.attacks.registry import create_attack
 from faceleaks.config import ExperimentConfig
-from faceleaks.evaluation.attacker import SETTINGS, AttackerData, PhotoSource, make_attacker_data
+from faceleaks.evaluation.attacker import SETTINGS, AttackerData, PhotoSource, TeacherPublicBase, make_attacker_data
 from faceleaks.evaluation.pipeline import Dataset, build_control_teacher, build_students, build_teacher, prepare_data
 from faceleaks.evaluation.results import MembershipReport, RunRecord
 from faceleaks.evaluation.scoring import evaluate_scores
 from faceleaks.evaluation.verification import read_pairs, verification_accuracy
+from faceleaks.models.dlib_teacher import dlib_base_teacher
 from faceleaks.models.training import configure_torch
 from faceleaks.progress import track
 from faceleaks.seeding import derive_seed, make_rng
@@ -40,8 +41,11 @@ __all__ = ["run_experiment", "attack_specs"]
 log = logging.getLogger(__name__)
 
 
-def attack_specs(level: Level, k: int, output: OutputKind) -> list[tuple[str, dict]]:
-    """The attacks run at one level and k, given what the API reveals (registry name, params)."""
+def attack_specs(level: Level, k: int, output: OutputKind, *, public_base: bool = False) -> list[tuple[str, dict]]:
+    """The attacks run at one level and k, given what the API reveals (registry name, params).
+
+    ``public_base``: the attacker holds the public model the teacher was fine-tuned from.
+    """
     if level is Level.INSTANCE:
         if output is OutputKind.LABEL:
             return []
@@ -56,6 +60,8 @@ def attack_specs(level: Level, k: int, output: OutputKind) -> list[tuple[str, di
     specs = [("threshold", {"feature": f, "level": "identity", "k": k}) for f in feats if f != "mean_neg_entropy"]
     if feats:
         specs.append(("shadow", {"features": feats, "level": "identity", "k": k}))
+    if public_base and k >= 2 and output is OutputKind.POSTERIOR:
+        specs.append(("base-diff", {"statistic": "combined", "k": k}))
     return specs
 
 
@@ -119,7 +125,8 @@ def _sample_photos(lists: dict[str, list[str]], n_max: int, rng: np.random.Gener
 
 
 def _evaluate(level: Level, k: int, members: dict[str, list[str]], nonmembers: dict[str, list[str]], refs,
-              box: BlackBox, src: PhotoSource, cfg: ExperimentConfig, ctx: dict, caught: list[str]) -> list[MembershipReport]:
+              box: BlackBox, src: PhotoSource, cfg: ExperimentConfig, ctx: dict, caught: list[str],
+              public_base: PublicBase | None = None) -> list[MembershipReport]:
     images, idents, image_ids = src.stack({**members, **nonmembers})
     groups = None
     if level is Level.INSTANCE:
@@ -130,9 +137,13 @@ def _evaluate(level: Level, k: int, members: dict[str, list[str]], nonmembers: d
         truth = {**dict.fromkeys(nonmembers, False), **dict.fromkeys(members, True)}
     n_photos = {"member": sum(map(len, members.values())), "nonmember": sum(map(len, nonmembers.values()))}
     reports = []
-    for name, params in attack_specs(level, k, box.output_kind):
+    for name, params in attack_specs(level, k, box.output_kind, public_base=public_base is not None):
         extra = {"seed": derive_seed(cfg.seed, "attack", name)} if name == "shadow" else {}
-        attack = create_attack(name, **params, **extra).fit(refs)
+        attack = create_attack(name, **params, **extra)
+        if name == "base-diff":
+            attack.fit(refs, public_base=public_base)
+        else:
+            attack.fit(refs)
         scores = attack.score(box, images, identity_ids=idents, image_ids=image_ids)
         reports.append(evaluate_scores(
             scores, truth, k=k, n_photos=n_photos, n_queries=scores.n_queries, fprs=cfg.attack.fprs,
@@ -142,7 +153,8 @@ def _evaluate(level: Level, k: int, members: dict[str, list[str]], nonmembers: d
 
 
 def _attack_student(box: BlackBox, shadow_box: BlackBox, data: Dataset, attacker: AttackerData,
-                    cfg: ExperimentConfig, ctx: dict, caught: list[str]) -> list[MembershipReport]:
+                    cfg: ExperimentConfig, ctx: dict, caught: list[str],
+                    public_base: PublicBase | None = None) -> list[MembershipReport]:
     """Every attack, setting and k against one victim box, calibrated with its shadow box."""
     src = PhotoSource(data.photos)
     rng = make_rng(derive_seed(cfg.seed, "instance-sample", *ctx.values()))
@@ -170,7 +182,7 @@ def _attack_student(box: BlackBox, shadow_box: BlackBox, data: Dataset, attacker
                 warnings.warn(msg, stacklevel=2)
                 caught.append(msg)
                 continue
-            reports += _evaluate(Level.IDENTITY, k, mk, nk, refs, box, src, cfg, here, caught)
+            reports += _evaluate(Level.IDENTITY, k, mk, nk, refs, box, src, cfg, here, caught, public_base)
     return reports
 
 
@@ -247,6 +259,8 @@ def run_experiment(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Path) -> 
             control = build_students(control_teacher, data, cfg, shadow=False, prefix="control")
             control_info = {"name": control_teacher.name, "kind": control_teacher.info.get("kind"),
                             "verification": _verify(control_teacher, data, cache_dir, cfg.data.verification_folds)}
+    public_base = TeacherPublicBase(dlib_base_teacher(cfg.teacher, cache_dir=cache_dir, name="attacker-dlib-base")) \
+        if cfg.teacher.kind != "scratch" else None
     reports, queries = [], {}
     with timer("attacks"):
         victim_role = "control" if is_control_run else "victim"
@@ -257,7 +271,7 @@ def run_experiment(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Path) -> 
             with _victim_endpoint(api, cfg.attack.transport, f"{role}/{name}") as victim:
                 counting = CountingBlackBox(victim)
                 reports += _attack_student(CachingBlackBox(counting), shadow_box, data, attacker, cfg,
-                                           {"teacher": role, "student": name}, caught)
+                                           {"teacher": role, "student": name}, caught, public_base)
             queries[f"{role}/{name}"] = counting.n_queries
     return RunRecord(
         seed=cfg.seed, config=cfg.to_dict(), data=_data_summary(data), membership=reports, queries=queries,

@@ -27,7 +27,7 @@ from faceleaks.models.teacher import Teacher
 from faceleaks.models.training import fit_classifier, predict_batches
 from faceleaks.progress import track
 
-__all__ = ["ActivationStore", "dlib_base_teacher", "finetune_dlib_teacher"]
+__all__ = ["ActivationStore", "activation_store", "dlib_base_teacher", "finetune_dlib_teacher"]
 
 log = logging.getLogger(__name__)
 _BASE: list[DlibResNet] = []
@@ -82,6 +82,17 @@ class ActivationStore:
         tmp.replace(self.folder / f"{name}.npz")
 
 
+_STORES: dict[tuple[int, str], ActivationStore] = {}
+
+
+def activation_store(stop: int, cache_dir: Path | None) -> ActivationStore:
+    """The process-wide store for (stop, cache folder): its shards are read from disk once."""
+    key = (stop, str(Path(cache_dir).resolve()) if cache_dir else "")
+    if key not in _STORES:
+        _STORES[key] = ActivationStore(stop, cache_dir)
+    return _STORES[key]
+
+
 def _make_teacher(name: str, tail: nn.Module, store: ActivationStore, info: dict) -> Teacher:
     tail.eval()
 
@@ -133,7 +144,7 @@ def _imprinted_head(tail: nn.Module, h: torch.Tensor, labels: np.ndarray, n_clas
 def dlib_base_teacher(cfg: TeacherConfig, *, cache_dir: Path | None, name: str = "dlib-base") -> Teacher:
     """dlib's model unmodified (the negative control: no LFW identity is a member)."""
     start = _base().n_stages - cfg.unfreeze_last_n
-    store = ActivationStore(start, cache_dir)
+    store = activation_store(start, cache_dir)
     return _make_teacher(name, _Tail(_base(), start), store,
                          {"kind": "dlib-base", "n_classes": 0, "n_train_photos": 0, "embedding_dim": 128})
 
@@ -161,7 +172,7 @@ def finetune_dlib_teacher(
     if len(classes) < 2:
         raise DataError(f"the teacher needs at least 2 member identities, got {len(classes)}")
     start = _base().n_stages - cfg.unfreeze_last_n
-    store = ActivationStore(start, cache_dir)
+    store = activation_store(start, cache_dir)
     tail = _Tail(_base(), start)
     key = config_key("dlib", asdict(cfg), sorted(image_ids.tolist()), seed)
     path = Path(cache_dir) / "teachers" / f"{name}-dlib-{key}.pt" if cache_dir else None

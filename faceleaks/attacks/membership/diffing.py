@@ -1,0 +1,120 @@
+"""Base-model diffing: compare a victim student's outputs with what the public base predicts.
+
+Beyond the paper [reconstructed]. The victim teacher is a public face model fine-tuned on the
+members. From photos of people it knows are not members, the attacker fits a ridge map from the
+public base's embeddings to the victim student's centred log-posteriors (the logits up to a
+constant: a softmax undone). For a target person it computes the residuals of the victim's
+outputs on k of their photos against that surrogate: fine-tuning moved the members' photos, so
+their residuals are larger and point the same way. No shadow model is needed.
+
+Statistics per identity (k photos): ``residual_norm`` (mean L2 norm of the residuals),
+``residual_coherence`` (mean pairwise cosine similarity of the residuals) and ``combined`` (the
+sum of both, each standardised by the references). Scores are standardised by the statistics of
+held-out reference identities (5-fold cross-fitting, so no reference is scored by a surrogate
+that saw it); the threshold is their ``1 - target_fpr`` quantile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn.linear_model import Ridge
+
+from faceleaks.attacks.base import Level, MembershipAttack, MembershipScores, PublicBase, ReferenceSet, group_indices
+from faceleaks.attacks.features import centered_log_posterior
+from faceleaks.errors import ConfigError, DataError, UnsupportedOutputError
+from faceleaks.serving.protocol import BlackBox, OutputKind
+
+__all__ = ["BaseDiffAttack", "DIFF_STATISTICS"]
+
+DIFF_STATISTICS = ("residual_norm", "residual_coherence", "combined")
+
+
+def _coherence(r: np.ndarray) -> float:
+    z = r / np.maximum(np.linalg.norm(r, axis=1, keepdims=True), 1e-12)
+    g = z @ z.T
+    return float((g.sum() - np.trace(g)) / (len(z) * (len(z) - 1)))
+
+
+class BaseDiffAttack(MembershipAttack):
+    """Identity-level membership from residuals against a surrogate built on the public base.
+
+    Parameters
+    ----------
+    statistic : {"residual_norm", "residual_coherence", "combined"}
+    k : int, photos per identity (>= 2)
+    ridge : float, L2 penalty of the surrogate (scikit-learn ``Ridge(alpha=ridge)``)
+    target_fpr : float, FPR (fraction) of the threshold on the reference identities
+    """
+
+    def __init__(self, *, statistic: str = "combined", k: int = 5, ridge: float = 1.0, target_fpr: float = 0.05) -> None:
+        self.statistic = statistic
+        self.k = k
+        self.ridge = ridge
+        self.target_fpr = target_fpr
+        if statistic not in DIFF_STATISTICS:
+            raise ConfigError(f"unknown statistic {statistic!r}; choose one of {DIFF_STATISTICS}")
+        if k < 2:
+            raise ConfigError(f"BaseDiffAttack needs k >= 2 photos per identity, got {k}")
+        self.name = f"base-diff-{statistic}@k={k}"
+
+    def _outputs(self, box: BlackBox, images: np.ndarray) -> np.ndarray:
+        if box.output_kind is not OutputKind.POSTERIOR:
+            raise UnsupportedOutputError("base-model diffing needs posterior outputs")
+        return centered_log_posterior(np.asarray(box.query(images).values, dtype=np.float64))
+
+    def _raw(self, surrogate: Ridge, e: np.ndarray, z: np.ndarray, groups: list[np.ndarray]) -> np.ndarray:
+        r = z - surrogate.predict(e)
+        return np.array([[np.linalg.norm(r[g], axis=1).mean(), _coherence(r[g])] for g in groups])
+
+    def fit(self, references: Sequence[ReferenceSet], *, public_base: PublicBase | None = None) -> "BaseDiffAttack":
+        if public_base is None:
+            raise DataError("BaseDiffAttack.fit needs the public base model (public_base=...)")
+        refs = [r for r in references if not np.any(r.is_member)]
+        if not refs:
+            raise DataError("BaseDiffAttack needs references of known non-members queried on the victim box")
+        ref = refs[0]
+        names, groups = group_indices(ref.identity_ids)
+        groups = [g[: self.k] for g in groups if len(g) >= self.k]
+        if len(groups) < 10:
+            raise DataError(f"BaseDiffAttack needs >= 10 reference identities with k={self.k} photos, got {len(groups)}")
+        idx = np.concatenate(groups)
+        z = self._outputs(ref.box, ref.images[idx])
+        e = np.asarray(public_base.embed(ref.images[idx]), dtype=np.float64)
+        pos = np.cumsum([0] + [len(g) for g in groups])
+        local = [np.arange(pos[i], pos[i + 1]) for i in range(len(groups))]
+        folds = np.arange(len(local)) % 5
+        null = np.zeros((len(local), 2))
+        for f in range(5):
+            train = np.concatenate([local[i] for i in np.flatnonzero(folds != f)])
+            held = [local[i] for i in np.flatnonzero(folds == f)]
+            sur = Ridge(alpha=self.ridge).fit(e[train], z[train])
+            null[folds == f] = self._raw(sur, e, z, held)
+        self.surrogate_ = Ridge(alpha=self.ridge).fit(e, z)
+        self.box_, self.public_base_ = ref.box, public_base
+        self.mean_, self.std_ = null.mean(0), np.maximum(null.std(0), 1e-12)
+        self.null_scores_ = self._combine(null)
+        self.threshold_ = float(np.quantile(self.null_scores_, 1.0 - self.target_fpr))
+        self.n_queries_fit_ = len(idx)
+        return self
+
+    def _combine(self, raw: np.ndarray) -> np.ndarray:
+        zs = (raw - self.mean_) / self.std_
+        return {"residual_norm": zs[:, 0], "residual_coherence": zs[:, 1], "combined": zs.sum(1)}[self.statistic]
+
+    def score(self, box: BlackBox, images: np.ndarray, *, identity_ids: np.ndarray,
+              image_ids: np.ndarray | None = None) -> MembershipScores:
+        self._check_fitted()
+        if box is not self.box_:
+            raise DataError("BaseDiffAttack scores the box its surrogate was fitted on")
+        names, groups = group_indices(identity_ids)
+        short = [n for n, g in zip(names, groups) if len(g) < self.k]
+        if short:
+            raise DataError(f"{len(short)} identities have fewer photos than k={self.k} (e.g. {short[0]!r})")
+        idx = np.concatenate([g[: self.k] for g in groups])
+        z = self._outputs(box, images[idx])
+        e = np.asarray(self.public_base_.embed(images[idx]), dtype=np.float64)
+        local = [np.arange(i * self.k, (i + 1) * self.k) for i in range(len(groups))]
+        scores = self._combine(self._raw(self.surrogate_, e, z, local))
+        return MembershipScores(scores, np.array(names), Level.IDENTITY, self.name, self.threshold_, len(idx))
