@@ -66,20 +66,18 @@ def attack_specs(level: Level, k: int, output: OutputKind, *, public_base: bool 
 
 
 class _Timer:
+    """Wall-clock seconds per stage: ``with timer("teacher"): ...``."""
+
     def __init__(self) -> None:
         self.timings: dict[str, float] = {}
 
-    def __call__(self, stage: str):
-        timer = self
-
-        class _Ctx:
-            def __enter__(self):
-                self.t0 = time.perf_counter()
-
-            def __exit__(self, *exc):
-                timer.timings[stage] = round(time.perf_counter() - self.t0, 2)
-
-        return _Ctx()
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[stage] = round(time.perf_counter() - t0, 2)
 
 
 def _eval_lists(data: Dataset, setting: str, seed: int) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
@@ -221,6 +219,21 @@ def _verify(teacher, data: Dataset, cache_dir: Path, n_folds: int) -> dict:
                                  n_folds=n_folds)
 
 
+def _attack_students(jobs, shadows, data: Dataset, attacker: AttackerData, cfg: ExperimentConfig,
+                     caught: list[str], public_base: PublicBase | None) -> tuple[list[MembershipReport], dict[str, int]]:
+    """Attack each (role, name, student) through its API; returns the reports and images sent to each."""
+    reports, queries = [], {}
+    for role, name, student in track(jobs, "attacking students"):
+        api = reveal(LocalBlackBox(student), cfg.attack.output, top_k=cfg.attack.top_k)
+        shadow_box = CachingBlackBox(reveal(LocalBlackBox(shadows[name][0]), cfg.attack.output, top_k=cfg.attack.top_k))
+        with _victim_endpoint(api, cfg.attack.transport, f"{role}/{name}") as victim:
+            counting = CountingBlackBox(victim)
+            reports += _attack_student(CachingBlackBox(counting), shadow_box, data, attacker, cfg,
+                                       {"teacher": role, "student": name}, caught, public_base)
+        queries[f"{role}/{name}"] = counting.n_queries
+    return reports, queries
+
+
 def run_experiment(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Path) -> RunRecord:
     """Run the whole experiment; writes ``split.json`` into ``out_dir`` and returns the record.
 
@@ -261,18 +274,10 @@ def run_experiment(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Path) -> 
                             "verification": _verify(control_teacher, data, cache_dir, cfg.data.verification_folds)}
     public_base = TeacherPublicBase(dlib_base_teacher(cfg.teacher, cache_dir=cache_dir, name="attacker-dlib-base")) \
         if cfg.teacher.kind != "scratch" else None
-    reports, queries = [], {}
+    victim_role = "control" if is_control_run else "victim"
+    jobs = [(victim_role, n, s) for n, (s, _) in students.items()] + [("control", n, s) for n, (s, _) in control.items()]
     with timer("attacks"):
-        victim_role = "control" if is_control_run else "victim"
-        jobs = [(victim_role, n, s) for n, (s, _) in students.items()] + [("control", n, s) for n, (s, _) in control.items()]
-        for role, name, student in track(jobs, "attacking students"):
-            api = reveal(LocalBlackBox(student), cfg.attack.output, top_k=cfg.attack.top_k)
-            shadow_box = CachingBlackBox(reveal(LocalBlackBox(shadows[name][0]), cfg.attack.output, top_k=cfg.attack.top_k))
-            with _victim_endpoint(api, cfg.attack.transport, f"{role}/{name}") as victim:
-                counting = CountingBlackBox(victim)
-                reports += _attack_student(CachingBlackBox(counting), shadow_box, data, attacker, cfg,
-                                           {"teacher": role, "student": name}, caught, public_base)
-            queries[f"{role}/{name}"] = counting.n_queries
+        reports, queries = _attack_students(jobs, shadows, data, attacker, cfg, caught, public_base)
     return RunRecord(
         seed=cfg.seed, config=cfg.to_dict(), data=_data_summary(data), membership=reports, queries=queries,
         teacher={"kind": cfg.teacher.kind, "verification": verification, **_public(teacher.info),

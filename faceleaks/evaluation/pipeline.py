@@ -150,8 +150,9 @@ def build_students(teacher: Teacher, data: Dataset, cfg: ExperimentConfig, *, sh
     else:
         train, test = split.utk["train"], split.utk["test"]
     tr, te = data.utk_photos(train), data.utk_photos(test)
-    ages = lambda fs: np.array([age_group(data.utk[i].age, cfg.student.age_bins) for i in fs.image_ids])  # noqa: E731
-    age = train_student("utk-age", teacher, tr.images, ages(tr), age_group_names(cfg.student.age_bins), cfg.student,
+    bins = cfg.student.age_bins
+    y_tr, y_te = ([age_group(data.utk[i].age, bins) for i in fs.image_ids] for fs in (tr, te))
+    age = train_student("utk-age", teacher, tr.images, np.array(y_tr), age_group_names(bins), cfg.student,
                         seed=derive_seed(cfg.seed, prefix, "utk-age"))
-    out["utk-age"] = (age, age.accuracy(te.images, ages(te)))
+    out["utk-age"] = (age, age.accuracy(te.images, np.array(y_te)))
     return out

@@ -5,7 +5,9 @@ from __future__ import annotations
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.lines  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from faceleaks.evaluation.results import MembershipReport, RunRecord  # noqa: E402
@@ -17,17 +19,28 @@ def _pick(record: RunRecord, student: str, setting: str, teacher: str = "victim"
     return [m for m in record.membership if m.student == student and m.setting == setting and m.teacher == teacher]
 
 
+_SETTING_ORDER = {"training-photos": 0, "unseen-photos": 1}
+
+
+def _roc_k(reps: list[MembershipReport], min_nonmembers: int = 30) -> int:
+    """The largest k with at least ``min_nonmembers`` non-member identities (else the largest k)."""
+    ks = sorted({m.k for m in reps if m.level == "identity"})
+    good = [k for k in ks if all(m.n_nonmembers >= min_nonmembers for m in reps if m.level == "identity" and m.k == k)]
+    return (good or ks or [1])[-1]
+
+
 def roc_figure(record: RunRecord, *, log_scale: bool = True) -> Figure:
-    """One panel per (student, setting): ROC of the instance attacks and the identity attacks at the largest k."""
+    """One panel per (student, setting): ROC of the per-photo attacks (dashed) and of the identity
+    attacks at the largest k that still has >= 30 non-member identities (solid)."""
     students = sorted({m.student for m in record.membership})
-    settings = sorted({m.setting for m in record.membership}, reverse=True)
+    settings = sorted({m.setting for m in record.membership}, key=lambda x: _SETTING_ORDER.get(x, 9))
     fig, axes = plt.subplots(len(students), len(settings), figsize=(5.5 * len(settings), 4.5 * len(students)),
                              squeeze=False)
     for i, student in enumerate(students):
         for j, setting in enumerate(settings):
             ax = axes[i][j]
             reps = _pick(record, student, setting)
-            kmax = max((m.k for m in reps if m.level == "identity"), default=1)
+            kmax = _roc_k(reps)
             for m in reps:
                 if m.level == "instance" or m.k == kmax:
                     style = "--" if m.level == "instance" else "-"
@@ -45,20 +58,39 @@ def roc_figure(record: RunRecord, *, log_scale: bool = True) -> Figure:
 
 
 def auc_vs_k_figure(record: RunRecord) -> Figure:
-    """AUC (with 95 % bootstrap CI) of each identity-level attack against k, per student and setting."""
-    keys = sorted({(m.student, m.setting) for m in record.membership if m.level == "identity"})
-    fig, axes = plt.subplots(1, max(1, len(keys)), figsize=(4.5 * max(1, len(keys)), 4), squeeze=False)
-    for ax, (student, setting) in zip(axes[0], keys):
-        for teacher, alpha in (("victim", 1.0), ("control", 0.35)):
+    """AUC against k per identity attack (victim: solid, with 95 % CI; control: dashed), per student and setting."""
+    keys = sorted({(m.student, m.setting) for m in record.membership if m.level == "identity"},
+                  key=lambda x: (x[0], _SETTING_ORDER.get(x[1], 9)))
+    families = sorted({m.attack.split("@")[0] for m in record.membership if m.level == "identity"})
+    colours = {f: plt.get_cmap("tab10")(i % 10) for i, f in enumerate(families)}
+    ncols = 2
+    nrows = max(1, (len(keys) + 1) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(6 * ncols, 4.2 * nrows), squeeze=False)
+    for ax, (student, setting) in zip(axes.ravel(), keys):
+        for teacher in ("victim", "control"):
             reps = [m for m in _pick(record, student, setting, teacher) if m.level == "identity"]
-            for family in sorted({m.attack.split("@")[0] for m in reps}):
+            for family in families:
                 pts = sorted((m.k, m.auc, m.auc_ci) for m in reps if m.attack.split("@")[0] == family)
-                ks = [p[0] for p in pts]
-                ax.errorbar(ks, [p[1] for p in pts], yerr=[[p[1] - p[2][0] for p in pts], [p[2][1] - p[1] for p in pts]],
-                            marker="o", capsize=2, alpha=alpha, label=f"{family}" + (" (control)" if teacher == "control" else ""))
+                if not pts:
+                    continue
+                ks, aucs = [p[0] for p in pts], [p[1] for p in pts]
+                if teacher == "victim":
+                    err = [[p[1] - p[2][0] for p in pts], [p[2][1] - p[1] for p in pts]]
+                    ax.errorbar(ks, aucs, yerr=err, marker="o", capsize=2, color=colours[family], label=family)
+                else:
+                    ax.plot(ks, aucs, ls="--", lw=1, alpha=0.6, color=colours[family])
         ax.axhline(0.5, color="grey", ls=":")
-        ax.set_xscale("log"); ax.set_xlabel("k photos per identity"); ax.set_ylabel("AUC")  # noqa: E702
-        ax.set_title(f"{student} — {setting}", fontsize=9)
-        ax.legend(fontsize=6)
-    fig.tight_layout()
+        ax.set_xscale("log")
+        ax.set_xticks(sorted({m.k for m in record.membership if m.level == "identity"}))
+        ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.set_xlabel("k photos per identity"); ax.set_ylabel("AUC")  # noqa: E702
+        ax.set_title(f"{student} — {setting}", fontsize=10)
+    for ax in axes.ravel()[len(keys):]:
+        ax.set_visible(False)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    handles.append(matplotlib.lines.Line2D([], [], ls="--", color="grey"))
+    labels.append("control teacher (saw no evaluated identity)")
+    fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=8)
+    fig.suptitle("Identity-level membership AUC against photos per identity (bars: 95 % bootstrap CI)")
+    fig.tight_layout(rect=(0, 0.08, 1, 0.97))
     return fig
