@@ -10,7 +10,7 @@ from faceleaks.attacks.membership.shadow import ShadowClassifierAttack
 from faceleaks.attacks.membership.threshold import ThresholdAttack
 from faceleaks.errors import ConfigError
 
-__all__ = ["register_attack", "create_attack", "registered_attacks"]
+__all__ = ["register_attack", "create_attack", "registered_attacks", "instantiate"]
 
 _REGISTRY: dict[str, type[MembershipAttack]] = {}
 
@@ -26,16 +26,21 @@ def registered_attacks() -> dict[str, type[MembershipAttack]]:
     return dict(_REGISTRY)
 
 
-def create_attack(name: str, **params) -> MembershipAttack:
-    """Instantiate a registered attack; ``ConfigError`` for an unknown name or parameter."""
-    if name not in _REGISTRY:
-        raise ConfigError(f"unknown attack {name!r}; registered: {sorted(_REGISTRY)}")
-    cls = _REGISTRY[name]
+def instantiate(registry: dict[str, type], name: str, params: dict, *, what: str = "attack"):
+    """``registry[name](**params)``; ``ConfigError`` naming the choices for an unknown name or parameter."""
+    if name not in registry:
+        raise ConfigError(f"unknown {what} {name!r}; registered: {sorted(registry)}")
+    cls = registry[name]
     allowed = set(inspect.signature(cls.__init__).parameters) - {"self"}
     unknown = sorted(set(params) - allowed)
     if unknown:
-        raise ConfigError(f"attack {name!r} has no parameter(s) {unknown}; allowed: {sorted(allowed)}")
+        raise ConfigError(f"{what} {name!r} has no parameter(s) {unknown}; allowed: {sorted(allowed)}")
     return cls(**params)
+
+
+def create_attack(name: str, **params) -> MembershipAttack:
+    """Instantiate a registered membership attack; ``ConfigError`` for an unknown name or parameter."""
+    return instantiate(_REGISTRY, name, params)
 
 
 register_attack("threshold", ThresholdAttack)

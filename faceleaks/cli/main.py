@@ -47,6 +47,20 @@ def build_config(*, quick: bool, config: Optional[Path], overrides: dict) -> Exp
     return config_from_dict(overrides, cfg)
 
 
+def _overrides(*, seed, out, teacher, output, cache_dir, threads, lfw_dir=None, utkface_dir=None) -> dict:
+    """Command-line options as a nested settings dict (only those given)."""
+    overrides: dict = {}
+    for section, key, value in (("", "seed", seed), ("", "output_dir", str(out) if out else None),
+                                ("teacher", "kind", teacher), ("attack", "output", output),
+                                ("data", "lfw_dir", str(lfw_dir) if lfw_dir else None),
+                                ("data", "utkface_dir", str(utkface_dir) if utkface_dir else None),
+                                ("runtime", "threads", threads),
+                                ("runtime", "cache_dir", str(cache_dir) if cache_dir else None)):
+        if value is not None:
+            (overrides.setdefault(section, {}) if section else overrides)[key] = value
+    return overrides
+
+
 def _run_guarded(fn) -> None:
     """Call ``fn``; map faceleaks errors to exit codes (2 for settings, 1 otherwise)."""
     try:
@@ -97,15 +111,8 @@ def run(
 ) -> None:
     """Train the teacher and students, attack them through the black box, write the report."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    overrides: dict = {}
-    for section, key, value in (("", "seed", seed), ("", "output_dir", str(out) if out else None),
-                                ("teacher", "kind", teacher), ("attack", "output", output),
-                                ("data", "lfw_dir", str(lfw_dir) if lfw_dir else None),
-                                ("data", "utkface_dir", str(utkface_dir) if utkface_dir else None),
-                                ("runtime", "threads", threads),
-                                ("runtime", "cache_dir", str(cache_dir) if cache_dir else None)):
-        if value is not None:
-            (overrides.setdefault(section, {}) if section else overrides)[key] = value
+    overrides = _overrides(seed=seed, out=out, teacher=teacher, output=output, cache_dir=cache_dir, threads=threads,
+                           lfw_dir=lfw_dir, utkface_dir=utkface_dir)
     if k is not None:
         overrides.setdefault("attack", {})["ks"] = k
     if no_download:
@@ -160,13 +167,7 @@ def attributes(
     no_progress: bool = typer.Option(False, "--no-progress", help="Hide progress bars."),
 ) -> None:
     """Sensitive-attribute inference (gender, race, age group) through the students, alone."""
-    overrides: dict = {}
-    for section, key, value in (("", "seed", seed), ("", "output_dir", str(out) if out else None),
-                                ("teacher", "kind", teacher), ("attack", "output", output),
-                                ("runtime", "threads", threads),
-                                ("runtime", "cache_dir", str(cache_dir) if cache_dir else None)):
-        if value is not None:
-            (overrides.setdefault(section, {}) if section else overrides)[key] = value
+    overrides = _overrides(seed=seed, out=out, teacher=teacher, output=output, cache_dir=cache_dir, threads=threads)
     if no_progress:
         overrides.setdefault("runtime", {})["progress"] = False
 

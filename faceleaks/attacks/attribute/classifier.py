@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-import inspect
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,7 +41,7 @@ from sklearn.preprocessing import StandardScaler
 
 from faceleaks.attacks.base import Level
 from faceleaks.attacks.features import centered_log_posterior
-from faceleaks.errors import ConfigError, DataError, NotFittedError, UnsupportedOutputError
+from faceleaks.errors import DataError, NotFittedError, UnsupportedOutputError
 from faceleaks.seeding import make_rng
 from faceleaks.serving.protocol import BlackBox, OutputKind, QueryResult
 
@@ -344,11 +343,6 @@ ATTRIBUTE_ATTACKS: dict[str, type[AttributeAttack]] = {
 
 def create_attribute_attack(name: str, **params) -> AttributeAttack:
     """Build a registered attribute attack; ``ConfigError`` for an unknown name or parameter."""
-    if name not in ATTRIBUTE_ATTACKS:
-        raise ConfigError(f"unknown attribute attack {name!r}; registered: {sorted(ATTRIBUTE_ATTACKS)}")
-    cls = ATTRIBUTE_ATTACKS[name]
-    allowed = set(inspect.signature(cls.__init__).parameters) - {"self"}
-    unknown = sorted(set(params) - allowed)
-    if unknown:
-        raise ConfigError(f"attribute attack {name!r} has no parameter(s) {unknown}; allowed: {sorted(allowed)}")
-    return cls(**params)
+    from faceleaks.attacks.registry import instantiate
+
+    return instantiate(ATTRIBUTE_ATTACKS, name, params, what="attribute attack")
