@@ -106,9 +106,44 @@ class MembershipAttack(abc.ABC):
 
     @abc.abstractmethod
     def fit(self, references: Sequence[ReferenceSet]) -> "MembershipAttack":
-        """Calibrate on reference sets; returns self."""
+        """Calibrate on what the attacker knows; returns self.
+
+        Parameters
+        ----------
+        references : sequence of ReferenceSet
+            Known non-members queried on the victim box (standardisation, threshold) and/or a
+            shadow student with known members (threshold, classifier). Queries go through each
+            set's box only.
+
+        Raises
+        ------
+        DataError
+            Too little reference data (e.g. no identity with k photos).
+        UnsupportedOutputError
+            The box's output kind lacks what the attack needs (e.g. labels for a posterior feature).
+        """
 
     @abc.abstractmethod
     def score(self, box: BlackBox, images: np.ndarray, *, identity_ids: np.ndarray,
               image_ids: np.ndarray | None = None) -> MembershipScores:
-        """Score photos (INSTANCE) or identities (IDENTITY) through ``box``."""
+        """Membership scores through ``box`` (higher = member).
+
+        Parameters
+        ----------
+        box : BlackBox, the victim student's API
+        images : ndarray (n, S, S, 3) uint8, aligned RGB crops of ``box.input_size``
+        identity_ids : ndarray (n,) str, the person in each photo
+        image_ids : ndarray (n,) str, optional; ids of the photos (INSTANCE level results)
+
+        Returns
+        -------
+        MembershipScores
+            One score per photo (INSTANCE) or per identity from its first k photos (IDENTITY).
+
+        Raises
+        ------
+        NotFittedError
+            Before ``fit``.
+        DataError
+            An identity with fewer than k photos (IDENTITY level).
+        """

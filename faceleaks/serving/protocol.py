@@ -54,12 +54,18 @@ class BlackBox(Protocol):
     """Query access to a model. ``query`` takes uint8 (n, S, S, 3) RGB crops of ``input_size``."""
 
     @property
-    def output_kind(self) -> OutputKind: ...
+    def output_kind(self) -> OutputKind:
+        """What ``query`` returns (posterior, top-k or label)."""
 
     @property
-    def input_size(self) -> int: ...
+    def input_size(self) -> int:
+        """Side S, pixels, of the square crops the box accepts."""
 
-    def query(self, images: np.ndarray) -> QueryResult: ...
+    def query(self, images: np.ndarray) -> QueryResult:
+        """Answer for each image: uint8 (n, S, S, 3) RGB in, ``QueryResult`` of n rows out.
+
+        Raises ``QueryError`` for malformed images, a failed or unreachable model, or NaN outputs.
+        """
 
 
 def check_images(images: np.ndarray, size: int) -> np.ndarray:
