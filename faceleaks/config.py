@@ -264,7 +264,15 @@ class ExperimentConfig:
     attributes: AttributeConfig = field(default_factory=AttributeConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
 
+    def __post_init__(self) -> None:
+        kmax = max(self.attack.ks)
+        if 2 * kmax > self.data.max_images_per_identity:
+            raise ConfigError(f"k={kmax} (attack.ks / --k) cannot be evaluated: a member needs k training and k "
+                              f"unseen photos, and data.max_images_per_identity={self.data.max_images_per_identity} "
+                              f"caps photos per person; use k <= {self.data.max_images_per_identity // 2}")
+
     def to_dict(self) -> dict[str, Any]:
+        """All settings as nested plain dicts (for results.json)."""
         return dataclasses.asdict(self)
 
 
@@ -294,7 +302,7 @@ def config_from_dict(values: dict[str, Any], base: ExperimentConfig | None = Non
     top = {k: v for k, v in values.items() if k not in _SECTIONS}
     unknown = sorted(set(top) - {"seed", "output_dir"})
     if unknown:
-        raise ConfigError(f"unknown setting(s) {unknown}; known sections: {sorted(_SECTIONS)}, seed, output_dir")
+        raise ConfigError(f"unknown top-level setting(s) {unknown}; known: sections {sorted(_SECTIONS)}, seed, output_dir")
     changes: dict[str, Any] = dict(top)
     for name, cls in _SECTIONS.items():
         if name in values:

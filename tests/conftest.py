@@ -13,7 +13,7 @@ def _have_lfw() -> bool:
 def real_lfw() -> None:
     """Skip (with the reason) when real LFW is not on this machine; CI has it in ../shared/data."""
     if not _have_lfw():
-        pytest.skip("real LFW not found: set FACELEAKS_LFW_DIR or put it in ../shared/data/lfw")
+        pytest.skip("real LFW not found: set FACELEAKS_LFW_DIR or FACELEAKS_DATA_DIR, or put it in ../shared/data/lfw")
 
 
 @pytest.fixture(scope="session")

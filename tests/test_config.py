@@ -50,3 +50,12 @@ def test_cli_missing_data_exits_1(tmp_path):
                                       "--out", str(tmp_path / "o"), "--no-progress"])
     assert result.exit_code == 1
     assert "DataError" in result.output and "holds no LFW photos" in result.output
+
+
+def test_k_beyond_the_photo_cap_is_refused_up_front():
+    with pytest.raises(ConfigError, match="k=50"):
+        config_from_dict({"attack": {"ks": [1, 50]}})
+    result = CliRunner().invoke(app, ["run", "--k", "2,50", "--no-progress"])
+    assert result.exit_code == 2 and "k=50" in " ".join(result.output.split())
+    result = CliRunner().invoke(app, ["run", "--seeds", "0,,1", "--no-progress"])
+    assert result.exit_code == 2 and "--seeds" in result.output

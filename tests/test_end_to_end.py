@@ -51,9 +51,11 @@ def test_results_structure_and_sanity(quick_runs):
         assert m["auc_ci"][0] <= m["auc"] <= m["auc_ci"][1]
         assert m["n_members"] >= 2 and m["n_nonmembers"] >= 2 and m["n_queries"] > 0
         assert set(m["tpr_at_fpr"]) == {"0.01", "0.001"}
-        assert (m["tpr_at_fpr"]["0.001"] is None) == (m["n_nonmembers"] < 1000)
+        negatives = m["n_nonmember_photos"] if m["level"] == "instance" else m["n_nonmembers"]
+        assert (m["tpr_at_fpr"]["0.001"] is None) == (negatives < 1000)
+        assert m["n_members"] <= cfg.split.n_members and m["n_nonmembers"] <= cfg.split.n_nonmembers
         assert m["balanced_accuracy"] is None or 0.0 <= m["balanced_accuracy"] <= 1.0
-    assert any("needs >= 1000 non-members" in w for w in r["warnings"])
+    assert any("TPR at FPR=0.001 is null" in w for w in r["warnings"])
     assert all(v > 0 for v in r["queries"].values())
     assert {"data", "teacher", "students", "attacks"} <= set(r["timings_s"])
 
@@ -81,5 +83,5 @@ def test_nan_is_written_as_json_null(quick_runs):
         raise AssertionError(f"results.json holds the non-standard JSON constant {constant}")
 
     r = json.loads(text, parse_constant=reject)
-    unresolved = [m for m in r["membership"] if m["n_nonmembers"] < 1000]
+    unresolved = [m for m in r["membership"] if m["n_nonmember_photos"] < 1000]
     assert unresolved and all(m["tpr_at_fpr"]["0.001"] is None for m in unresolved)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -19,7 +20,8 @@ from faceleaks.config import ExperimentConfig, config_from_dict, load_config, qu
 from faceleaks.errors import ConfigError, FaceLeaksError
 
 app = typer.Typer(add_completion=False, help="Measure what black-box student models leak about their teacher.")
-console = Console()
+# Wide enough for the summary table when the output goes to a file or a CI log.
+console = Console(width=None if sys.stdout.isatty() else 160)
 
 
 @app.callback()
@@ -32,11 +34,11 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("FACELEAKS_CACHE_DIR", "~/.cache/faceleaks")).expanduser()
 
 
-def _parse_ks(text: str) -> tuple[int, ...]:
+def _parse_ints(text: str, option: str) -> tuple[int, ...]:
     try:
         return tuple(int(v) for v in text.split(","))
     except ValueError as err:
-        raise ConfigError(f"--k must be comma-separated integers like 1,2,5,10, got {text!r}") from err
+        raise ConfigError(f"{option} must be comma-separated integers like 1,2,5,10, got {text!r}") from err
 
 
 def build_config(*, quick: bool, config: Optional[Path], overrides: dict) -> ExperimentConfig:
@@ -99,7 +101,7 @@ def run(
     teacher: Optional[str] = typer.Option(None, "--teacher", help="Teacher kind: dlib (default), scratch, dlib-base (negative control)."),
     output: Optional[str] = typer.Option(None, "--output", help="What the student API returns: posterior, topk, label."),
     k: Optional[str] = typer.Option(None, "--k", help="Photos per identity, e.g. 1,2,5,10."),
-    lfw_dir: Optional[Path] = typer.Option(None, "--lfw-dir", help="LFW folder (else $FACELEAKS_LFW_DIR, ../shared/data/lfw, download)."),
+    lfw_dir: Optional[Path] = typer.Option(None, "--lfw-dir", help="LFW folder (else $FACELEAKS_LFW_DIR, $FACELEAKS_DATA_DIR/lfw, ../shared/data/lfw, download)."),
     utkface_dir: Optional[Path] = typer.Option(None, "--utkface-dir", help="UTKFace folder (else $FACELEAKS_UTKFACE_DIR, ../shared/data/utkface)."),
     no_download: bool = typer.Option(False, "--no-download", help="Never download LFW."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Cache folder (else $FACELEAKS_CACHE_DIR or ~/.cache/faceleaks)."),
@@ -107,7 +109,7 @@ def run(
     seeds: Optional[str] = typer.Option(None, "--seeds", help="Repeat over these seeds, e.g. 0,1,2 (one sub-folder each, plus sweep.md)."),
     http: bool = typer.Option(False, "--http", help="Serve each student over real HTTP (uvicorn) and attack through it."),
     no_progress: bool = typer.Option(False, "--no-progress", help="Hide progress bars."),
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what is cached, loaded and trained."),
 ) -> None:
     """Train the teacher and students, attack them through the black box, write the report."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -126,7 +128,7 @@ def run(
 
 def _run(quick: bool, config: Optional[Path], overrides: dict, seeds: Optional[str]) -> None:
     if isinstance(overrides.get("attack", {}).get("ks"), str):
-        overrides["attack"]["ks"] = _parse_ks(overrides["attack"]["ks"])
+        overrides["attack"]["ks"] = _parse_ints(overrides["attack"]["ks"], "--k")
     cfg = build_config(quick=quick, config=config, overrides=overrides)
     from faceleaks.evaluation.experiment import run_experiment
     from faceleaks.progress import set_enabled
@@ -137,7 +139,7 @@ def _run(quick: bool, config: Optional[Path], overrides: dict, seeds: Optional[s
     out_dir.mkdir(parents=True, exist_ok=True)
     cache = Path(cfg.runtime.cache_dir).expanduser() if cfg.runtime.cache_dir else default_cache_dir()
     if seeds:
-        _sweep(cfg, _parse_ks(seeds), out_dir, cache)
+        _sweep(cfg, _parse_ints(seeds, "--seeds"), out_dir, cache)
         return
     record = run_experiment(cfg, out_dir=out_dir, cache_dir=cache)
     _print_summary(record, write_report(record, out_dir))
@@ -162,12 +164,18 @@ def attributes(
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default ./faceleaks-out)."),
     teacher: Optional[str] = typer.Option(None, "--teacher", help="Teacher kind: dlib (default), scratch, dlib-base."),
     output: Optional[str] = typer.Option(None, "--output", help="What the student API returns: posterior, topk, label."),
+    lfw_dir: Optional[Path] = typer.Option(None, "--lfw-dir", help="LFW folder (else $FACELEAKS_LFW_DIR, $FACELEAKS_DATA_DIR/lfw, ../shared/data/lfw, download)."),
+    utkface_dir: Optional[Path] = typer.Option(None, "--utkface-dir", help="UTKFace folder."),
+    no_download: bool = typer.Option(False, "--no-download", help="Never download LFW."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Cache folder."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Torch threads (default 2)."),
     no_progress: bool = typer.Option(False, "--no-progress", help="Hide progress bars."),
 ) -> None:
     """Sensitive-attribute inference (gender, race, age group) through the students, alone."""
-    overrides = _overrides(seed=seed, out=out, teacher=teacher, output=output, cache_dir=cache_dir, threads=threads)
+    overrides = _overrides(seed=seed, out=out, teacher=teacher, output=output, cache_dir=cache_dir, threads=threads,
+                           lfw_dir=lfw_dir, utkface_dir=utkface_dir)
+    if no_download:
+        overrides.setdefault("data", {})["download"] = False
     if no_progress:
         overrides.setdefault("runtime", {})["progress"] = False
 

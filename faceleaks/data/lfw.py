@@ -55,7 +55,18 @@ def candidate_dirs(lfw_dir: str | os.PathLike | None = None) -> list[Path]:
         out.append(Path(os.environ["FACELEAKS_DATA_DIR"]).expanduser() / "lfw")
     out += [Path.cwd().parent / "shared" / "data" / "lfw", _REPO_ROOT.parent / "shared" / "data" / "lfw"]
     out.append(_sklearn_home())
-    return out
+    unique: list[Path] = []
+    for p in out:
+        if p.resolve() not in {q.resolve() for q in unique}:
+            unique.append(p)
+    return unique
+
+
+def _check_named(label: str, folder: str | os.PathLike | None, sub: str = "") -> None:
+    """A folder the user named explicitly must hold photos: no silent fallback to another one."""
+    if folder and _image_folder(Path(folder).expanduser() / sub) is None:
+        raise DataError(f"{label}={str(folder)!r} holds no LFW photos (<Person>/<Person>_NNNN.jpg); "
+                        f"point it at the folder containing lfw-deepfunneled/ or the person folders")
 
 
 def _image_folder(root: Path) -> Path | None:
@@ -86,9 +97,8 @@ def find_lfw_root(lfw_dir: str | os.PathLike | None = None, *, download: bool = 
         If an explicitly given folder has no LFW photos, or LFW is nowhere and cannot be
         downloaded; the message lists every folder looked in and what to do.
     """
-    if lfw_dir and _image_folder(Path(lfw_dir).expanduser()) is None:
-        raise DataError(f"lfw_dir={str(lfw_dir)!r} holds no LFW photos (<Person>/<Person>_NNNN.jpg); "
-                        f"point it at the folder containing lfw-deepfunneled/ or the person folders")
+    _check_named("lfw_dir", lfw_dir)
+    _check_named("FACELEAKS_LFW_DIR", os.environ.get("FACELEAKS_LFW_DIR"))
     looked = candidate_dirs(lfw_dir)
     for root in looked:
         found = _image_folder(root)
@@ -107,7 +117,8 @@ def find_lfw_root(lfw_dir: str | os.PathLike | None = None, *, download: bool = 
     raise DataError(
         "LFW photos not found. Looked in:\n  " + where + "\n"
         + ("and the scikit-learn download failed. " if download else "(downloading is off). ")
-        + "Set FACELEAKS_LFW_DIR (or --lfw-dir) to a folder with lfw-deepfunneled/<Person>/*.jpg, "
+        + "Set FACELEAKS_LFW_DIR (or --lfw-dir) to a folder with lfw-deepfunneled/<Person>/*.jpg, or "
+        "FACELEAKS_DATA_DIR to a folder holding lfw/ and utkface/, "
         "or allow the download (scikit-learn's fetch_lfw_people) on a machine with network access."
     )
 

@@ -33,7 +33,13 @@ class UtkRecord:
 
 
 def find_utkface_root(utkface_dir: str | os.PathLike | None = None) -> Path:
-    """Return the UTKFace folder; ``DataError`` listing the places looked if none has photos."""
+    """Return the UTKFace folder; ``DataError`` listing the places looked if none has photos.
+
+    A folder named explicitly (``utkface_dir`` or ``$FACELEAKS_UTKFACE_DIR``) must hold photos.
+    """
+    for label, named in (("utkface_dir", utkface_dir), ("FACELEAKS_UTKFACE_DIR", os.environ.get("FACELEAKS_UTKFACE_DIR"))):
+        if named and not _has_photos(Path(named).expanduser()):
+            raise DataError(f"{label}={str(named)!r} holds no UTKFace photos (labels.csv or <age>_<gender>_<race>_*.jpg)")
     looked = [Path(utkface_dir).expanduser()] if utkface_dir else []
     if os.environ.get("FACELEAKS_UTKFACE_DIR"):
         looked.append(Path(os.environ["FACELEAKS_UTKFACE_DIR"]).expanduser())
@@ -41,11 +47,15 @@ def find_utkface_root(utkface_dir: str | os.PathLike | None = None) -> Path:
         looked.append(Path(os.environ["FACELEAKS_DATA_DIR"]).expanduser() / "utkface")
     looked += [Path.cwd().parent / "shared" / "data" / "utkface", _REPO_ROOT.parent / "shared" / "data" / "utkface"]
     for root in looked:
-        if (root / "labels.csv").is_file() or any(root.glob("*/*.jpg")) or any(root.glob("*.jpg")):
+        if _has_photos(root):
             return root
     where = "\n  ".join(str(p) for p in looked)
     raise DataError("UTKFace not found. Looked in:\n  " + where + "\nSet FACELEAKS_UTKFACE_DIR "
                     "(or --utkface-dir) to a folder of UTKFace crops (<age>_<gender>_<race>_*.jpg).")
+
+
+def _has_photos(root: Path) -> bool:
+    return root.is_dir() and ((root / "labels.csv").is_file() or any(root.glob("*/*.jpg")) or any(root.glob("*.jpg")))
 
 
 def _int(value: str) -> int:

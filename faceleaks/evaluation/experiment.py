@@ -26,6 +26,7 @@ from faceleaks.evaluation.attacker import SETTINGS, AttackerData, PhotoSource, T
 from faceleaks.evaluation.pipeline import Dataset, build_control_teacher, build_students, build_teacher, prepare_data
 from faceleaks.evaluation.results import MembershipReport, RunRecord
 from faceleaks.evaluation.scoring import evaluate_scores
+from faceleaks.errors import UndefinedMetricWarning
 from faceleaks.evaluation.verification import read_pairs, verification_accuracy
 from faceleaks.models.dlib_teacher import dlib_base_teacher
 from faceleaks.models.training import configure_torch
@@ -284,8 +285,24 @@ def run_experiment(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Path) -> 
                  "n_member_identities": 0 if is_control_run else len(data.split.member_train), "control": control_info},
         students=[{"name": n, "teacher": role, "test_accuracy": acc, **s.info}
                   for role, group in ((victim_role, students), ("control", control)) for n, (s, acc) in group.items()],
-        timings_s=timer.timings, warnings=sorted(set(caught)), attributes=attributes,
+        timings_s=timer.timings, warnings=_warning_summary(caught), attributes=attributes,
     )
+
+
+def _warning_summary(caught: list[str]) -> list[str]:
+    """Distinct warnings; the many "TPR at FPR needs more non-members" ones folded into one line each FPR."""
+    out, undefined = [], {}
+    for w in sorted(set(caught)):
+        if "needs >=" in w and "non-members" in w:
+            fpr = w.split("TPR at FPR=")[1].split(" ")[0]
+            undefined[fpr] = undefined.get(fpr, 0) + 1
+        else:
+            out.append(w)
+    for fpr, n in sorted(undefined.items()):
+        out.append(f"TPR at FPR={fpr} is null in {n} results: too few non-members to resolve that FPR")
+    if undefined:
+        warnings.warn("; ".join(out[-len(undefined):]), UndefinedMetricWarning, stacklevel=3)
+    return out
 
 
 def _public(info: dict) -> dict:
@@ -298,6 +315,7 @@ def _data_summary(data: Dataset) -> dict:
     unreadable = data.faces.unreadable + data.utk_faces.unreadable
     return {
         "lfw_root": str(data.lfw_root),
+        "utkface_root": str(data.utk_root),
         "n_identities": {r: len(split.identities(r)) for r in ("member", "nonmember", "reference", "student", "shadow_student")},
         "n_member_train_photos": sum(map(len, split.member_train.values())),
         "n_lfw_photos": int(len(data.faces)),

@@ -40,6 +40,7 @@ class Dataset:
     utk: dict[str, UtkRecord]
     chipper: Chipper
     utk_chipper: Chipper
+    utk_root: Path | None = None
 
     def photos(self, ids) -> FaceSet:
         """The readable LFW photos among ``ids`` (unreadable ones were skipped at load time)."""
@@ -70,7 +71,8 @@ def prepare_data(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Path) -> Da
     root = find_lfw_root(cfg.data.lfw_dir, download=cfg.data.download)
     records = index_lfw(root)
     by_identity = group_by_identity([r.image_id for r in records], [r.identity for r in records])
-    utk_records = index_utkface(find_utkface_root(cfg.data.utkface_dir))
+    utk_root = find_utkface_root(cfg.data.utkface_dir)
+    utk_records = index_utkface(utk_root)
     utk = {r.image_id: r for r in utk_records}
     split = make_split(by_identity, list(utk), cfg.split, max_images_per_identity=cfg.data.max_images_per_identity,
                        seed=derive_seed(cfg.seed, "split"))
@@ -85,7 +87,7 @@ def prepare_data(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Path) -> Da
     utk_ids = sorted({i for ids in split.utk.values() for i in ids})
     utk_faces = load_faces([utk[i].path for i in utk_ids], utk_ids, [""] * len(utk_ids), utk_chipper,
                            cache_dir=cache_dir, description="reading UTKFace photos")
-    return Dataset(root, split, faces, utk_faces, utk, chipper, utk_chipper)
+    return Dataset(root, split, faces, utk_faces, utk, chipper, utk_chipper, utk_root)
 
 
 def build_teacher(data: Dataset, cfg: ExperimentConfig, train_ids: dict[str, list[str]], *, name: str,

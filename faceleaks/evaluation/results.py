@@ -31,7 +31,9 @@ class MembershipReport:
     ``teacher`` is ``victim`` or ``control`` (a teacher that saw no evaluated identity); ``setting``
     is ``training-photos`` (members queried with the photos the teacher trained on) or
     ``unseen-photos`` (other photos of the members). Rates are fractions; ``tpr_at_fpr`` keys are
-    FPR fractions as strings (``"0.01"``), values NaN where unresolvable.
+    FPR fractions as strings (``"0.01"``), values NaN where unresolvable. ``n_members`` and
+    ``n_nonmembers`` count identities at both levels; ``n_member_photos`` / ``n_nonmember_photos``
+    count the photos behind the scores.
     """
 
     attack: str

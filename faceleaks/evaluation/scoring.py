@@ -46,8 +46,9 @@ def evaluate_scores(
         tprs = {f"{f:g}": tpr_at_fpr(y, s, f) for f in fprs}
     if caught is not None:
         caught += [f"{scores.attack} / {student} / {setting}: {w.message}" for w in wlist]
-    for w in wlist:
-        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if caught is None:
+        for w in wlist:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     fpr, tpr, _ = roc_curve(y, s)
     g = None if groups is None else np.array([groups[i] for i in scores.ids.tolist()])
     ci = bootstrap_auc_ci(y, s, groups=g, n_bootstrap=n_bootstrap, seed=seed)
@@ -56,7 +57,9 @@ def evaluate_scores(
     return MembershipReport(
         attack=scores.attack, level=scores.level.value, teacher=teacher, student=student, setting=setting,
         k=k, auc=auc_score(y, s), auc_ci=(ci.low, ci.high), tpr_at_fpr=tprs, advantage=advantage_score(y, s),
-        balanced_accuracy=bacc, threshold=float(thr), n_members=int(y.sum()), n_nonmembers=int((1 - y).sum()),
+        balanced_accuracy=bacc, threshold=float(thr),
+        n_members=int(y.sum()) if g is None else len(set(g[y == 1])),
+        n_nonmembers=int((1 - y).sum()) if g is None else len(set(g[y == 0])),
         n_member_photos=int(n_photos["member"]), n_nonmember_photos=int(n_photos["nonmember"]),
         n_queries=int(n_queries), roc=_thin(fpr, tpr),
     )

@@ -44,7 +44,10 @@ def roc_figure(record: RunRecord, *, log_scale: bool = True) -> Figure:
             for m in reps:
                 if m.level == "instance" or m.k == kmax:
                     style = "--" if m.level == "instance" else "-"
-                    ax.plot(m.roc.fpr, m.roc.tpr, style, label=f"{m.attack} ({m.auc:.2f})", lw=1.2)
+                    # Below one false positive the ROC is not resolved: start each curve there.
+                    n_neg = m.n_nonmember_photos if m.level == "instance" else m.n_nonmembers
+                    pts = [(f, t) for f, t in zip(m.roc.fpr, m.roc.tpr) if f >= 1.0 / max(n_neg, 1) - 1e-12]
+                    ax.plot([p[0] for p in pts], [p[1] for p in pts], style, label=f"{m.attack} ({m.auc:.2f})", lw=1.2)
             lo = 1e-3
             ax.plot([lo, 1], [lo, 1], ":", color="grey", lw=0.8)
             if log_scale:
@@ -65,7 +68,7 @@ def auc_vs_k_figure(record: RunRecord) -> Figure:
     colours = {f: plt.get_cmap("tab10")(i % 10) for i, f in enumerate(families)}
     ncols = 2
     nrows = max(1, (len(keys) + 1) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(6 * ncols, 4.2 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(6 * ncols, 4.2 * nrows), squeeze=False, sharey=True)
     for ax, (student, setting) in zip(axes.ravel(), keys):
         for teacher in ("victim", "control"):
             reps = [m for m in _pick(record, student, setting, teacher) if m.level == "identity"]

@@ -26,15 +26,21 @@ def membership_rows(reports: list[MembershipReport]) -> list[list[str]]:
 
 
 def auc_pivot(record: RunRecord) -> tuple[list[str], list[list[str]]]:
-    """Compact view: one row per (teacher, student, setting, attack family), AUC per photo / per k."""
+    """Compact view: one row per (student, setting, attack family); each cell is the victim's AUC with
+    the negative control's in brackets, per photo and per k (the gap is what membership explains)."""
     ks = sorted({m.k for m in record.membership if m.level == "identity"})
-    cells: dict[tuple, dict[str, str]] = {}
+    auc: dict[tuple, dict[str, dict[str, float]]] = {}
     for m in record.membership:
-        family = m.attack.split("@")[0]
         col = "per photo" if m.level == "instance" else f"k={m.k}"
-        cells.setdefault((m.teacher, m.student, m.setting, m.level, family), {})[col] = fmt(m.auc, 2)
-    header = ["teacher", "student", "setting", "attack", "per photo"] + [f"k={k}" for k in ks]
-    rows = [[t, st, se, fam] + [c.get(h, "") for h in header[4:]] for (t, st, se, _, fam), c in cells.items()]
+        auc.setdefault((m.student, m.setting, m.level, m.attack.split("@")[0]), {}).setdefault(col, {})[m.teacher] = m.auc
+    header = ["student", "setting", "attack", "per photo"] + [f"k={k}" for k in ks]
+
+    def cell(vals: dict[str, float]) -> str:
+        if "victim" in vals:
+            return fmt(vals["victim"], 2) + (f" ({fmt(vals['control'], 2)})" if "control" in vals else "")
+        return f"({fmt(vals['control'], 2)})" if "control" in vals else ""
+
+    rows = [[st, se, fam] + [cell(c.get(h, {})) for h in header[3:]] for (st, se, _, fam), c in auc.items()]
     return header, rows
 
 
@@ -57,7 +63,8 @@ def summary_markdown(record: RunRecord) -> str:
         _table(["student", "teacher", "classes", "test accuracy"],
                [[s["name"], s["teacher"], str(s["n_classes"]), fmt(s["test_accuracy"])] for s in record.students]),
         "", "## Membership inference on the teacher", "",
-        "AUC at a glance (per-photo attacks, then identity-level attacks by photos per identity k):", "",
+        "AUC at a glance: victim (negative control in brackets), per-photo attacks, then identity-level "
+        "attacks by photos per identity k. Only the gap to the control is evidence of membership.", "",
         _table(*auc_pivot(record)), "",
         "Full table:", "",
         "AUC with 95 % bootstrap CI; TPR at FPR " + fprs + " (n/a: too few non-members to resolve); "
@@ -81,8 +88,14 @@ def summary_markdown(record: RunRecord) -> str:
 
 def sweep_markdown(rows: list[dict]) -> str:
     """AUC mean ± standard deviation over seeds, one row per (teacher, student, setting, attack)."""
+    def order(r: dict) -> tuple:
+        k = int(r["attack"].split("@k=")[1]) if "@k=" in r["attack"] else 0
+        return (r["teacher"] != "victim", r["student"], r["setting"], r["level"] != "instance",
+                r["attack"].split("@")[0], k)
+
     body = [[r["teacher"], r["student"], r["setting"], r["level"], r["attack"],
-             f"{fmt(r['auc_mean'])} ± {fmt(r['auc_std'])}", " ".join(fmt(a, 2) for a in r["aucs"])] for r in rows]
+             f"{fmt(r['auc_mean'])} ± {fmt(r['auc_std'])}", " ".join(fmt(a, 2) for a in r["aucs"])]
+            for r in sorted(rows, key=order)]
     seeds = rows[0]["seeds"] if rows else []
     return ("# FaceLeaks sweep over seeds " + ", ".join(map(str, seeds)) + "\n\n"
             + _table(["teacher", "student", "setting", "level", "attack", "AUC mean ± sd", "per seed"], body) + "\n")

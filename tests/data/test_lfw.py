@@ -27,7 +27,8 @@ def test_explicit_folder_is_found_and_indexed(tmp_path):
 
 
 def test_missing_data_says_where_it_looked(tmp_path, monkeypatch):
-    monkeypatch.setenv("FACELEAKS_LFW_DIR", str(tmp_path / "nowhere"))
+    monkeypatch.delenv("FACELEAKS_LFW_DIR", raising=False)
+    monkeypatch.delenv("FACELEAKS_DATA_DIR", raising=False)
     monkeypatch.setenv("SCIKIT_LEARN_DATA", str(tmp_path / "skl"))
     monkeypatch.chdir(tmp_path)
     import faceleaks.data.lfw as lfw
@@ -36,7 +37,14 @@ def test_missing_data_says_where_it_looked(tmp_path, monkeypatch):
     with pytest.raises(DataError) as err:
         find_lfw_root(None, download=False)
     msg = str(err.value)
-    assert "nowhere" in msg and "FACELEAKS_LFW_DIR" in msg and "downloading is off" in msg
+    assert "skl" in msg and "FACELEAKS_LFW_DIR" in msg and "FACELEAKS_DATA_DIR" in msg and "downloading is off" in msg
+    assert len(msg.split("\n")) == len(set(msg.split("\n")))  # no folder listed twice
+
+
+def test_named_but_missing_folder_is_an_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("FACELEAKS_LFW_DIR", str(tmp_path / "nowhere"))
+    with pytest.raises(DataError, match="FACELEAKS_LFW_DIR.*nowhere"):
+        find_lfw_root(None, download=False)
 
 
 def test_empty_explicit_folder_is_an_error(tmp_path):

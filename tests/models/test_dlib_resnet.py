@@ -25,11 +25,13 @@ TOL = 1e-4
 
 
 def _lfw_images_dir() -> Path | None:
-    for root in (os.environ.get("FACELEAKS_LFW_DIR"), REPO.parent / "shared" / "data" / "lfw"):
-        if root:
-            for sub in ("lfw-deepfunneled", "."):
-                if any((Path(root) / sub).glob("*/*_0001.jpg")):
-                    return Path(root) / sub
+    """LFW located exactly as the tool locates it (without downloading)."""
+    from faceleaks.data.lfw import _image_folder, candidate_dirs  # noqa: PLC2701
+
+    for root in candidate_dirs(None)[:-1]:
+        found = _image_folder(root)
+        if found is not None:
+            return found
     return None
 
 
@@ -46,7 +48,7 @@ def lfw_chips() -> np.ndarray:
 
     images_dir = _lfw_images_dir()
     if images_dir is None:
-        pytest.skip("LFW not found: set FACELEAKS_LFW_DIR or put it at <repo>/../shared/data/lfw")
+        pytest.skip("LFW not found: set FACELEAKS_LFW_DIR or FACELEAKS_DATA_DIR, or put it at <repo>/../shared/data/lfw")
     people = sorted(p for p in images_dir.iterdir() if p.is_dir())
     files = [sorted(p.glob("*.jpg"))[0] for p in people[:: max(1, len(people) // N_CHIPS)][:N_CHIPS]]
     photos = np.stack([np.asarray(Image.open(f).convert("RGB")) for f in files])
