@@ -29,6 +29,7 @@ TINY = {
     "teacher": {"epochs": 2, "image_size": 32},
     "student": {"epochs": 30},
     "runtime": {"threads": 1, "progress": False},
+    "attack": {"ks": (1, 2, 5)},
 }
 SETTINGS = AttributeConfig(budgets=(1, 5, "all"), ks=(1, 2, 5), n_bootstrap=50, n_lfw_targets=150,
                            max_lfw_photos_per_person=2, n_utk_aux=120, n_utk_targets=100)
