@@ -63,7 +63,7 @@ class ActivationStore:
             idx = [first[k] for k in todo]
             net = _base()
             acts = []
-            for s in track(range(0, len(idx), 32), f"dlib ResNet on {len(idx)} new chips"):
+            for s in track(range(0, len(idx), 32), f"dlib ResNet on {len(idx)} new chip{'s' if len(idx) != 1 else ''}"):
                 x = preprocess_dlib(chips[idx[s : s + 32]])
                 with torch.no_grad():
                     acts.append(net.forward_to(x, self.stop).numpy())

@@ -77,7 +77,7 @@ def _budget_rows(record: AttributeRecord, budgets: list[str], metric: str) -> li
         if role == "attack":
             win = first_winning_budget(record, attribute=attribute, variant=variant, student=student, attack=attack,
                                        output=output, metric=metric) or "never"
-        rows.append([attribute, variant, student, output, f"{attack} ({role})" if role != "attack" else attack,
+        rows.append([attribute, variant, student, output, attack if role == "attack" or attack == role else f"{attack} ({role})",
                      *[_cell(by_budget.get(b), metric) for b in budgets], win])
     return rows
 
@@ -99,7 +99,7 @@ def attribute_markdown(record: AttributeRecord, *, metric: str = "balanced_accur
         keys: dict[tuple, dict[int, AttributeScore]] = {}
         for r in record.identity:
             keys.setdefault((r.attribute, r.student, r.output, r.attack, r.role, r.budget), {})[r.k] = r
-        rows = [[a, st, out, at if role == "attack" else f"{at} ({role})", b,
+        rows = [[a, st, out, at if role in ("attack", at) else f"{at} ({role})", b,
                  *[_cell(by_k.get(k), metric) for k in ks], str(max(x.n_targets for x in by_k.values()))]
                 for (a, st, out, at, role, b), by_k in keys.items()]
         parts += ["", f"Identity level (LFW people, mean probabilities over k photos): {_METRICS[metric]}.", "",
@@ -118,7 +118,7 @@ def _errorbar(ax, rows: list[AttributeScore], xs: dict[str, int], metric: str, *
     y = [getattr(r, metric) for r in rows]
     ci = [getattr(r, f"{metric}_ci") for r in rows]
     err = [[v - c[0] for v, c in zip(y, ci)], [c[1] - v for v, c in zip(y, ci)]]
-    ax.errorbar([xs[r.budget] for r in rows], y, yerr=err, capsize=2, marker="o", ms=3, lw=1.1, **style)
+    ax.errorbar([xs[r.budget] for r in rows], y, yerr=err, capsize=2, ms=3, lw=1.1, **{"marker": "o", **style})
 
 
 def _baseline_lines(ax, record: AttributeRecord, attribute: str, variant: str, metric: str, colours: dict,
@@ -127,7 +127,7 @@ def _baseline_lines(ax, record: AttributeRecord, attribute: str, variant: str, m
         if (b.attribute, b.variant) != (attribute, variant) or math.isnan(getattr(b, metric)):
             continue
         if b.role == "white-box" and b.attack in colours:
-            ax.axhline(getattr(b, metric), color=colours[b.attack], ls="--", lw=0.8, alpha=0.6,
+            ax.axhline(getattr(b, metric), color=colours[b.attack], ls=(0, (1, 3)), lw=1.2, alpha=0.8,
                        label=f"white-box {b.attack}")
         elif b.role == "prior-only" and b.budget == last_budget:
             ax.axhline(getattr(b, metric), color="grey", ls=":", lw=1.2, label="prior-only")
@@ -164,13 +164,14 @@ def budget_figure(record: AttributeRecord, *, metric: str = "balanced_accuracy",
             for st in students:
                 rows = [r for r in mine if r.attack == a and r.student == st]
                 if rows:
-                    _errorbar(ax, rows, xs, metric, color=colours[a], ls=styles[st], label=f"{a} / {st}")
+                    _errorbar(ax, rows, xs, metric, color=colours[a], ls=styles[st], label=f"{a} / {st}",
+                              marker="os^v"[students.index(st) % 4])
         _baseline_lines(ax, record, attribute, variant, metric, colours, budgets[-1])
         ax.set_xticks(range(len(budgets)), budgets)
         ax.set_xlabel("labelled auxiliary faces per class (n)")
         ax.set_ylabel(_METRICS[metric])
         ax.set_title(f"{attribute} — {variant}", fontsize=9)
-        ax.legend(fontsize=5.5, loc="best")
+        ax.legend(fontsize=5.5, loc="best", handlelength=3.5)
     fig.suptitle(f"Attribute inference from black-box student outputs ({output})", fontsize=10)
     fig.tight_layout()
     return fig
