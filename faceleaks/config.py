@@ -157,7 +157,8 @@ class AttackConfig:
     ``output`` is what the student API returns (``posterior``, ``topk`` or ``label``); ``ks`` are the
     numbers of photos per identity; ``fprs`` are fractions at which TPR is reported; ``transport``
     is ``local`` (in-process) or ``http`` (each student served by uvicorn on 127.0.0.1 and queried
-    over HTTP with httpx, as a deployed API would be).
+    over HTTP with httpx, as a deployed API would be); ``n_shadow_teachers`` > 0 adds the
+    identity-level LiRA attack with that many shadow teachers per setting (dlib teachers only).
     """
 
     ks: tuple[int, ...] = (1, 2, 5, 10)
@@ -169,8 +170,11 @@ class AttackConfig:
     n_bootstrap: int = 1000
     fprs: tuple[float, ...] = (0.01, 0.001)
     transport: str = "local"
+    n_shadow_teachers: int = 0
 
     def __post_init__(self) -> None:
+        if not isinstance(self.n_shadow_teachers, int) or self.n_shadow_teachers < 0 or self.n_shadow_teachers == 1:
+            raise ConfigError(f"AttackConfig.n_shadow_teachers must be 0 (no LiRA) or >= 2, got {self.n_shadow_teachers}")
         if self.transport not in ("local", "http"):
             raise ConfigError(f"unknown transport {self.transport!r}; choose local or http")
         if not self.ks or any(not isinstance(k, int) or k < 1 for k in self.ks):

@@ -19,7 +19,8 @@ import numpy as np
 from faceleaks.errors import DataError, NotFittedError
 from faceleaks.serving.protocol import BlackBox
 
-__all__ = ["Level", "ReferenceSet", "MembershipScores", "MembershipAttack", "PublicBase", "group_indices"]
+__all__ = ["Level", "ReferenceSet", "MembershipScores", "MembershipAttack", "PublicBase", "ShadowModel",
+           "group_indices"]
 
 
 class Level(enum.Enum):
@@ -64,6 +65,14 @@ class PublicBase(abc.ABC):
 
     @abc.abstractmethod
     def embed(self, images: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class ShadowModel:
+    """A shadow student the attacker built itself, and the identities its shadow teacher trained on."""
+
+    box: BlackBox
+    members: frozenset[str]
 
 
 @dataclass(frozen=True)

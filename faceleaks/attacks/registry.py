@@ -6,6 +6,7 @@ import inspect
 
 from faceleaks.attacks.base import MembershipAttack
 from faceleaks.attacks.membership.diffing import BaseDiffAttack
+from faceleaks.attacks.membership.lira import IdentityLiRAAttack
 from faceleaks.attacks.membership.shadow import ShadowClassifierAttack
 from faceleaks.attacks.membership.threshold import ThresholdAttack
 from faceleaks.errors import ConfigError
@@ -46,3 +47,4 @@ def create_attack(name: str, **params) -> MembershipAttack:
 register_attack("threshold", ThresholdAttack)
 register_attack("shadow", ShadowClassifierAttack)
 register_attack("base-diff", BaseDiffAttack)
+register_attack("lira", IdentityLiRAAttack)

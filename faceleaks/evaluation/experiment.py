@@ -42,7 +42,8 @@ __all__ = ["run_experiment", "attack_specs"]
 log = logging.getLogger(__name__)
 
 
-def attack_specs(level: Level, k: int, output: OutputKind, *, public_base: bool = False) -> list[tuple[str, dict]]:
+def attack_specs(level: Level, k: int, output: OutputKind, *, public_base: bool = False,
+                 lira: bool = False) -> list[tuple[str, dict]]:
     """The attacks run at one level and k, given what the API reveals (registry name, params).
 
     ``public_base``: the attacker holds the public model the teacher was fine-tuned from.
@@ -63,6 +64,10 @@ def attack_specs(level: Level, k: int, output: OutputKind, *, public_base: bool 
         specs.append(("shadow", {"features": feats, "level": "identity", "k": k}))
     if public_base and k >= 2 and output is OutputKind.POSTERIOR:
         specs.append(("base-diff", {"statistic": "combined", "k": k}))
+    if lira and k >= 2:
+        stat = "compactness" if output is not OutputKind.LABEL else "label_agreement"
+        specs += [("lira", {"statistic": stat, "k": k, "online": True}),
+                  ("lira", {"statistic": stat, "k": k, "online": False})]
     return specs
 
 
@@ -125,7 +130,7 @@ def _sample_photos(lists: dict[str, list[str]], n_max: int, rng: np.random.Gener
 
 def _evaluate(level: Level, k: int, members: dict[str, list[str]], nonmembers: dict[str, list[str]], refs,
               box: BlackBox, src: PhotoSource, cfg: ExperimentConfig, ctx: dict, caught: list[str],
-              public_base: PublicBase | None = None) -> list[MembershipReport]:
+              public_base: PublicBase | None = None, lira_shadows: list | None = None) -> list[MembershipReport]:
     images, idents, image_ids = src.stack({**members, **nonmembers})
     groups = None
     if level is Level.INSTANCE:
@@ -136,11 +141,14 @@ def _evaluate(level: Level, k: int, members: dict[str, list[str]], nonmembers: d
         truth = {**dict.fromkeys(nonmembers, False), **dict.fromkeys(members, True)}
     n_photos = {"member": sum(map(len, members.values())), "nonmember": sum(map(len, nonmembers.values()))}
     reports = []
-    for name, params in attack_specs(level, k, box.output_kind, public_base=public_base is not None):
+    for name, params in attack_specs(level, k, box.output_kind, public_base=public_base is not None,
+                                     lira=bool(lira_shadows)):
         extra = {"seed": derive_seed(cfg.seed, "attack", name)} if name == "shadow" else {}
         attack = create_attack(name, **params, **extra)
         if name == "base-diff":
             attack.fit(refs, public_base=public_base)
+        elif name == "lira":
+            attack.fit(refs, shadows=lira_shadows)
         else:
             attack.fit(refs)
         scores = attack.score(box, images, identity_ids=idents, image_ids=image_ids)
@@ -153,7 +161,7 @@ def _evaluate(level: Level, k: int, members: dict[str, list[str]], nonmembers: d
 
 def _attack_student(box: BlackBox, shadow_box: BlackBox, data: Dataset, attacker: AttackerData,
                     cfg: ExperimentConfig, ctx: dict, caught: list[str],
-                    public_base: PublicBase | None = None) -> list[MembershipReport]:
+                    public_base: PublicBase | None = None, lira: dict | None = None) -> list[MembershipReport]:
     """Every attack, setting and k against one victim box, calibrated with its shadow box."""
     src = PhotoSource(data.photos)
     rng = make_rng(derive_seed(cfg.seed, "instance-sample", *ctx.values()))
@@ -181,7 +189,8 @@ def _attack_student(box: BlackBox, shadow_box: BlackBox, data: Dataset, attacker
                 warnings.warn(msg, stacklevel=2)
                 caught.append(msg)
                 continue
-            reports += _evaluate(Level.IDENTITY, k, mk, nk, refs, box, src, cfg, here, caught, public_base)
+            reports += _evaluate(Level.IDENTITY, k, mk, nk, refs, box, src, cfg, here, caught, public_base,
+                                 (lira or {}).get((setting, ctx["student"])))
     return reports
 
 
@@ -221,7 +230,8 @@ def _verify(teacher, data: Dataset, cache_dir: Path, n_folds: int) -> dict:
 
 
 def _attack_students(jobs, shadows, data: Dataset, attacker: AttackerData, cfg: ExperimentConfig,
-                     caught: list[str], public_base: PublicBase | None) -> tuple[list[MembershipReport], dict[str, int]]:
+                     caught: list[str], public_base: PublicBase | None,
+                     lira: dict | None = None) -> tuple[list[MembershipReport], dict[str, int]]:
     """Attack each (role, name, student) through its API; returns the reports and images sent to each."""
     reports, queries = [], {}
     for role, name, student in track(jobs, "attacking students"):
@@ -230,7 +240,7 @@ def _attack_students(jobs, shadows, data: Dataset, attacker: AttackerData, cfg: 
         with _victim_endpoint(api, cfg.attack.transport, f"{role}/{name}") as victim:
             counting = CountingBlackBox(victim)
             reports += _attack_student(CachingBlackBox(counting), shadow_box, data, attacker, cfg,
-                                       {"teacher": role, "student": name}, caught, public_base)
+                                       {"teacher": role, "student": name}, caught, public_base, lira)
         queries[f"{role}/{name}"] = counting.n_queries
     return reports, queries
 
@@ -277,8 +287,15 @@ def run_experiment(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Path) -> 
         if cfg.teacher.kind != "scratch" else None
     victim_role = "control" if is_control_run else "victim"
     jobs = [(victim_role, n, s) for n, (s, _) in students.items()] + [("control", n, s) for n, (s, _) in control.items()]
+    lira = None
+    if cfg.attack.n_shadow_teachers and cfg.teacher.kind != "scratch":
+        from faceleaks.evaluation.lira_shadows import build_lira_shadows
+
+        with timer("lira-shadows"):
+            targets = {s: {**m, **n} for s, (m, n) in ((s, _eval_lists(data, s, cfg.seed)) for s in SETTINGS)}
+            lira = build_lira_shadows(data, shadow_cfg, attacker, targets, cache_dir=cache_dir)
     with timer("attacks"):
-        reports, queries = _attack_students(jobs, shadows, data, attacker, cfg, caught, public_base)
+        reports, queries = _attack_students(jobs, shadows, data, attacker, cfg, caught, public_base, lira)
     return RunRecord(
         seed=cfg.seed, config=cfg.to_dict(), data=_data_summary(data), membership=reports, queries=queries,
         teacher={"kind": cfg.teacher.kind, "verification": verification, **_public(teacher.info),

@@ -93,7 +93,7 @@ def test_registry_and_bad_parameters():
     with pytest.raises(ValueError, match="already registered"):
         register_attack("threshold", type(create_attack("threshold", feature="max_posterior")))
     with pytest.raises(ConfigError, match="unknown attack"):
-        create_attack("lira")
+        create_attack("no-such-attack")
     with pytest.raises(ConfigError, match="no parameter"):
         create_attack("threshold", feature="max_posterior", temperature=2)
     with pytest.raises(ConfigError, match="unknown instance feature"):
