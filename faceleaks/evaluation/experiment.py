@@ -102,6 +102,22 @@ def _eval_lists(data: Dataset, setting: str, seed: int) -> tuple[dict[str, list[
     return members, nonmembers
 
 
+def _held_photos(data: Dataset, setting: str, cfg: ExperimentConfig) -> dict[str, list[str]]:
+    """The photos the attacker holds of each audited person, for its LiRA shadows.
+
+    Members and non-members alike get as many photos as a member has in the setting (its training
+    half, or the rest): a shadow trained on all of a non-member's photos but half of a member's
+    would make "IN" look different for the two groups, and LiRA would rank that, not membership.
+    """
+    members, nonmembers = _eval_lists(data, setting, cfg.seed)
+    out = {}
+    for p, ids in {**members, **nonmembers}.items():
+        n = len(data.split.photos[p])
+        n_train = min(n - 1, max(1, round(cfg.split.member_train_fraction * n)))
+        out[p] = ids[: n_train if setting == "training-photos" else n - n_train]
+    return out
+
+
 def _first(lists: dict[str, list[str]], k: int, totals: dict[str, int], train_fraction: float) -> dict[str, list[str]]:
     """First k photos of each identity that is eligible at k.
 
@@ -292,7 +308,7 @@ def run_experiment(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Path) -> 
         from faceleaks.evaluation.lira_shadows import build_lira_shadows
 
         with timer("lira-shadows"):
-            targets = {s: {**m, **n} for s, (m, n) in ((s, _eval_lists(data, s, cfg.seed)) for s in SETTINGS)}
+            targets = {s: _held_photos(data, s, cfg) for s in SETTINGS}
             lira = build_lira_shadows(data, shadow_cfg, attacker, targets, cache_dir=cache_dir)
     with timer("attacks"):
         reports, queries = _attack_students(jobs, shadows, data, attacker, cfg, caught, public_base, lira)
