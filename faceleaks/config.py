@@ -158,7 +158,8 @@ class AttackConfig:
     numbers of photos per identity; ``fprs`` are fractions at which TPR is reported; ``transport``
     is ``local`` (in-process) or ``http`` (each student served by uvicorn on 127.0.0.1 and queried
     over HTTP with httpx, as a deployed API would be); ``n_shadow_teachers`` > 0 adds the
-    identity-level LiRA attack with that many shadow teachers per setting (dlib teachers only).
+    identity-level LiRA and shadow-combination attacks with that many shadow teachers per setting
+    (dlib teachers only; 0 turns them off).
     """
 
     ks: tuple[int, ...] = (1, 2, 5, 10)
@@ -168,9 +169,9 @@ class AttackConfig:
     n_instance_max: int = 1000
     instance_photos_per_identity: int = 5
     n_bootstrap: int = 1000
-    fprs: tuple[float, ...] = (0.01, 0.001)
+    fprs: tuple[float, ...] = (0.1, 0.01, 0.001)
     transport: str = "local"
-    n_shadow_teachers: int = 0
+    n_shadow_teachers: int = 8
 
     def __post_init__(self) -> None:
         if not isinstance(self.n_shadow_teachers, int) or self.n_shadow_teachers < 0 or self.n_shadow_teachers == 1:
@@ -244,14 +245,23 @@ class AttributeConfig:
 
 @dataclass(frozen=True)
 class RuntimeConfig:
-    """Threads, cache folder (``None``: ``$FACELEAKS_CACHE_DIR`` or ``~/.cache/faceleaks``), progress bars."""
+    """Threads, cache folder (``None``: ``$FACELEAKS_CACHE_DIR`` or ``~/.cache/faceleaks``), progress bars,
+    and how independent tasks (shadow teachers) run: ``executor`` is ``serial``, ``process`` (local
+    processes, ``workers`` at a time, one torch thread each) or ``ray`` (``ray_address`` or
+    ``$RAY_ADDRESS``, else a local Ray with ``workers`` CPUs; needs ``pip install 'faceleaks[ray]'``).
+    """
 
     threads: int = 2
     cache_dir: str | None = None
     progress: bool = True
+    executor: str = "process"
+    workers: int = 2
+    ray_address: str | None = None
 
     def __post_init__(self) -> None:
-        _positive(self, "threads")
+        _positive(self, "threads", "workers")
+        if self.executor not in ("serial", "process", "ray"):
+            raise ConfigError(f"RuntimeConfig.executor must be serial, process or ray, got {self.executor!r}")
 
 
 @dataclass(frozen=True)
@@ -327,7 +337,7 @@ def quick_config(base: ExperimentConfig | None = None) -> ExperimentConfig:
             "data": {"max_images_per_identity": 20, "verification_folds": 2},
             "teacher": {"epochs": 12},
             "student": {"epochs": 100},
-            "attack": {"n_bootstrap": 300},
+            "attack": {"n_bootstrap": 300, "n_shadow_teachers": 4},
             "attributes": {"n_lfw_targets": 200, "n_utk_targets": 200, "n_utk_aux": 300, "n_bootstrap": 200,
                            "n_draws": 1},
         },

@@ -9,7 +9,8 @@
      ├── QueryError                   a black box failed or returned bad outputs
      │    ├── QueryBudgetExceeded
      │    └── UnsupportedOutputError  e.g. an attack needing posteriors given labels
-     └── ArtifactError                a cached model or weights file is missing or corrupt
+     ├── ArtifactError                a cached model or weights file is missing or corrupt
+     └── TaskError                    a task run by the executor (e.g. a shadow teacher) failed
 
     FaceLeaksWarning(UserWarning)
      └── UndefinedMetricWarning       e.g. TPR at 0.1 % FPR with only 50 negatives
@@ -26,6 +27,7 @@ __all__ = [
     "QueryBudgetExceeded",
     "UnsupportedOutputError",
     "ArtifactError",
+    "TaskError",
     "FaceLeaksWarning",
     "UndefinedMetricWarning",
 ]
@@ -53,6 +55,10 @@ class QueryError(FaceLeaksError):
 
 class QueryBudgetExceeded(QueryError):
     """More queries were asked for than the box's budget allows."""
+
+
+class TaskError(FaceLeaksError):
+    """A task run by ``faceleaks.executor.run_tasks`` raised; the message names the task."""
 
 
 class UnsupportedOutputError(QueryError):

@@ -144,7 +144,9 @@ def bootstrap_auc_ci(
     groups : array-like of shape (n,), optional
         Cluster of each score (e.g. the person in each photo). Given, whole clusters are
         resampled, so correlated photos of one person do not make the interval too narrow.
-        A group must not hold both members and non-members.
+        Clusters are resampled among members and among non-members separately (a group holding
+        both, e.g. one person who is a member in one seed and not in another, is one cluster on
+        each side).
     n_bootstrap : int
         Resamples (1000 by default).
     level : float

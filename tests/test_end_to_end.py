@@ -50,7 +50,7 @@ def test_results_structure_and_sanity(quick_runs):
         assert 0.0 <= m["auc"] <= 1.0
         assert m["auc_ci"][0] <= m["auc"] <= m["auc_ci"][1]
         assert m["n_members"] >= 2 and m["n_nonmembers"] >= 2 and m["n_queries"] > 0
-        assert set(m["tpr_at_fpr"]) == {"0.01", "0.001"}
+        assert set(m["tpr_at_fpr"]) == {"0.1", "0.01", "0.001"}
         negatives = m["n_nonmember_photos"] if m["level"] == "instance" else m["n_nonmembers"]
         assert (m["tpr_at_fpr"]["0.001"] is None) == (negatives < 1000)
         assert m["n_members"] <= cfg.split.n_members and m["n_nonmembers"] <= cfg.split.n_nonmembers
@@ -71,7 +71,11 @@ def test_negative_control_is_near_chance(quick_runs):
 
 def test_same_seed_same_results_apart_from_timings(quick_runs):
     a, b = _load(quick_runs[0]), _load(quick_runs[1])
-    a.pop("timings_s"), b.pop("timings_s")
+    for r in (a, b):
+        r.pop("timings_s")
+        r["cost"].pop("shadow_seconds"), r["cost"].pop("shadow_seconds_per_audited")
+        for m in r["membership"]:
+            m.pop("seconds")
     a["config"].pop("output_dir"), b["config"].pop("output_dir")
     assert a == b
 
@@ -85,3 +89,23 @@ def test_nan_is_written_as_json_null(quick_runs):
     r = json.loads(text, parse_constant=reject)
     unresolved = [m for m in r["membership"] if m["n_nonmember_photos"] < 1000]
     assert unresolved and all(m["tpr_at_fpr"]["0.001"] is None for m in unresolved)
+
+
+def test_shadow_teacher_attacks_and_their_cost(quick_runs):
+    r = _load(quick_runs[0])
+    cfg = quick_config()
+    s = cfg.attack.n_shadow_teachers
+    assert r["cost"]["n_shadow_teachers_per_setting"] == s and r["cost"]["shadow_seconds"] > 0
+    assert r["cost"]["n_audited_per_setting"] == {"training-photos": 48, "unseen-photos": 48}
+    ident = [m for m in r["membership"] if m["level"] == "identity"]
+    names = {m["attack"].split("@")[0] for m in ident if m["student"] == "lfw-identity" and m["k"] == 5}
+    assert {"lira-online-compactness", "lira-offline-compactness", "lira-online-residual_norm",
+            "lira-online-residual_coherence", "shadow-combination", "base-diff-combined", "compactness"} <= names
+    for m in ident:
+        assert len(m["member_scores"]) == m["n_members"] and len(m["nonmember_scores"]) == m["n_nonmembers"]
+        assert not set(m["member_scores"]) & set(m["nonmember_scores"])
+        assert m["seconds"] >= 0
+        if m["attack"].startswith(("lira", "shadow-combination")):
+            assert m["n_shadow_models"] == s and m["n_queries"] == m["k"] * (m["n_members"] + m["n_nonmembers"])
+    summary = (quick_runs[0] / "summary.md").read_text()
+    assert "Cost per audited person" in summary

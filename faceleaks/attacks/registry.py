@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 
 from faceleaks.attacks.base import MembershipAttack
+from faceleaks.attacks.membership.combination import ShadowCombinationAttack
 from faceleaks.attacks.membership.diffing import BaseDiffAttack
 from faceleaks.attacks.membership.lira import IdentityLiRAAttack
 from faceleaks.attacks.membership.shadow import ShadowClassifierAttack
@@ -48,3 +49,4 @@ register_attack("threshold", ThresholdAttack)
 register_attack("shadow", ShadowClassifierAttack)
 register_attack("base-diff", BaseDiffAttack)
 register_attack("lira", IdentityLiRAAttack)
+register_attack("shadow-combination", ShadowCombinationAttack)

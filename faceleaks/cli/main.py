@@ -108,6 +108,9 @@ def run(
     threads: Optional[int] = typer.Option(None, "--threads", help="Torch threads (default 2)."),
     seeds: Optional[str] = typer.Option(None, "--seeds", help="Repeat over these seeds, e.g. 0,1,2 (one sub-folder each, plus sweep.md)."),
     http: bool = typer.Option(False, "--http", help="Serve each student over real HTTP (uvicorn) and attack through it."),
+    shadows: Optional[int] = typer.Option(None, "--shadows", help="Shadow teachers per setting for LiRA and the shadow combination (default 8; 0: off)."),
+    executor: Optional[str] = typer.Option(None, "--executor", help="Where shadow teachers train: process (default), serial, ray."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Parallel shadow-teacher tasks (default 2)."),
     no_progress: bool = typer.Option(False, "--no-progress", help="Hide progress bars."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what is cached, loaded and trained."),
 ) -> None:
@@ -121,6 +124,10 @@ def run(
         overrides.setdefault("data", {})["download"] = False
     if http:
         overrides.setdefault("attack", {})["transport"] = "http"
+    for section, key, value in (("attack", "n_shadow_teachers", shadows), ("runtime", "executor", executor),
+                                ("runtime", "workers", workers)):
+        if value is not None:
+            overrides.setdefault(section, {})[key] = value
     if no_progress:
         overrides.setdefault("runtime", {})["progress"] = False
     _run_guarded(lambda: _run(quick, config, overrides, seeds))

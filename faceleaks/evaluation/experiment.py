@@ -26,7 +26,7 @@ from faceleaks.evaluation.attacker import SETTINGS, AttackerData, PhotoSource, T
 from faceleaks.evaluation.pipeline import Dataset, build_control_teacher, build_students, build_teacher, prepare_data
 from faceleaks.evaluation.results import MembershipReport, RunRecord
 from faceleaks.evaluation.scoring import evaluate_scores
-from faceleaks.errors import UndefinedMetricWarning
+from faceleaks.errors import DataError, UndefinedMetricWarning
 from faceleaks.evaluation.verification import read_pairs, verification_accuracy
 from faceleaks.models.dlib_teacher import dlib_base_teacher
 from faceleaks.models.training import configure_torch
@@ -68,6 +68,11 @@ def attack_specs(level: Level, k: int, output: OutputKind, *, public_base: bool 
         stat = "compactness" if output is not OutputKind.LABEL else "label_agreement"
         specs += [("lira", {"statistic": stat, "k": k, "online": True}),
                   ("lira", {"statistic": stat, "k": k, "online": False})]
+        if public_base and output is OutputKind.POSTERIOR:
+            specs += [("lira", {"statistic": s, "k": k, "online": True})
+                      for s in ("residual_norm", "residual_coherence")]
+        if output is OutputKind.POSTERIOR:
+            specs.append(("shadow-combination", {"k": k}))
     return specs
 
 
@@ -103,18 +108,29 @@ def _eval_lists(data: Dataset, setting: str, seed: int) -> tuple[dict[str, list[
 
 
 def _held_photos(data: Dataset, setting: str, cfg: ExperimentConfig) -> dict[str, list[str]]:
-    """The photos the attacker holds of each audited person, for its LiRA shadows.
+    """The photos of each audited person that the attacker's IN shadow teachers train on.
 
-    Members and non-members alike get as many photos as a member has in the setting (its training
-    half, or the rest): a shadow trained on all of a non-member's photos but half of a member's
-    would make "IN" look different for the two groups, and LiRA would rank that, not membership.
+    ``training-photos``: the photos the attacker queries come from this set (LiRA's classic IN:
+    the model saw these very photos): a member's training half, and as many photos of a
+    non-member. ``unseen-photos``: the query photos must stay unseen by the IN shadows too, as
+    they are by the victim, so the shadows get every photo of the person except the first
+    ``min(max k, n - n_train)`` of the query list (from which the attack takes its first k).
+    Either way members and non-members with the same photo count get the same number of photos:
+    a shadow trained on more photos of one group would make "IN" look different for the two,
+    and LiRA would rank that, not membership.
     """
     members, nonmembers = _eval_lists(data, setting, cfg.seed)
+    have = set(data.faces.image_ids.tolist())
+    kmax = max(cfg.attack.ks)
     out = {}
     for p, ids in {**members, **nonmembers}.items():
         n = len(data.split.photos[p])
         n_train = min(n - 1, max(1, round(cfg.split.member_train_fraction * n)))
-        out[p] = ids[: n_train if setting == "training-photos" else n - n_train]
+        if setting == "training-photos":
+            out[p] = ids[:n_train]
+        else:
+            queried = set(ids[: n - n_train][:kmax])
+            out[p] = [i for i in data.split.photos[p] if i in have and i not in queried]
     return out
 
 
@@ -161,17 +177,30 @@ def _evaluate(level: Level, k: int, members: dict[str, list[str]], nonmembers: d
                                      lira=bool(lira_shadows)):
         extra = {"seed": derive_seed(cfg.seed, "attack", name)} if name == "shadow" else {}
         attack = create_attack(name, **params, **extra)
-        if name == "base-diff":
-            attack.fit(refs, public_base=public_base)
-        elif name == "lira":
-            attack.fit(refs, shadows=lira_shadows)
-        else:
-            attack.fit(refs)
-        scores = attack.score(box, images, identity_ids=idents, image_ids=image_ids)
+        t0 = time.perf_counter()
+        n_shadow_models = 0
+        try:
+            if name == "base-diff":
+                attack.fit(refs, public_base=public_base)
+            elif name in ("lira", "shadow-combination"):
+                attack.fit(refs, shadows=lira_shadows, public_base=public_base)
+                n_shadow_models = len(lira_shadows)
+            else:
+                attack.fit(refs)
+                n_shadow_models = int(name == "shadow")
+            scores = attack.score(box, images, identity_ids=idents, image_ids=image_ids)
+        except DataError as err:
+            if name not in ("lira", "shadow-combination"):
+                raise
+            msg = f"{attack.name} / {ctx['student']} / {ctx['setting']}: skipped ({err})"
+            warnings.warn(msg, stacklevel=2)
+            caught.append(msg)
+            continue
+        seconds = time.perf_counter() - t0
         reports.append(evaluate_scores(
             scores, truth, k=k, n_photos=n_photos, n_queries=scores.n_queries, fprs=cfg.attack.fprs,
             n_bootstrap=cfg.attack.n_bootstrap, seed=derive_seed(cfg.seed, "bootstrap", scores.attack), caught=caught,
-            groups=groups, **ctx))
+            groups=groups, seconds=seconds, n_shadow_models=n_shadow_models, **ctx))
     return reports
 
 
@@ -303,13 +332,19 @@ def run_experiment(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Path) -> 
         if cfg.teacher.kind != "scratch" else None
     victim_role = "control" if is_control_run else "victim"
     jobs = [(victim_role, n, s) for n, (s, _) in students.items()] + [("control", n, s) for n, (s, _) in control.items()]
-    lira = None
+    lira, cost = None, {}
     if cfg.attack.n_shadow_teachers and cfg.teacher.kind != "scratch":
         from faceleaks.evaluation.lira_shadows import build_lira_shadows
 
         with timer("lira-shadows"):
             targets = {s: _held_photos(data, s, cfg) for s in SETTINGS}
             lira = build_lira_shadows(data, shadow_cfg, attacker, targets, cache_dir=cache_dir)
+        n_targets = sum(len(t) for t in targets.values())
+        cost = {"n_shadow_teachers_per_setting": cfg.attack.n_shadow_teachers,
+                "n_audited_per_setting": {s: len(t) for s, t in targets.items()},
+                "shadow_seconds": timer.timings["lira-shadows"],
+                "shadow_seconds_per_audited": round(timer.timings["lira-shadows"] / max(n_targets, 1), 3),
+                "executor": cfg.runtime.executor, "workers": cfg.runtime.workers}
     with timer("attacks"):
         reports, queries = _attack_students(jobs, shadows, data, attacker, cfg, caught, public_base, lira)
     return RunRecord(
@@ -318,7 +353,7 @@ def run_experiment(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Path) -> 
                  "n_member_identities": 0 if is_control_run else len(data.split.member_train), "control": control_info},
         students=[{"name": n, "teacher": role, "test_accuracy": acc, **s.info}
                   for role, group in ((victim_role, students), ("control", control)) for n, (s, acc) in group.items()],
-        timings_s=timer.timings, warnings=_warning_summary(caught), attributes=attributes,
+        timings_s=timer.timings, warnings=_warning_summary(caught), attributes=attributes, cost=cost,
     )
 
 

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SCHEMA_VERSION", "RocCurve", "MembershipReport", "RunRecord"]
+__all__ = ["SCHEMA_VERSION", "RocCurve", "MembershipReport", "RunRecord", "json_safe"]
 
 SCHEMA_VERSION = 1
 
@@ -33,7 +33,13 @@ class MembershipReport:
     ``unseen-photos`` (other photos of the members). Rates are fractions; ``tpr_at_fpr`` keys are
     FPR fractions as strings (``"0.01"``), values NaN where unresolvable. ``n_members`` and
     ``n_nonmembers`` count identities at both levels; ``n_member_photos`` / ``n_nonmember_photos``
-    count the photos behind the scores.
+    count the photos behind the scores. ``n_queries`` are the images the attack sent to the victim
+    to score (calibration queries on known non-members are in ``RunRecord.queries``);
+    ``n_shadow_models`` the shadow students it used; ``seconds`` the wall-clock time of its fit and
+    score (training the shadows is in ``RunRecord.timings_s``, per audited person in ``RunRecord.cost``).
+    ``member_scores`` / ``nonmember_scores``: identity -> score at identity level (empty at instance
+    level), so a sweep can pool people over seeds (resampling people, who recur across seeds) to
+    resolve TPR at low FPR.
     """
 
     attack: str
@@ -54,12 +60,18 @@ class MembershipReport:
     n_nonmember_photos: int
     n_queries: int
     roc: RocCurve
+    n_shadow_models: int = 0
+    seconds: float = 0.0
+    member_scores: dict[str, float] = field(default_factory=dict)
+    nonmember_scores: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
 class RunRecord:
     """Everything a run measured. ``timings_s`` are wall-clock seconds per stage; ``attributes`` is
-    the attribute-inference record (``AttributeRecord.to_dict()`` without its timings), or empty."""
+    the attribute-inference record (``AttributeRecord.to_dict()`` without its timings), or empty.
+    ``cost`` holds what the shadow-teacher attacks spent: shadow teachers per setting, audited
+    people per setting, and seconds of shadow training per audited person (empty without them)."""
 
     seed: int
     config: dict[str, Any]
@@ -71,6 +83,7 @@ class RunRecord:
     timings_s: dict[str, float]
     warnings: list[str] = field(default_factory=list)
     attributes: dict[str, Any] = field(default_factory=dict)
+    cost: dict[str, Any] = field(default_factory=dict)
     faceleaks_version: str = "0.1.0"
     schema_version: int = SCHEMA_VERSION
 
@@ -91,6 +104,11 @@ class RunRecord:
             for m in raw["membership"]
         ]
         return cls(**raw)
+
+
+def json_safe(x: Any) -> Any:
+    """``x`` with every NaN float (nested in dicts, lists, tuples) replaced by None (JSON ``null``)."""
+    return _nan_to_none(x)
 
 
 def _nan_to_none(x: Any) -> Any:

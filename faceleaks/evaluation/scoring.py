@@ -25,7 +25,8 @@ def _thin(fpr: np.ndarray, tpr: np.ndarray, max_points: int = 200) -> RocCurve:
 def evaluate_scores(
     scores: MembershipScores, truth: dict[str, bool], *, teacher: str, student: str, setting: str, k: int,
     n_photos: dict[str, int], n_queries: int, fprs: tuple[float, ...], n_bootstrap: int, seed: int,
-    caught: list[str] | None = None, groups: dict[str, str] | None = None,
+    caught: list[str] | None = None, groups: dict[str, str] | None = None, seconds: float = 0.0,
+    n_shadow_models: int = 0,
 ) -> MembershipReport:
     """Metrics of one attack's scores.
 
@@ -35,11 +36,14 @@ def evaluate_scores(
     n_photos : {"member": int, "nonmember": int} photos behind the scores
     caught : list that receives the text of metric warnings (e.g. unresolvable TPR at FPR)
     groups : id -> person, for instance-level scores: the CI then resamples whole people
+    seconds : wall-clock seconds the attack spent fitting and scoring
+    n_shadow_models : shadow students the attack used
     """
     missing = [i for i in scores.ids.tolist() if i not in truth]
     if missing:
         raise DataError(f"{len(missing)} scored ids are not in the split (e.g. {missing[0]!r})")
-    y = np.array([truth[i] for i in scores.ids.tolist()], dtype=int)
+    ids = scores.ids.tolist()
+    y = np.array([truth[i] for i in ids], dtype=int)
     s = scores.scores
     with warnings.catch_warnings(record=True) as wlist:
         warnings.simplefilter("always")
@@ -61,5 +65,8 @@ def evaluate_scores(
         n_members=int(y.sum()) if g is None else len(set(g[y == 1])),
         n_nonmembers=int((1 - y).sum()) if g is None else len(set(g[y == 0])),
         n_member_photos=int(n_photos["member"]), n_nonmember_photos=int(n_photos["nonmember"]),
-        n_queries=int(n_queries), roc=_thin(fpr, tpr),
+        n_queries=int(n_queries), roc=_thin(fpr, tpr), n_shadow_models=int(n_shadow_models),
+        seconds=round(float(seconds), 3),
+        member_scores={} if g is not None else {i: round(float(v), 6) for i, v, m in zip(ids, s, y) if m},
+        nonmember_scores={} if g is not None else {i: round(float(v), 6) for i, v, m in zip(ids, s, y) if not m},
     )

@@ -12,7 +12,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import logging
-from dataclasses import asdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,10 +25,13 @@ from faceleaks.errors import DataError
 from faceleaks.models.checkpoint import config_key, load_checkpoint, save_checkpoint
 from faceleaks.models.dlib_resnet import CHIP_SIZE, DlibResNet, load_dlib_resnet, preprocess_dlib
 from faceleaks.models.teacher import Teacher
-from faceleaks.models.training import fit_classifier, predict_batches
+from faceleaks.executor import run_tasks
+from faceleaks.models.training import configure_torch, fit_classifier, predict_batches
+from faceleaks.progress import set_enabled as set_progress
 from faceleaks.progress import track
 
-__all__ = ["ActivationStore", "activation_store", "dlib_base_teacher", "finetune_dlib_teacher"]
+__all__ = ["ActivationStore", "activation_store", "dlib_base_teacher", "finetune_dlib_teacher", "finetune_dlib_teachers",
+           "FinetuneJob", "dlib_teacher_path"]
 
 log = logging.getLogger(__name__)
 _BASE: list[DlibResNet] = []
@@ -174,22 +178,104 @@ def finetune_dlib_teacher(
     start = _base().n_stages - cfg.unfreeze_last_n
     store = activation_store(start, cache_dir)
     tail = _Tail(_base(), start)
-    key = config_key("dlib", asdict(cfg), sorted(image_ids.tolist()), seed)
-    path = Path(cache_dir) / "teachers" / f"{name}-dlib-{key}.pt" if cache_dir else None
+    path = dlib_teacher_path(cfg, image_ids, seed, name, cache_dir)
     cached = load_checkpoint(path) if path else None
     if cached is not None:
         tail.load_state_dict(cached[0])
         log.info("reusing cached %s from %s", name, path)
         return _make_teacher(name, tail, store, {**cached[1], "cached": True})
     h = torch.from_numpy(store.get(chips))
-    labels = np.searchsorted(classes, identities)
-    model = nn.Sequential(tail, _imprinted_head(tail, h, labels, len(classes)))
+    meta = _train_tail(tail, h, np.searchsorted(classes, identities), len(classes), cfg, seed, name)
+    if path:
+        save_checkpoint(path, tail.state_dict(), meta)
+    return _make_teacher(name, tail, store, {**meta, "cached": False})
+
+
+def dlib_teacher_path(cfg: TeacherConfig, image_ids: np.ndarray, seed: int, name: str,
+                      cache_dir: Path | None) -> Path | None:
+    """Cache file of a fine-tuned teacher: a hash of its configuration, training photos and seed."""
+    key = config_key("dlib", asdict(cfg), sorted(np.asarray(image_ids).astype(str).tolist()), seed)
+    return Path(cache_dir) / "teachers" / f"{name}-dlib-{key}.pt" if cache_dir else None
+
+
+def _train_tail(tail: nn.Module, h: torch.Tensor, labels: np.ndarray, n_classes: int, cfg: TeacherConfig,
+                seed: int, name: str) -> dict:
+    model = nn.Sequential(tail, _imprinted_head(tail, h, labels, n_classes))
     losses = fit_classifier(model, h, labels, epochs=cfg.finetune_epochs, batch_size=cfg.batch_size,
                             learning_rate=cfg.finetune_learning_rate, weight_decay=cfg.weight_decay,
                             generator=torch.Generator().manual_seed(seed), description=f"fine-tuning {name} (dlib)")
     train_acc = float((predict_batches(model, h).argmax(1).numpy() == labels).mean())
-    meta = {"kind": "dlib", "n_classes": len(classes), "n_train_photos": int(len(chips)), "final_loss": losses[-1],
+    return {"kind": "dlib", "n_classes": n_classes, "n_train_photos": int(len(h)), "final_loss": losses[-1],
             "train_accuracy": train_acc, "embedding_dim": 128, "unfreeze_last_n": cfg.unfreeze_last_n}
-    if path:
-        save_checkpoint(path, tail.state_dict(), meta)
-    return _make_teacher(name, tail, store, {**meta, "cached": False})
+
+
+@dataclass(frozen=True)
+class FinetuneJob:
+    """One teacher to fine-tune: its training chips (n, 150, 150, 3) uint8, identities and image ids
+    (n,) str, seed and name, as ``finetune_dlib_teacher`` takes them."""
+
+    chips: np.ndarray
+    identities: np.ndarray
+    image_ids: np.ndarray
+    seed: int
+    name: str
+
+
+def finetune_dlib_teachers(jobs: Sequence[FinetuneJob], cfg: TeacherConfig, *, cache_dir: Path,
+                           backend: str = "process", workers: int = 2, ray_address: str | None = None) -> int:
+    """Fine-tune, in parallel, every job whose checkpoint is not yet in ``cache_dir``; returns how many ran.
+
+    Afterwards ``finetune_dlib_teacher`` with the same arguments loads each from the cache, so this
+    is purely a speed-up (the same recipe and seed as one by one; floating-point sums may differ in
+    the last bits because workers use one thread each). The frozen
+    activations of all jobs' photos are computed here once and shared with the workers; each
+    worker trains with one torch thread and sends its weights back; this process saves each
+    checkpoint as it arrives. ``backend`` / ``workers`` / ``ray_address``: see
+    ``faceleaks.executor.run_tasks`` (raises its ``TaskError`` if a job fails; finished jobs stay cached).
+    """
+    todo = []
+    for job in jobs:
+        path = dlib_teacher_path(cfg, job.image_ids, job.seed, job.name, cache_dir)
+        if load_checkpoint(path) is None:
+            todo.append((job, path))
+    if not todo:
+        return 0
+    first: dict[str, int] = {}
+    rows = []
+    for job, _ in todo:
+        for i, image_id in enumerate(job.image_ids.tolist()):
+            if image_id not in first:
+                first[image_id] = len(rows)
+                rows.append(job.chips[i])
+    start = _base().n_stages - cfg.unfreeze_last_n
+    shared = activation_store(start, cache_dir).get(np.stack(rows))
+    del rows
+    tasks = []
+    for job, path in todo:
+        classes = sorted(set(job.identities.tolist()))
+        if len(classes) < 2:
+            raise DataError(f"teacher {job.name} needs at least 2 member identities, got {len(classes)}")
+        tasks.append({"name": job.name, "rows": np.array([first[i] for i in job.image_ids.tolist()]),
+                      "labels": np.searchsorted(classes, job.identities), "n_classes": len(classes),
+                      "cfg": cfg, "seed": job.seed, "start": start})
+
+    def save(i: int, result: tuple[dict, dict]) -> None:  # on this machine, as each task finishes
+        state, meta = result
+        save_checkpoint(todo[i][1], {k: torch.from_numpy(v) for k, v in state.items()}, meta)
+
+    run_tasks(_finetune_task, tasks, backend=backend, workers=workers, shared=shared, setup=_one_thread,
+              description=f"fine-tuning {len(tasks)} teachers ({backend})", ray_address=ray_address, on_result=save)
+    return len(tasks)
+
+
+def _one_thread() -> None:
+    configure_torch(1)
+    set_progress(False)  # one bar for the whole pool, none from each worker
+
+
+def _finetune_task(task: dict, shared: np.ndarray) -> tuple[dict[str, np.ndarray], dict]:
+    """Executor task: fine-tune one tail on rows of the shared activations; returns (state as numpy, meta)."""
+    tail = _Tail(_base(), task["start"])
+    h = torch.from_numpy(np.array(shared[task["rows"]], dtype=np.float32))
+    meta = _train_tail(tail, h, task["labels"], task["n_classes"], task["cfg"], task["seed"], task["name"])
+    return {k: v.detach().numpy().copy() for k, v in tail.state_dict().items()}, meta

@@ -40,15 +40,29 @@ def _attribute_record(record: RunRecord):
 
 
 def write_sweep(rows: list[dict], out_dir: Path) -> Path:
-    """Write ``sweep.json`` and ``sweep.md`` (AUC mean ± sd over seeds); returns the markdown path."""
+    """Write ``sweep.json`` (NaN as null), ``sweep.md`` (AUC mean ± sd over seeds, pooled AUC and TPR)
+    and ``sweep_roc.png`` (pooled log-scale ROC curves); returns the markdown path."""
     import json
 
+    from faceleaks.evaluation.results import json_safe
+    from faceleaks.report.plots import sweep_roc_figure
     from faceleaks.report.tables import sweep_markdown
 
     out = Path(out_dir)
-    (out / "sweep.json").write_text(json.dumps({"schema_version": 1, "rows": rows}, indent=1) + "\n")
+    (out / "sweep.json").write_text(json.dumps({"schema_version": 1, "rows": json_safe(rows)}, indent=1,
+                                               allow_nan=False) + "\n")
     (out / "sweep.md").write_text(sweep_markdown(rows))
+    if any("pooled_roc" in r for r in rows):
+        fig = sweep_roc_figure(rows)
+        fig.savefig(out / "sweep_roc.png", dpi=120)
+        plt_close(fig)
     return out / "sweep.md"
+
+
+def plt_close(fig) -> None:
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
 
 
 def write_attribute_report(record, out_dir: Path) -> dict[str, Path]:

@@ -72,7 +72,9 @@ def summary_markdown(record: RunRecord) -> str:
         "`control` = students on a teacher that saw no evaluated identity (must be ≈ 0.5).", "",
         _table(["teacher", "student", "setting", "level", "attack", "AUC [95% CI]", f"TPR@{fprs}", "bal. acc", "n"],
                membership_rows(record.membership)),
-        "", "## Queries and time", "",
+        "", "## Cost per audited person", "",
+        cost_text(record), "",
+        "## Queries and time", "",
         ", ".join(f"{k}: {v} images" for k, v in record.queries.items()), "",
         ", ".join(f"{k} {v:.1f} s" for k, v in record.timings_s.items()),
     ]
@@ -86,16 +88,57 @@ def summary_markdown(record: RunRecord) -> str:
     return "\n".join(parts) + "\n"
 
 
+def cost_text(record: RunRecord) -> str:
+    """Per identity-level attack (victim, training photos, one k per student): victim queries, shadow
+    models and seconds per audited person; seconds include the shadow training shared by all people."""
+    per_shadow = record.cost.get("shadow_seconds_per_audited", 0.0) if record.cost else 0.0
+    rows = []
+    reps = [m for m in record.membership if m.level == "identity" and m.teacher != "control"
+            and m.setting == "training-photos"]
+    for student in sorted({m.student for m in reps}):
+        mine = [m for m in reps if m.student == student]
+        ks = sorted({m.k for m in mine})
+        k = 5 if 5 in ks else ks[-1]
+        for m in (m for m in mine if m.k == k):
+            n = max(m.n_members + m.n_nonmembers, 1)
+            shadow_s = per_shadow if m.n_shadow_models > 1 else 0.0
+            rows.append([student, m.attack, fmt(m.n_queries / n, 1), str(m.n_shadow_models),
+                         fmt(m.seconds / n + shadow_s, 3)])
+    note = ("Shadow-teacher attacks share S shadow teachers per setting; their training time "
+            f"({record.cost.get('shadow_seconds', 0):.0f} s on executor `{record.cost.get('executor', '')}`) is spread "
+            "over the audited people. Calibration queries of known non-members are in the totals below."
+            if record.cost else "No shadow teachers in this run.")
+    return note + "\n\n" + _table(["student", "attack", "victim queries / person", "shadow models",
+                                    "seconds / person"], rows)
+
+
 def sweep_markdown(rows: list[dict]) -> str:
-    """AUC mean ± standard deviation over seeds, one row per (teacher, student, setting, attack)."""
+    """AUC mean ± standard deviation over seeds, one row per (teacher, student, setting, attack);
+    identity-level rows add the AUC [95 % CI] and TPR at each FPR of all seeds' people pooled."""
     def order(r: dict) -> tuple:
         k = int(r["attack"].split("@k=")[1]) if "@k=" in r["attack"] else 0
         return (r["teacher"] != "victim", r["student"], r["setting"], r["level"] != "instance",
                 r["attack"].split("@")[0], k)
 
+    fprs = next((list(r["pooled_tpr_at_fpr"]) for r in rows if r.get("pooled_tpr_at_fpr")), [])
+    head = " / ".join(f"{float(f):.1%}" for f in fprs)
+
+    def pooled(r: dict) -> list[str]:
+        if "pooled_auc" not in r:
+            return ["", "", ""]
+        lo, hi = r["pooled_auc_ci"]
+        tprs = " / ".join("n/a" if v is None or v != v else fmt(v) for v in r["pooled_tpr_at_fpr"].values())
+        return [f"{fmt(r['pooled_auc'])} [{fmt(lo)}, {fmt(hi)}]", tprs,
+                f"{r['pooled_n_members']}+{r['pooled_n_nonmembers']}"]
+
     body = [[r["teacher"], r["student"], r["setting"], r["level"], r["attack"],
-             f"{fmt(r['auc_mean'])} ± {fmt(r['auc_std'])}", " ".join(fmt(a, 2) for a in r["aucs"])]
+             f"{fmt(r['auc_mean'])} ± {fmt(r['auc_std'])}", " ".join(fmt(a, 2) for a in r["aucs"]), *pooled(r)]
             for r in sorted(rows, key=order)]
     seeds = rows[0]["seeds"] if rows else []
     return ("# FaceLeaks sweep over seeds " + ", ".join(map(str, seeds)) + "\n\n"
-            + _table(["teacher", "student", "setting", "level", "attack", "AUC mean ± sd", "per seed"], body) + "\n")
+            + "Pooled: the people of all seeds together (identity level); AUC with 95 % bootstrap CI; "
+            + "TPR at FPR " + head + " (n/a: fewer than 1/FPR non-members even pooled). The CI resamples "
+            + "people (one person recurs over seeds). Pooling puts scores of different victims on one axis: "
+            + "sound for likelihood ratios and standardised scores, looser for raw statistics.\n\n"
+            + _table(["teacher", "student", "setting", "level", "attack", "AUC mean ± sd", "per seed",
+                      "pooled AUC [95% CI]", f"pooled TPR@{head}", "pooled n (mem+non)"], body) + "\n")

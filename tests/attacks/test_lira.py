@@ -59,3 +59,101 @@ def test_lira_errors():
         attack.score(box_with_members(set(), 0), np.zeros((5, SIZE, SIZE, 3), np.uint8), identity_ids=np.array(["a"] * 5))
     with pytest.raises(DataError, match="at least 2 shadow"):
         attack.fit(shadows=[])
+
+
+class FakeBase:
+    """The public base: what any student would output for a person nobody trained on."""
+
+    def embed(self, images):
+        from faceleaks.attacks.features import centered_log_posterior
+
+        plain = images.copy()
+        plain[:, 0, 0, 1] = 0
+        return centered_log_posterior(fake_posteriors(plain, seed=0))
+
+
+def _refs(victim, shadows):
+    from faceleaks.attacks.base import ReferenceSet
+
+    ri, rid, _, _ = make_images(list(range(30)), [False] * 30, 5, offset=7)
+    return [ReferenceSet(victim, ri, rid, np.zeros(len(ri), bool))]
+
+
+@pytest.mark.parametrize("statistic", ["residual_norm", "residual_coherence"])
+def test_lira_on_diffing_statistics(statistic):
+    victim, shadows, images, idents, iids, members = _setup(True)
+    attack = create_attack("lira", statistic=statistic, k=5).fit(_refs(victim, shadows), shadows=shadows,
+                                                                  public_base=FakeBase())
+    s = attack.score(victim, images, identity_ids=idents, image_ids=iids)
+    y = np.array([n in members for n in s.ids])
+    assert auc_score(y, s.scores) > 0.8
+
+
+def test_lira_diffing_needs_base_and_references():
+    victim, shadows, *_ = _setup(True)
+    with pytest.raises(DataError, match="public base"):
+        create_attack("lira", statistic="residual_norm", k=5).fit(_refs(victim, shadows), shadows=shadows)
+    with pytest.raises(DataError, match="non-member references"):
+        create_attack("lira", statistic="residual_norm", k=5).fit([], shadows=shadows, public_base=FakeBase())
+    few = _refs(victim, shadows)[0]
+    keep = np.isin(few.identity_ids, [f"p7_{i}" for i in range(5)])
+    from faceleaks.attacks.base import ReferenceSet
+
+    few = ReferenceSet(victim, few.images[keep], few.identity_ids[keep], few.is_member[keep])
+    with pytest.raises(DataError, match=">= 10 reference"):
+        create_attack("lira", statistic="residual_norm", k=5).fit([few], shadows=shadows, public_base=FakeBase())
+
+
+def test_references_that_trained_a_shadow_are_not_used():
+    from faceleaks.attacks.membership.identity_stats import common_nonmember_references
+
+    victim, shadows, *_ = _setup(True)
+    refs = _refs(victim, shadows)
+    used = {"p7_0", "p7_1"}
+    shadows = [ShadowModel(s.box, s.members | used) for s in shadows]
+    kept = common_nonmember_references(refs, shadows)
+    assert not used & set(kept.identity_ids.tolist())
+    assert len(set(kept.identity_ids.tolist())) == 28
+
+
+@pytest.mark.parametrize("with_base", [False, True])
+def test_shadow_combination_learns_from_shadows_only(with_base):
+    victim, shadows, images, idents, iids, members = _setup(True)
+    attack = create_attack("shadow-combination", k=5).fit(_refs(victim, shadows), shadows=shadows,
+                                                           public_base=FakeBase() if with_base else None)
+    s = attack.score(victim, images, identity_ids=idents, image_ids=iids)
+    y = np.array([n in members for n in s.ids])
+    assert auc_score(y, s.scores) > 0.8
+    names = attack.stats_.names
+    assert ("residual_norm" in names) == with_base
+
+
+def test_shadow_combination_without_members_is_at_chance():
+    victim, shadows, images, idents, iids, _ = _setup(False)
+    attack = create_attack("shadow-combination", k=5).fit(shadows=shadows)
+    s = attack.score(victim, images, identity_ids=idents, image_ids=iids)
+    y = np.array([int(n.split("_")[1]) < 20 for n in s.ids])
+    assert 0.25 < auc_score(y, s.scores) < 0.75
+
+
+def test_shadow_combination_needs_three_shadows():
+    _, shadows, *_ = _setup(True)
+    with pytest.raises(DataError, match="at least 3"):
+        create_attack("shadow-combination", k=5).fit(shadows=shadows[:2])
+
+
+def test_in_out_fit_recovers_the_spread_without_bias():
+    from faceleaks.attacks.membership.lira import fit_in_out
+
+    rng = np.random.default_rng(0)
+    S, n = 4, 3000  # few shadows per person: dividing by the count instead of the dof would give 0.87
+    centres = rng.normal(0, 5, n)
+    shadow = centres + rng.normal(0, 2.0, (S, n))
+    mask = np.zeros((S, n), bool)
+    mask[::2] = True  # two IN values per person
+    mu, sd = fit_in_out(shadow, mask)
+    assert abs(float(sd) / 2.0 - 1.0) < 0.05
+    np.testing.assert_allclose(mu, shadow[::2].mean(0))
+    shadow[1, 0] = np.nan  # a NaN where the mask is False does not spoil the fit
+    mu2, sd2 = fit_in_out(shadow, mask)
+    assert np.isfinite(sd2) and np.isclose(sd2, sd)

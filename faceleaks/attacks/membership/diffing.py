@@ -26,15 +26,36 @@ from faceleaks.attacks.features import centered_log_posterior
 from faceleaks.errors import ConfigError, DataError, UnsupportedOutputError
 from faceleaks.serving.protocol import BlackBox, OutputKind
 
-__all__ = ["BaseDiffAttack", "DIFF_STATISTICS"]
+__all__ = ["BaseDiffAttack", "DIFF_STATISTICS", "RAW_DIFF_STATISTICS", "box_logits", "residual_statistics"]
 
 DIFF_STATISTICS = ("residual_norm", "residual_coherence", "combined")
+RAW_DIFF_STATISTICS = ("residual_norm", "residual_coherence")
 
 
 def _coherence(r: np.ndarray) -> float:
     z = r / np.maximum(np.linalg.norm(r, axis=1, keepdims=True), 1e-12)
     g = z @ z.T
     return float((g.sum() - np.trace(g)) / (len(z) * (len(z) - 1)))
+
+
+def box_logits(box: BlackBox, images: np.ndarray) -> np.ndarray:
+    """(n, n_classes) float64 centred log-posteriors of ``box`` (its logits up to a constant per row).
+
+    Raises ``UnsupportedOutputError`` unless the box returns posteriors.
+    """
+    if box.output_kind is not OutputKind.POSTERIOR:
+        raise UnsupportedOutputError("base-model diffing needs posterior outputs")
+    return centered_log_posterior(np.asarray(box.query(images).values, dtype=np.float64))
+
+
+def residual_statistics(surrogate: Ridge, e: np.ndarray, z: np.ndarray, groups: list[np.ndarray]) -> np.ndarray:
+    """(n_groups, 2) float64 [mean residual L2 norm, mean pairwise residual cosine] per identity.
+
+    ``e`` (n, d) public-base embeddings, ``z`` (n, c) the box's centred log-posteriors of the same
+    photos, ``groups[i]`` the rows of identity i (>= 2 rows each).
+    """
+    r = z - surrogate.predict(e)
+    return np.array([[np.linalg.norm(r[g], axis=1).mean(), _coherence(r[g])] for g in groups])
 
 
 class BaseDiffAttack(MembershipAttack):
@@ -59,14 +80,6 @@ class BaseDiffAttack(MembershipAttack):
             raise ConfigError(f"BaseDiffAttack needs k >= 2 photos per identity, got {k}")
         self.name = f"base-diff-{statistic}@k={k}"
 
-    def _outputs(self, box: BlackBox, images: np.ndarray) -> np.ndarray:
-        if box.output_kind is not OutputKind.POSTERIOR:
-            raise UnsupportedOutputError("base-model diffing needs posterior outputs")
-        return centered_log_posterior(np.asarray(box.query(images).values, dtype=np.float64))
-
-    def _raw(self, surrogate: Ridge, e: np.ndarray, z: np.ndarray, groups: list[np.ndarray]) -> np.ndarray:
-        r = z - surrogate.predict(e)
-        return np.array([[np.linalg.norm(r[g], axis=1).mean(), _coherence(r[g])] for g in groups])
 
     def fit(self, references: Sequence[ReferenceSet], *, public_base: PublicBase | None = None) -> "BaseDiffAttack":
         if public_base is None:
@@ -80,7 +93,7 @@ class BaseDiffAttack(MembershipAttack):
         if len(groups) < 10:
             raise DataError(f"BaseDiffAttack needs >= 10 reference identities with k={self.k} photos, got {len(groups)}")
         idx = np.concatenate(groups)
-        z = self._outputs(ref.box, ref.images[idx])
+        z = box_logits(ref.box, ref.images[idx])
         e = np.asarray(public_base.embed(ref.images[idx]), dtype=np.float64)
         pos = np.cumsum([0] + [len(g) for g in groups])
         local = [np.arange(pos[i], pos[i + 1]) for i in range(len(groups))]
@@ -90,7 +103,7 @@ class BaseDiffAttack(MembershipAttack):
             train = np.concatenate([local[i] for i in np.flatnonzero(folds != f)])
             held = [local[i] for i in np.flatnonzero(folds == f)]
             sur = Ridge(alpha=self.ridge).fit(e[train], z[train])
-            null[folds == f] = self._raw(sur, e, z, held)
+            null[folds == f] = residual_statistics(sur, e, z, held)
         self.surrogate_ = Ridge(alpha=self.ridge).fit(e, z)
         self.box_, self.public_base_ = ref.box, public_base
         self.mean_, self.std_ = null.mean(0), np.maximum(null.std(0), 1e-12)
@@ -113,8 +126,8 @@ class BaseDiffAttack(MembershipAttack):
         if short:
             raise DataError(f"{len(short)} identities have fewer photos than k={self.k} (e.g. {short[0]!r})")
         idx = np.concatenate([g[: self.k] for g in groups])
-        z = self._outputs(box, images[idx])
+        z = box_logits(box, images[idx])
         e = np.asarray(self.public_base_.embed(images[idx]), dtype=np.float64)
         local = [np.arange(i * self.k, (i + 1) * self.k) for i in range(len(groups))]
-        scores = self._combine(self._raw(self.surrogate_, e, z, local))
+        scores = self._combine(residual_statistics(self.surrogate_, e, z, local))
         return MembershipScores(scores, np.array(names), Level.IDENTITY, self.name, self.threshold_, len(idx))

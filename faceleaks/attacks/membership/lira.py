@@ -4,7 +4,8 @@ arXiv 2112.03570, Sec. IV [paper]; per identity instead of per example [reconstr
 The attacker fine-tunes S shadow teachers from the public base on data it controls, each target
 person's photos included in a random half of them ("online") or in none ("offline"), and builds a
 shadow student on each with the victim's recipe. For a target person it computes an identity
-statistic (e.g. ``compactness`` of k photos) on the victim and on every shadow, fits Gaussians to
+statistic of k photos on the victim and on every shadow (``compactness``, ..., or the diffing
+statistics ``residual_norm`` / ``residual_coherence``, see ``identity_stats``), fits Gaussians to
 the shadows where the person was IN and OUT (per-person means, variances pooled over people, as
 LiRA does with few shadows), and scores the log-likelihood ratio (online) or the standardised
 distance from the OUT distribution (offline). Higher = member.
@@ -16,16 +17,49 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from faceleaks.attacks.base import Level, MembershipAttack, MembershipScores, ReferenceSet, ShadowModel, group_indices
-from faceleaks.attacks.features import IDENTITY_FEATURES, NEEDS_K2, identity_features
-from faceleaks.errors import ConfigError, DataError
+from faceleaks.attacks.base import Level, MembershipAttack, MembershipScores, PublicBase, ReferenceSet, ShadowModel
+from faceleaks.attacks.membership.identity_stats import (IdentityStatistics, check_statistic,
+                                                         common_nonmember_references, target_groups)
+from faceleaks.errors import DataError
 from faceleaks.serving.protocol import BlackBox
 
-__all__ = ["IdentityLiRAAttack"]
+__all__ = ["IdentityLiRAAttack", "fit_in_out", "shadow_statistics"]
 
 
-def _log_normal(x: np.ndarray, mu: np.ndarray, sd: float) -> np.ndarray:
+def _log_normal(x: np.ndarray, mu: np.ndarray, sd: np.ndarray | float) -> np.ndarray:
     return -0.5 * ((x - mu) / sd) ** 2 - np.log(sd)
+
+
+def fit_in_out(shadow: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-person means and a pooled standard deviation of ``shadow`` where ``mask`` is True.
+
+    Parameters
+    ----------
+    shadow : ndarray (S, n_people[, n_stats]) float64, a statistic on each shadow
+    mask : ndarray (S, n_people) bool, which shadows count (e.g. those where the person was IN)
+
+    Returns
+    -------
+    (mu (n_people[, n_stats]), sd (scalar or (n_stats,))): a person with no such shadow gets the
+    mean of the others' means; sd is the pooled within-person standard deviation (sum of squares
+    over the sum of per-person counts minus one), 1 when no person has two such values, floored at 1e-6.
+    """
+    m = np.broadcast_to(mask.reshape(mask.shape + (1,) * (shadow.ndim - 2)), shadow.shape)
+    counts = m.sum(0)
+    mu = np.where(counts > 0, np.where(m, shadow, 0.0).sum(0) / np.maximum(counts, 1), np.nan)
+    fill = np.nanmean(mu, axis=0) if np.isfinite(mu).any() else 0.0
+    mu = np.where(np.isfinite(mu), mu, np.nan_to_num(fill))
+    # pooled within-person variance: each person's mean used up one degree of freedom
+    dof = np.maximum(counts - 1, 0).sum(0)
+    ss = np.where(m, (shadow - mu) ** 2, 0.0).sum(axis=(0, 1))
+    sd = np.where(dof > 0, np.sqrt(ss / np.maximum(dof, 1)), 1.0)
+    return mu, np.maximum(sd, 1e-6)
+
+
+def shadow_statistics(stats: IdentityStatistics, shadows: Sequence[ShadowModel], images: np.ndarray,
+                      groups: list[np.ndarray]) -> np.ndarray:
+    """(S, n_people, n_stats) float64: ``stats`` of every target group through every shadow."""
+    return np.stack([stats(s.box, images, groups) for s in shadows])
 
 
 class IdentityLiRAAttack(MembershipAttack):
@@ -33,62 +67,48 @@ class IdentityLiRAAttack(MembershipAttack):
 
     Parameters
     ----------
-    statistic : str, an identity feature (``compactness``, ``mean_max_posterior``, ...)
+    statistic : str, one of ``SHADOW_STATISTICS`` (``compactness``, ``residual_norm``, ...)
     k : int, photos per identity
     online : bool, use IN and OUT shadows (True) or OUT only (False)
+    ridge : float, L2 penalty of the diffing surrogates (diffing statistics only)
     """
 
-    def __init__(self, *, statistic: str = "compactness", k: int = 5, online: bool = True) -> None:
-        self.statistic = statistic
-        self.k = k
-        self.online = online
-        if statistic not in IDENTITY_FEATURES:
-            raise ConfigError(f"unknown identity statistic {statistic!r}; known: {IDENTITY_FEATURES}")
-        if k < 1 or (statistic in NEEDS_K2 and k < 2):
-            raise ConfigError(f"k={k} is not valid for {statistic!r}")
+    def __init__(self, *, statistic: str = "compactness", k: int = 5, online: bool = True, ridge: float = 1.0) -> None:
+        self.statistic, self.k, self.online, self.ridge = statistic, k, online, ridge
+        check_statistic(statistic, k)
         self.name = f"lira-{'online' if online else 'offline'}-{statistic}@k={k}"
 
-    def fit(self, references: Sequence[ReferenceSet] = (), *, shadows: Sequence[ShadowModel] = ()) -> "IdentityLiRAAttack":
-        """Keep the shadow models (no victim query is needed to calibrate: the threshold is 0 online,
-        2 standard deviations above the OUT mean offline)."""
+    def fit(self, references: Sequence[ReferenceSet] = (), *, shadows: Sequence[ShadowModel] = (),
+            public_base: PublicBase | None = None) -> "IdentityLiRAAttack":
+        """Keep the shadow models; diffing statistics also fit one surrogate per box on the known
+        non-members in ``references`` that no shadow trained on (needs ``public_base``).
+
+        The threshold is 0 online (equal likelihoods) and 2 standard deviations above the OUT mean offline.
+
+        Raises ``DataError`` with fewer than 2 shadows, or diffing without base / references.
+        """
         if len(shadows) < 2:
             raise DataError(f"IdentityLiRAAttack needs at least 2 shadow models, got {len(shadows)}")
         self.shadows_ = list(shadows)
+        self.stats_ = IdentityStatistics((self.statistic,), self.k, references=common_nonmember_references(
+            references, shadows) if public_base is not None else None, public_base=public_base, ridge=self.ridge)
         self.threshold_ = 0.0 if self.online else 2.0
         return self
-
-    def _stats(self, box: BlackBox, images: np.ndarray, groups: list[np.ndarray]) -> np.ndarray:
-        idx = np.concatenate(groups)
-        result = box.query(images[idx])
-        pos = np.cumsum([0] + [len(g) for g in groups])
-        local = [np.arange(pos[i], pos[i + 1]) for i in range(len(groups))]
-        return identity_features(result, local, (self.statistic,))[:, 0]
 
     def score(self, box: BlackBox, images: np.ndarray, *, identity_ids: np.ndarray,
               image_ids: np.ndarray | None = None) -> MembershipScores:
         self._check_fitted()
-        names, groups = group_indices(identity_ids)
-        short = [n for n, g in zip(names, groups) if len(g) < self.k]
-        if short:
-            raise DataError(f"{len(short)} identities have fewer photos than k={self.k} (e.g. {short[0]!r})")
-        groups = [g[: self.k] for g in groups]
-        victim = self._stats(box, images, groups)
-        shadow = np.stack([self._stats(s.box, images, groups) for s in self.shadows_])  # (S, n_identities)
+        names, groups = target_groups(identity_ids, self.k)
+        victim = self.stats_(box, images, groups)[:, 0]
+        shadow = shadow_statistics(self.stats_, self.shadows_, images, groups)[:, :, 0]
         is_in = np.array([[n in s.members for n in names] for s in self.shadows_])
         scores = self._llr(victim, shadow, is_in)
         n_queries = len(np.concatenate(groups))
         return MembershipScores(scores, np.array(names), Level.IDENTITY, self.name, self.threshold_, n_queries)
 
     def _llr(self, victim: np.ndarray, shadow: np.ndarray, is_in: np.ndarray) -> np.ndarray:
-        def fit(mask: np.ndarray) -> tuple[np.ndarray, float]:
-            counts = mask.sum(0)
-            mu = np.where(counts > 0, (shadow * mask).sum(0) / np.maximum(counts, 1), np.nan)
-            resid = (shadow - mu)[mask]
-            sd = float(np.std(resid)) if resid.size > 1 else 1.0
-            return np.where(np.isfinite(mu), mu, np.nanmean(mu) if np.isfinite(mu).any() else 0.0), max(sd, 1e-6)
-
-        mu_out, sd_out = fit(~is_in)
+        mu_out, sd_out = fit_in_out(shadow, ~is_in)
         if not self.online:
             return (victim - mu_out) / sd_out
-        mu_in, sd_in = fit(is_in)
+        mu_in, sd_in = fit_in_out(shadow, is_in)
         return _log_normal(victim, mu_in, sd_in) - _log_normal(victim, mu_out, sd_out)

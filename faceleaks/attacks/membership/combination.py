@@ -1,0 +1,101 @@
+"""A combination of identity statistics, learned on shadow data only [reconstructed; beyond the paper].
+
+For every target person and every statistic (naive and diffing), the per-person LiRA features are
+computed as in ``lira``: the online log-likelihood ratio and the offline OUT z-score. A logistic
+regression (scikit-learn, standardised inputs) learns how to weigh them from the shadows alone:
+each shadow in turn plays the victim, its features computed against the *other* shadows
+(leave-one-shadow-out), labelled by whether the person was IN that shadow (the attacker's own coin
+flip). The victim is then scored with features against all shadows. No victim membership label
+is ever used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from faceleaks.attacks.base import Level, MembershipAttack, MembershipScores, PublicBase, ReferenceSet, ShadowModel
+from faceleaks.attacks.features import IDENTITY_FEATURES
+from faceleaks.attacks.membership.identity_stats import (IdentityStatistics, check_statistic,
+                                                         common_nonmember_references, target_groups)
+from faceleaks.attacks.membership.lira import fit_in_out, shadow_statistics
+from faceleaks.errors import DataError
+from faceleaks.serving.protocol import BlackBox
+
+__all__ = ["ShadowCombinationAttack", "DEFAULT_COMBINED"]
+
+DEFAULT_COMBINED = ("compactness", "mean_max_posterior", "label_agreement", "residual_norm", "residual_coherence")
+
+
+def _lira_features(x: np.ndarray, shadow: np.ndarray, is_in: np.ndarray) -> np.ndarray:
+    """(n, 2 F): online LLR and offline OUT z-score of each statistic; x (n, F), shadow (S, n, F)."""
+    mu_out, sd_out = fit_in_out(shadow, ~is_in)
+    mu_in, sd_in = fit_in_out(shadow, is_in)
+    z_out = (x - mu_out) / sd_out
+    llr = -0.5 * ((x - mu_in) / sd_in) ** 2 - np.log(sd_in) + 0.5 * z_out ** 2 + np.log(sd_out)
+    return np.concatenate([llr, z_out], axis=1)
+
+
+class ShadowCombinationAttack(MembershipAttack):
+    """Logistic regression over per-person LiRA features of several statistics, trained on shadows.
+
+    Parameters
+    ----------
+    statistics : tuple of str, from ``identity_stats.SHADOW_STATISTICS``; diffing ones are dropped
+        (with the rest kept) when ``fit`` gets no public base
+    k : int >= 2, photos per identity
+    C : float, inverse L2 strength of the logistic regression
+    ridge : float, L2 penalty of the diffing surrogates
+    """
+
+    def __init__(self, *, statistics: tuple[str, ...] = DEFAULT_COMBINED, k: int = 5, C: float = 1.0,
+                 ridge: float = 1.0) -> None:
+        self.statistics, self.k, self.C, self.ridge = tuple(statistics), k, C, ridge
+        for s in self.statistics:
+            check_statistic(s, k)
+        self.name = f"shadow-combination@k={k}"
+
+    def fit(self, references: Sequence[ReferenceSet] = (), *, shadows: Sequence[ShadowModel] = (),
+            public_base: PublicBase | None = None) -> "ShadowCombinationAttack":
+        """Keep the shadows (>= 3: one is left out in turn); the weights are learned in ``score``,
+        once the target people are known, from their statistics on the shadows only.
+
+        Raises ``DataError`` with fewer than 3 shadows.
+        """
+        if len(shadows) < 3:
+            raise DataError(f"ShadowCombinationAttack needs at least 3 shadow models, got {len(shadows)}")
+        names = self.statistics if public_base is not None else tuple(s for s in self.statistics
+                                                                       if s in IDENTITY_FEATURES)
+        if not names:
+            raise DataError("ShadowCombinationAttack: every statistic asked for needs the public base model")
+        self.shadows_ = list(shadows)
+        refs = common_nonmember_references(references, shadows) if public_base is not None else None
+        self.stats_ = IdentityStatistics(names, self.k, references=refs, public_base=public_base, ridge=self.ridge)
+        self.threshold_ = 0.0
+        return self
+
+    def score(self, box: BlackBox, images: np.ndarray, *, identity_ids: np.ndarray,
+              image_ids: np.ndarray | None = None) -> MembershipScores:
+        self._check_fitted()
+        names, groups = target_groups(identity_ids, self.k)
+        shadow = shadow_statistics(self.stats_, self.shadows_, images, groups)  # (S, n, F)
+        is_in = np.array([[n in s.members for n in names] for s in self.shadows_])
+        rows, labels = [], []
+        for j in range(len(self.shadows_)):
+            rest = np.arange(len(self.shadows_)) != j
+            rows.append(_lira_features(shadow[j], shadow[rest], is_in[rest]))
+            labels.append(is_in[j])
+        y = np.concatenate(labels)
+        if y.all() or not y.any():
+            raise DataError("the shadows hold no IN/OUT mix of the targets to learn from")
+        clf = make_pipeline(StandardScaler(), LogisticRegression(C=self.C, max_iter=1000))
+        clf.fit(np.concatenate(rows), y)
+        self.classifier_ = clf
+        victim = self.stats_(box, images, groups)
+        scores = clf.decision_function(_lira_features(victim, shadow, is_in))
+        n_queries = len(np.concatenate(groups))
+        return MembershipScores(scores, np.array(names), Level.IDENTITY, self.name, self.threshold_, n_queries)
