@@ -261,7 +261,7 @@ def finetune_dlib_teachers(jobs: Sequence[FinetuneJob], cfg: TeacherConfig, *, c
 
     def save(i: int, result: tuple[dict, dict]) -> None:  # on this machine, as each task finishes
         state, meta = result
-        save_checkpoint(todo[i][1], {k: torch.from_numpy(v) for k, v in state.items()}, meta)
+        save_checkpoint(todo[i][1], {k: torch.tensor(v) for k, v in state.items()}, meta)
 
     run_tasks(_finetune_task, tasks, backend=backend, workers=workers, shared=shared, setup=_one_thread,
               description=f"fine-tuning {len(tasks)} teachers ({backend})", ray_address=ray_address, on_result=save)
