@@ -33,6 +33,7 @@ __all__ = [
 ]
 
 TEACHER_KINDS = ("dlib", "scratch", "dlib-base")
+CONTROL_KINDS = ("base", "finetuned")
 OUTPUT_KINDS = ("posterior", "topk", "label")
 ATTRIBUTE_ATTACKS = ("logreg", "knn", "cluster")
 
@@ -111,6 +112,12 @@ class TeacherConfig:
     - ``scratch``: a small CNN trained from scratch on ``image_size`` crops (``epochs``,
       ``learning_rate``); fast, and the teacher-quality ablation.
     - ``dlib-base``: dlib's model unmodified, the negative control (no LFW identity is a member).
+
+    ``control`` is the negative-control teacher of a ``dlib`` run, a teacher that saw none of the
+    evaluated identities: ``base`` (default) is dlib's model unmodified; ``finetuned`` is dlib
+    fine-tuned with the same recipe on as many other LFW people (split role ``control_member``),
+    the null that is on the same distribution as the attacker's fine-tuned shadow teachers
+    [reconstructed]. ``scratch`` runs always use the attacker's shadow teacher.
     """
 
     kind: str = "dlib"
@@ -123,10 +130,15 @@ class TeacherConfig:
     unfreeze_last_n: int = 2
     finetune_epochs: int = 20
     finetune_learning_rate: float = 3e-4
+    control: str = "base"
 
     def __post_init__(self) -> None:
         if self.kind not in TEACHER_KINDS:
             raise ConfigError(f"unknown teacher kind {self.kind!r}; choose one of {TEACHER_KINDS}")
+        if self.control not in CONTROL_KINDS:
+            raise ConfigError(f"unknown control teacher {self.control!r}; choose one of {CONTROL_KINDS}")
+        if self.control == "finetuned" and self.kind != "dlib":
+            raise ConfigError(f"a fine-tuned control (--control finetuned) needs the dlib teacher, not {self.kind!r}")
         _positive(self, "image_size", "epochs", "batch_size", "embedding_dim", "unfreeze_last_n", "finetune_epochs")
 
     @property
@@ -159,7 +171,7 @@ class AttackConfig:
     is ``local`` (in-process) or ``http`` (each student served by uvicorn on 127.0.0.1 and queried
     over HTTP with httpx, as a deployed API would be); ``n_shadow_teachers`` > 0 adds the
     identity-level LiRA and shadow-combination attacks with that many shadow teachers per setting
-    (dlib teachers only; 0 turns them off).
+    (dlib teachers only; 0 turns them off; otherwise at least 3, ``ConfigError`` below).
     """
 
     ks: tuple[int, ...] = (1, 2, 5, 10)
@@ -174,8 +186,9 @@ class AttackConfig:
     n_shadow_teachers: int = 8
 
     def __post_init__(self) -> None:
-        if not isinstance(self.n_shadow_teachers, int) or self.n_shadow_teachers < 0 or self.n_shadow_teachers == 1:
-            raise ConfigError(f"AttackConfig.n_shadow_teachers must be 0 (no LiRA) or >= 2, got {self.n_shadow_teachers}")
+        if not isinstance(self.n_shadow_teachers, int) or self.n_shadow_teachers < 0 or 0 < self.n_shadow_teachers < 3:
+            raise ConfigError(f"shadow teachers (--shadows, AttackConfig.n_shadow_teachers) must be 0 (off) or >= 3 "
+                              f"(the shadow combination leaves one out in turn; LiRA wants >= 8), got {self.n_shadow_teachers}")
         if self.transport not in ("local", "http"):
             raise ConfigError(f"unknown transport {self.transport!r}; choose local or http")
         if not self.ks or any(not isinstance(k, int) or k < 1 for k in self.ks):

@@ -59,3 +59,12 @@ def test_k_beyond_the_photo_cap_is_refused_up_front():
     assert result.exit_code == 2 and "k=50" in " ".join(result.output.split())
     result = CliRunner().invoke(app, ["run", "--seeds", "0,,1", "--no-progress"])
     assert result.exit_code == 2 and "--seeds" in result.output
+
+
+@pytest.mark.parametrize("n", [1, 2, -1])
+def test_too_few_shadow_teachers_are_refused_up_front(n):
+    with pytest.raises(ConfigError, match="--shadows"):
+        config_from_dict({"attack": {"n_shadow_teachers": n}})
+    assert config_from_dict({"attack": {"n_shadow_teachers": 3}}).attack.n_shadow_teachers == 3
+    result = CliRunner().invoke(app, ["run", "--shadows", str(n), "--no-progress"])
+    assert result.exit_code == 2 and ">= 3" in " ".join(result.output.split())

@@ -55,7 +55,9 @@ def test_results_structure_and_sanity(quick_runs):
         assert (m["tpr_at_fpr"]["0.001"] is None) == (negatives < 1000)
         assert m["n_members"] <= cfg.split.n_members and m["n_nonmembers"] <= cfg.split.n_nonmembers
         assert m["balanced_accuracy"] is None or 0.0 <= m["balanced_accuracy"] <= 1.0
-    assert any("TPR at FPR=0.001 is null" in w for w in r["warnings"])
+    null = [w for w in r["warnings"] if "TPR at FPR=0.001 is null" in w]
+    assert len(null) == 1
+    assert f"null in {sum(m['tpr_at_fpr']['0.001'] is None for m in reports)} results" in null[0]
     assert all(v > 0 for v in r["queries"].values())
     assert {"data", "teacher", "students", "attacks"} <= set(r["timings_s"])
 
@@ -73,7 +75,8 @@ def test_same_seed_same_results_apart_from_timings(quick_runs):
     a, b = _load(quick_runs[0]), _load(quick_runs[1])
     for r in (a, b):
         r.pop("timings_s")
-        r["cost"].pop("shadow_seconds"), r["cost"].pop("shadow_seconds_per_audited")
+        for key in ("shadow_seconds", "shadow_seconds_per_audited", "n_shadow_teachers_trained_this_run"):
+            r["cost"].pop(key)
         for m in r["membership"]:
             m.pop("seconds")
     a["config"].pop("output_dir"), b["config"].pop("output_dir")
@@ -96,6 +99,7 @@ def test_shadow_teacher_attacks_and_their_cost(quick_runs):
     cfg = quick_config()
     s = cfg.attack.n_shadow_teachers
     assert r["cost"]["n_shadow_teachers_per_setting"] == s and r["cost"]["shadow_seconds"] > 0
+    assert r["cost"]["shadow_train_seconds"] > 0 and r["cost"]["shadow_train_threads"] == 1
     assert r["cost"]["n_audited_per_setting"] == {"training-photos": 48, "unseen-photos": 48}
     ident = [m for m in r["membership"] if m["level"] == "identity"]
     names = {m["attack"].split("@")[0] for m in ident if m["student"] == "lfw-identity" and m["k"] == 5}
@@ -109,3 +113,20 @@ def test_shadow_teacher_attacks_and_their_cost(quick_runs):
             assert m["n_shadow_models"] == s and m["n_queries"] == m["k"] * (m["n_members"] + m["n_nonmembers"])
     summary = (quick_runs[0] / "summary.md").read_text()
     assert "Cost per audited person" in summary
+
+
+def test_finetuned_control_trains_on_people_nobody_evaluates(real_lfw, session_cache, tmp_path):
+    result = CliRunner().invoke(app, ["run", "--quick", "--control", "finetuned", "--shadows", "0", "--k", "5",
+                                      "--out", str(tmp_path), "--cache-dir", str(session_cache), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    r = _load(tmp_path)
+    split = json.loads((tmp_path / "split.json").read_text())
+    control_people = split["roles"]["control_member"]
+    evaluated = set(split["roles"]["member"]) | set(split["roles"]["nonmember"]) | set(split["roles"]["reference"])
+    assert len(control_people) == quick_config().split.n_members and not set(control_people) & evaluated
+    control = r["teacher"]["control"]
+    assert control["kind"] == "dlib" and control["n_member_identities"] == len(control_people)
+    assert control["verification"]["accuracy"] > 0.9
+    reports = [m for m in r["membership"] if m["teacher"] == "control" and m["level"] == "identity"]
+    assert reports and abs(sum(m["auc"] for m in reports) / len(reports) - 0.5) < 0.1
+    assert (tmp_path / "summary.md").read_text().count("control") > 0

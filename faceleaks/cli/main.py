@@ -99,6 +99,7 @@ def run(
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of every random choice (default 0)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default ./faceleaks-out)."),
     teacher: Optional[str] = typer.Option(None, "--teacher", help="Teacher kind: dlib (default), scratch, dlib-base (negative control)."),
+    control: Optional[str] = typer.Option(None, "--control", help="Negative-control teacher of a dlib run: base (unmodified dlib, default) or finetuned (dlib fine-tuned on other LFW people)."),
     output: Optional[str] = typer.Option(None, "--output", help="What the student API returns: posterior, topk, label."),
     k: Optional[str] = typer.Option(None, "--k", help="Photos per identity, e.g. 1,2,5,10."),
     lfw_dir: Optional[Path] = typer.Option(None, "--lfw-dir", help="LFW folder (else $FACELEAKS_LFW_DIR, $FACELEAKS_DATA_DIR/lfw, ../shared/data/lfw, download)."),
@@ -125,6 +126,7 @@ def run(
     if http:
         overrides.setdefault("attack", {})["transport"] = "http"
     for section, key, value in (("attack", "n_shadow_teachers", shadows), ("runtime", "executor", executor),
+                                ("teacher", "control", control),
                                 ("runtime", "workers", workers)):
         if value is not None:
             overrides.setdefault(section, {})[key] = value

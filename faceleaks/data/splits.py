@@ -8,6 +8,9 @@ Roles of LFW identities (each identity has exactly one):
 - ``reference``: never seen by the teacher, and the attacker knows it (calibration, shadow models).
 - ``student``: the classes of the LFW identification student (the owner's downstream task).
 - ``shadow_student``: identities the attacker uses for its own shadow student.
+- ``control_member``: only when asked for (``n_control_members``): identities a fine-tuned
+  negative-control teacher trains on (drawn like the student identities; never evaluated, never
+  given to the attacker).
 
 UTKFace photos (no identities) are split into the age student's train/test sets and the
 attacker's shadow set. [reconstructed]: the paper's exact split is not public.
@@ -24,11 +27,11 @@ import numpy as np
 
 from faceleaks.config import SplitConfig
 from faceleaks.errors import ArtifactError, DataError
-from faceleaks.seeding import make_rng
+from faceleaks.seeding import derive_seed, make_rng
 
 __all__ = ["MembershipSplit", "make_split", "ROLES", "SCHEMA_VERSION"]
 
-ROLES = ("member", "nonmember", "reference", "student", "shadow_student")
+ROLES = ("member", "nonmember", "reference", "student", "shadow_student", "control_member")
 SCHEMA_VERSION = 1
 
 
@@ -106,7 +109,7 @@ def _take(pool: list[str], n: int, what: str, cfg_name: str) -> list[str]:
 
 
 def make_split(by_identity: dict[str, list[str]], utk_ids: list[str], cfg: SplitConfig,
-               *, max_images_per_identity: int, seed: int) -> MembershipSplit:
+               *, max_images_per_identity: int, seed: int, n_control_members: int = 0) -> MembershipSplit:
     """Draw a seeded, identity-disjoint split.
 
     Parameters
@@ -114,6 +117,9 @@ def make_split(by_identity: dict[str, list[str]], utk_ids: list[str], cfg: Split
     by_identity : identity -> its readable LFW image ids
     utk_ids : readable UTKFace image ids
     cfg : counts and fractions (see ``SplitConfig``)
+    n_control_members : identities for a fine-tuned control teacher (``control_member``), drawn
+        from those left with ``min_images_student`` to ``min_images_membership - 1`` photos by a
+        generator of their own, so every other role is the same as with 0
 
     Raises ``DataError`` if there are too few identities or UTKFace photos for the counts asked.
     """
@@ -152,6 +158,14 @@ def make_split(by_identity: dict[str, list[str]], utk_ids: list[str], cfg: Split
     order = [sorted(utk_ids)[i] for i in rng.permutation(len(utk_ids))]
     utk = {"train": order[: cfg.n_utkface_train], "test": order[cfg.n_utkface_train : need],
            "shadow": order[need : 2 * need]}
+    if n_control_members:
+        extra = make_rng(derive_seed(seed, "control-members"))
+        small = sorted(small)
+        small = [small[i] for i in extra.permutation(len(small))]
+        roles["control_member"] = _take(small, n_control_members, "the control teacher", "n_members")
+        for ident in roles["control_member"]:
+            ids = sorted(by_identity[ident])
+            photos[ident] = [ids[i] for i in extra.permutation(len(ids))[:max_images_per_identity]]
     split = MembershipSplit(seed, roles, photos, member_train, student_test, utk)
     split.validate()
     return split

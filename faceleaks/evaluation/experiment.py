@@ -255,7 +255,8 @@ def _victim_endpoint(api: BlackBox, transport: str, name: str) -> Iterator[Black
             client.close()
 
 
-def _verify(teacher, data: Dataset, cache_dir: Path, n_folds: int) -> dict:
+def _verify(teacher, data: Dataset, cache_dir: Path, n_folds: int, exclude: list[str] | None = None) -> dict:
+    """LFW pairs accuracy of ``teacher`` on pairs of people it did not train on (``exclude``, default the members)."""
     from faceleaks.data.faces import load_faces
 
     pairs_path = data.lfw_root.parent / "pairs.txt"
@@ -270,7 +271,7 @@ def _verify(teacher, data: Dataset, cache_dir: Path, n_folds: int) -> dict:
                            description="reading LFW pairs")
         return dict(zip(faces.image_ids.tolist(), teacher.embed(faces.images)))
 
-    return verification_accuracy(read_pairs(pairs_path), embed, exclude_identities=set(data.split.identities("member")),
+    return verification_accuracy(read_pairs(pairs_path), embed, exclude_identities=set(data.split.identities("member") if exclude is None else exclude),
                                  n_folds=n_folds)
 
 
@@ -324,10 +325,13 @@ def run_experiment(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Path) -> 
     control, control_info = {}, {"note": "the victim teacher is itself the negative control"}
     if not is_control_run:
         with timer("control"):
-            control_teacher = build_control_teacher(cfg, shadow_teacher=shadow_teacher, cache_dir=cache_dir)
+            control_teacher = build_control_teacher(data, cfg, shadow_teacher=shadow_teacher, cache_dir=cache_dir)
             control = build_students(control_teacher, data, cfg, shadow=False, prefix="control")
             control_info = {"name": control_teacher.name, "kind": control_teacher.info.get("kind"),
-                            "verification": _verify(control_teacher, data, cache_dir, cfg.data.verification_folds)}
+                            "n_member_identities": len(data.split.identities("control_member")),
+                            "verification": _verify(control_teacher, data, cache_dir, cfg.data.verification_folds,
+                                                    exclude=data.split.identities("member")
+                                                    + data.split.identities("control_member"))}
     public_base = TeacherPublicBase(dlib_base_teacher(cfg.teacher, cache_dir=cache_dir, name="attacker-dlib-base")) \
         if cfg.teacher.kind != "scratch" else None
     victim_role = "control" if is_control_run else "victim"
@@ -338,13 +342,18 @@ def run_experiment(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Path) -> 
 
         with timer("lira-shadows"):
             targets = {s: _held_photos(data, s, cfg) for s in SETTINGS}
-            lira = build_lira_shadows(data, shadow_cfg, attacker, targets, cache_dir=cache_dir)
-        n_targets = sum(len(t) for t in targets.values())
+            built = build_lira_shadows(data, shadow_cfg, attacker, targets, cache_dir=cache_dir)
+        n_targets = max(sum(len(t) for t in targets.values()), 1)
+        train = built.train_seconds
         cost = {"n_shadow_teachers_per_setting": cfg.attack.n_shadow_teachers,
                 "n_audited_per_setting": {s: len(t) for s, t in targets.items()},
+                "shadow_train_seconds": train, "shadow_train_threads": built.train_threads,
+                "shadow_train_seconds_per_audited": None if train is None else round(train / n_targets, 3),
+                "n_shadow_teachers_trained_this_run": built.n_trained,
                 "shadow_seconds": timer.timings["lira-shadows"],
-                "shadow_seconds_per_audited": round(timer.timings["lira-shadows"] / max(n_targets, 1), 3),
+                "shadow_seconds_per_audited": round(timer.timings["lira-shadows"] / n_targets, 3),
                 "executor": cfg.runtime.executor, "workers": cfg.runtime.workers}
+        lira = built.models
     with timer("attacks"):
         reports, queries = _attack_students(jobs, shadows, data, attacker, cfg, caught, public_base, lira)
     return RunRecord(

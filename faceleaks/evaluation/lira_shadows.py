@@ -36,7 +36,7 @@ from faceleaks.serving.local import LocalBlackBox
 from faceleaks.serving.perturb import reveal
 from faceleaks.serving.wrappers import CachingBlackBox
 
-__all__ = ["ShadowPlan", "plan_lira_shadows", "check_shadow_plans", "build_lira_shadows"]
+__all__ = ["ShadowPlan", "LiraShadows", "plan_lira_shadows", "check_shadow_plans", "build_lira_shadows"]
 
 
 @dataclass(frozen=True)
@@ -96,12 +96,30 @@ def check_shadow_plans(plans: list[ShadowPlan], split: MembershipSplit) -> None:
                             f"{ {r: v for r, v in roles.items() if v} or leaked }")
 
 
+@dataclass(frozen=True)
+class LiraShadows:
+    """What ``build_lira_shadows`` built.
+
+    models : (setting, student name) -> S shadow students, each with every identity its teacher trained on
+    n_trained : shadow teachers fine-tuned in this call (the others came from the cache)
+    train_seconds : seconds spent fine-tuning all the shadow teachers, as recorded when each was
+        trained (in this call or an earlier one), with ``train_threads`` torch threads each; None if
+        a cached checkpoint predates that record
+    """
+
+    models: dict[tuple[str, str], list[ShadowModel]]
+    n_trained: int
+    train_seconds: float | None
+    train_threads: int | None
+
+
 def build_lira_shadows(data: Dataset, cfg: ExperimentConfig, attacker: AttackerData, targets: dict[str, dict[str, list[str]]],
-                       *, cache_dir: Path) -> dict[tuple[str, str], list[ShadowModel]]:
-    """(setting, student name) -> S shadow students, each with every identity its teacher trained on.
+                       *, cache_dir: Path) -> LiraShadows:
+    """Plan, fine-tune (or load) and wrap the shadow teachers and students of every setting.
 
     ``targets[setting]`` maps each audited identity to the photo ids the attacker holds of it.
     Shadow teachers not yet cached are fine-tuned through ``cfg.runtime.executor`` first.
+    Raises ``DataError`` if a plan would leak a victim identity or the teacher kind has no public base.
     """
     plans = plan_lira_shadows(attacker, targets, n_shadows=cfg.attack.n_shadow_teachers, seed=cfg.seed)
     check_shadow_plans(plans, data.split)
@@ -114,12 +132,17 @@ def build_lira_shadows(data: Dataset, cfg: ExperimentConfig, attacker: AttackerD
         jobs.append(FinetuneJob(faces.images, faces.identities, faces.image_ids,
                                 derive_seed(cfg.seed, plan.name), plan.name))
     rt = cfg.runtime
-    finetune_dlib_teachers(jobs, cfg.teacher, cache_dir=cache_dir, backend=rt.executor, workers=rt.workers,
-                           ray_address=rt.ray_address)
+    n_trained = finetune_dlib_teachers(jobs, cfg.teacher, cache_dir=cache_dir, backend=rt.executor,
+                                       workers=rt.workers, ray_address=rt.ray_address)
     out: dict[tuple[str, str], list[ShadowModel]] = {}
+    seconds, threads = [], set()
     for plan in track(plans, "LiRA shadow students"):
         teacher = build_teacher(data, cfg, plan.train, name=plan.name, cache_dir=cache_dir)
+        seconds.append(teacher.info.get("train_seconds"))
+        threads.add(teacher.info.get("train_threads"))
         for name, (student, _) in build_students(teacher, data, cfg, shadow=True, prefix=f"lira-{plan.index}").items():
             box = CachingBlackBox(reveal(LocalBlackBox(student), cfg.attack.output, top_k=cfg.attack.top_k))
             out.setdefault((plan.setting, name), []).append(ShadowModel(box, frozenset(plan.train)))
-    return out
+    known = None not in seconds
+    return LiraShadows(out, n_trained, round(sum(seconds), 2) if known else None,
+                       threads.pop() if known and len(threads) == 1 else None)

@@ -23,7 +23,7 @@ from faceleaks.models.dlib_teacher import dlib_base_teacher, finetune_dlib_teach
 from faceleaks.models.teacher import Teacher, train_scratch_teacher
 from faceleaks.seeding import derive_seed
 
-__all__ = ["Dataset", "prepare_data", "build_teacher", "build_control_teacher", "build_students", "age_group", "age_group_names",
+__all__ = ["Dataset", "prepare_data", "build_teacher", "build_control_teacher", "n_control_members", "build_students", "age_group", "age_group_names",
            "chippers"]
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ def prepare_data(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Path) -> Da
     utk_records = index_utkface(utk_root)
     utk = {r.image_id: r for r in utk_records}
     split = make_split(by_identity, list(utk), cfg.split, max_images_per_identity=cfg.data.max_images_per_identity,
-                       seed=derive_seed(cfg.seed, "split"))
+                       seed=derive_seed(cfg.seed, "split"), n_control_members=n_control_members(cfg))
     split_path = Path(out_dir) / "split.json"
     split.to_json(split_path)
     split = MembershipSplit.from_json(split_path)  # validated, as any later reader would
@@ -105,14 +105,25 @@ def build_teacher(data: Dataset, cfg: ExperimentConfig, train_ids: dict[str, lis
                  cache_dir=cache_dir, name=name)
 
 
-def build_control_teacher(cfg: ExperimentConfig, *, shadow_teacher: Teacher, cache_dir: Path) -> Teacher:
+def n_control_members(cfg: ExperimentConfig) -> int:
+    """Identities the fine-tuned control teacher trains on: as many as the victim's members, or 0."""
+    return cfg.split.n_members if cfg.teacher.kind == "dlib" and cfg.teacher.control == "finetuned" else 0
+
+
+def build_control_teacher(data: Dataset, cfg: ExperimentConfig, *, shadow_teacher: Teacher, cache_dir: Path) -> Teacher:
     """A teacher of the same kind that saw none of the evaluated (member or non-member) identities.
 
-    dlib kinds: dlib's unmodified model. ``scratch``: the attacker's shadow teacher, trained only on
-    reference identities with the same recipe (reused to save training time).
+    ``dlib``: dlib's unmodified model (``cfg.teacher.control == "base"``) or dlib fine-tuned with the
+    victim's recipe on all photos of the split's ``control_member`` identities (``"finetuned"``).
+    ``scratch``: the attacker's shadow teacher, trained only on reference identities with the same
+    recipe (reused to save training time).
     """
     if cfg.teacher.kind == "scratch":
         return shadow_teacher
+    if cfg.teacher.control == "finetuned":
+        people = data.split.identities("control_member")
+        return build_teacher(data, cfg, {p: data.split.photos[p] for p in people}, name="control-teacher",
+                             cache_dir=cache_dir)
     return dlib_base_teacher(cfg.teacher, cache_dir=cache_dir, name="control-dlib-base")
 
 

@@ -71,7 +71,10 @@ class RunRecord:
     """Everything a run measured. ``timings_s`` are wall-clock seconds per stage; ``attributes`` is
     the attribute-inference record (``AttributeRecord.to_dict()`` without its timings), or empty.
     ``cost`` holds what the shadow-teacher attacks spent: shadow teachers per setting, audited
-    people per setting, and seconds of shadow training per audited person (empty without them)."""
+    people per setting, seconds of shadow fine-tuning as recorded when each shadow was trained
+    (``shadow_train_seconds``, total and per audited person; the same whether this run trained them
+    or reused the cache) and this run's wall-clock seconds for the shadow stage (``shadow_seconds``,
+    near 0 on a warm cache); empty without shadow teachers."""
 
     seed: int
     config: dict[str, Any]

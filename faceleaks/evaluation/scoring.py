@@ -49,7 +49,7 @@ def evaluate_scores(
         warnings.simplefilter("always")
         tprs = {f"{f:g}": tpr_at_fpr(y, s, f) for f in fprs}
     if caught is not None:
-        caught += [f"{scores.attack} / {student} / {setting}: {w.message}" for w in wlist]
+        caught += [f"{scores.attack} / {teacher}/{student} / {setting} / k={k}: {w.message}" for w in wlist]
     if caught is None:
         for w in wlist:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -194,19 +195,22 @@ def finetune_dlib_teacher(
 def dlib_teacher_path(cfg: TeacherConfig, image_ids: np.ndarray, seed: int, name: str,
                       cache_dir: Path | None) -> Path | None:
     """Cache file of a fine-tuned teacher: a hash of its configuration, training photos and seed."""
-    key = config_key("dlib", asdict(cfg), sorted(np.asarray(image_ids).astype(str).tolist()), seed)
+    recipe = {k: v for k, v in asdict(cfg).items() if k != "control"}  # which control is built is not the recipe
+    key = config_key("dlib", recipe, sorted(np.asarray(image_ids).astype(str).tolist()), seed)
     return Path(cache_dir) / "teachers" / f"{name}-dlib-{key}.pt" if cache_dir else None
 
 
 def _train_tail(tail: nn.Module, h: torch.Tensor, labels: np.ndarray, n_classes: int, cfg: TeacherConfig,
                 seed: int, name: str) -> dict:
+    t0 = time.perf_counter()
     model = nn.Sequential(tail, _imprinted_head(tail, h, labels, n_classes))
     losses = fit_classifier(model, h, labels, epochs=cfg.finetune_epochs, batch_size=cfg.batch_size,
                             learning_rate=cfg.finetune_learning_rate, weight_decay=cfg.weight_decay,
                             generator=torch.Generator().manual_seed(seed), description=f"fine-tuning {name} (dlib)")
     train_acc = float((predict_batches(model, h).argmax(1).numpy() == labels).mean())
     return {"kind": "dlib", "n_classes": n_classes, "n_train_photos": int(len(h)), "final_loss": losses[-1],
-            "train_accuracy": train_acc, "embedding_dim": 128, "unfreeze_last_n": cfg.unfreeze_last_n}
+            "train_accuracy": train_acc, "embedding_dim": 128, "unfreeze_last_n": cfg.unfreeze_last_n,
+            "train_seconds": round(time.perf_counter() - t0, 2), "train_threads": torch.get_num_threads()}
 
 
 @dataclass(frozen=True)

@@ -22,40 +22,54 @@ def _pick(record: RunRecord, student: str, setting: str, teacher: str = "victim"
 _SETTING_ORDER = {"training-photos": 0, "unseen-photos": 1}
 
 
-def _roc_k(reps: list[MembershipReport], min_nonmembers: int = 30) -> int:
-    """The largest k with at least ``min_nonmembers`` non-member identities (else the largest k)."""
+def _roc_k(reps: list[MembershipReport], prefer: int = 5, min_nonmembers: int = 30) -> int:
+    """``prefer`` if the identity attacks have it, else the largest k with at least ``min_nonmembers``
+    non-member identities (else the largest k)."""
     ks = sorted({m.k for m in reps if m.level == "identity"})
+    if prefer in ks:
+        return prefer
     good = [k for k in ks if all(m.n_nonmembers >= min_nonmembers for m in reps if m.level == "identity" and m.k == k)]
     return (good or ks or [1])[-1]
 
 
-def roc_figure(record: RunRecord, *, log_scale: bool = True) -> Figure:
-    """One panel per (student, setting): ROC of the per-photo attacks (dashed) and of the identity
-    attacks at the largest k that still has >= 30 non-member identities (solid)."""
+def _resolved(m: MembershipReport, floor: float = 0.0) -> tuple[list[float], list[float]]:
+    """ROC points from one false positive on (below it the curve is not resolved); TPR at least
+    ``floor`` (a log axis cannot show 0)."""
+    n_neg = m.n_nonmember_photos if m.level == "instance" else m.n_nonmembers
+    pts = [(f, t) for f, t in zip(m.roc.fpr, m.roc.tpr) if f >= 1.0 / max(n_neg, 1) - 1e-12]
+    return [p[0] for p in pts], [max(p[1], floor) for p in pts]
+
+
+def roc_figure(record: RunRecord, *, log_scale: bool = True, k: int = 5) -> Figure:
+    """One panel per (student, setting): ROC of the per-photo attacks (dashed), of the identity
+    attacks at ``k`` photos per person (solid; the largest k with >= 30 non-member identities if
+    there is no ``k``) and, thin grey, the same identity attacks on the negative-control teacher."""
     students = sorted({m.student for m in record.membership})
     settings = sorted({m.setting for m in record.membership}, key=lambda x: _SETTING_ORDER.get(x, 9))
-    fig, axes = plt.subplots(len(students), len(settings), figsize=(5.5 * len(settings), 4.5 * len(students)),
+    fig, axes = plt.subplots(len(students), len(settings), figsize=(8.0 * len(settings), 4.5 * len(students)),
                              squeeze=False)
     for i, student in enumerate(students):
         for j, setting in enumerate(settings):
             ax = axes[i][j]
             reps = _pick(record, student, setting)
-            kmax = _roc_k(reps)
-            shown = [m for m in reps if m.level == "instance" or m.k == kmax]
+            kk = _roc_k(reps, prefer=k)
+            shown = [m for m in reps if m.level == "instance" or m.k == kk]
+            control = [m for m in _pick(record, student, setting, "control") if m.level == "identity" and m.k == kk]
+            lo = 1e-3
+            floor = lo if log_scale else 0.0
+            for n, m in enumerate(control):
+                ax.plot(*_resolved(m, floor), "-", color="0.65", lw=0.7, label="control teacher" if n == 0 else None)
             ax.set_prop_cycle(color=[plt.get_cmap("tab20")(c % 20) for c in range(len(shown))])
             for m in shown:
                 style = "--" if m.level == "instance" else "-"
-                # Below one false positive the ROC is not resolved: start each curve there.
-                n_neg = m.n_nonmember_photos if m.level == "instance" else m.n_nonmembers
-                pts = [(f, t) for f, t in zip(m.roc.fpr, m.roc.tpr) if f >= 1.0 / max(n_neg, 1) - 1e-12]
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], style, label=f"{m.attack} ({m.auc:.2f})", lw=1.2)
-            lo = 1e-3
+                ax.plot(*_resolved(m, floor), style, label=f"{m.attack} ({m.auc:.2f})", lw=1.2)
             ax.plot([lo, 1], [lo, 1], ":", color="grey", lw=0.8)
             if log_scale:
                 ax.set_xscale("log"); ax.set_yscale("log"); ax.set_xlim(lo, 1); ax.set_ylim(lo, 1.02)  # noqa: E702
-            ax.set_title(f"{student} — {setting}", fontsize=10)
+            ax.set_title(f"{student} — {setting} (identity attacks at k = {kk})", fontsize=10)
             ax.set_xlabel("false positive rate"); ax.set_ylabel("true positive rate")  # noqa: E702
-            ax.legend(fontsize=7, loc="lower right")
+            # beside the panel, not over the curves (the low-FPR corner is what matters)
+            ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), title="AUC", title_fontsize=7)
     fig.suptitle("Membership of the teacher's identities through black-box students (AUC in legend)")
     fig.tight_layout()
     return fig

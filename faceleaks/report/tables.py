@@ -49,6 +49,19 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
 
 
+def _control_text(control: dict) -> str:
+    """One sentence on the negative-control teacher (from ``RunRecord.teacher["control"]``)."""
+    if "name" not in control:
+        return f"**Negative control**: {control.get('note', 'none')}."
+    kind = control.get("kind")
+    what = {"dlib-base": "dlib's model unmodified",
+            "dlib": f"dlib fine-tuned with the victim's recipe on {control.get('n_member_identities')} other LFW people",
+            "scratch": "the attacker's shadow teacher (reference identities only)"}.get(kind, kind)
+    acc = control.get("verification", {}).get("accuracy")
+    return (f"**Negative control** (`control` rows): students on {what}, a teacher that saw no evaluated "
+            f"identity; verification {fmt(acc)}.")
+
+
 def summary_markdown(record: RunRecord) -> str:
     """The summary written as ``summary.md``."""
     t = record.teacher
@@ -60,6 +73,7 @@ def summary_markdown(record: RunRecord) -> str:
         f"({t.get('n_train_photos')} photos); API output: `{record.config['attack']['output']}`.", "",
         f"**Teacher verification** on LFW pairs of held-out identities: {fmt(v.get('accuracy'))} "
         f"± {fmt(v.get('std'))} ({v.get('n_pairs', 0)} pairs; the paper's teacher: 0.964).", "",
+        _control_text(t.get("control", {})), "",
         _table(["student", "teacher", "classes", "test accuracy"],
                [[s["name"], s["teacher"], str(s["n_classes"]), fmt(s["test_accuracy"])] for s in record.students]),
         "", "## Membership inference on the teacher", "",
@@ -90,8 +104,13 @@ def summary_markdown(record: RunRecord) -> str:
 
 def cost_text(record: RunRecord) -> str:
     """Per identity-level attack (victim, training photos, one k per student): victim queries, shadow
-    models and seconds per audited person; seconds include the shadow training shared by all people."""
-    per_shadow = record.cost.get("shadow_seconds_per_audited", 0.0) if record.cost else 0.0
+    models and seconds per audited person; seconds include the shadow training shared by all people
+    (as recorded when each shadow teacher was trained, so a run that reuses cached shadows still
+    reports what they cost)."""
+    cost = record.cost or {}
+    per_shadow = cost.get("shadow_train_seconds_per_audited")
+    if per_shadow is None:  # a cached shadow predates the training-time record: this run's wall clock
+        per_shadow = cost.get("shadow_seconds_per_audited", 0.0)
     rows = []
     reps = [m for m in record.membership if m.level == "identity" and m.teacher != "control"
             and m.setting == "training-photos"]
@@ -104,10 +123,19 @@ def cost_text(record: RunRecord) -> str:
             shadow_s = per_shadow if m.n_shadow_models > 1 else 0.0
             rows.append([student, m.attack, fmt(m.n_queries / n, 1), str(m.n_shadow_models),
                          fmt(m.seconds / n + shadow_s, 3)])
-    note = ("Shadow-teacher attacks share S shadow teachers per setting; their training time "
-            f"({record.cost.get('shadow_seconds', 0):.0f} s on executor `{record.cost.get('executor', '')}`) is spread "
-            "over the audited people. Calibration queries of known non-members are in the totals below."
-            if record.cost else "No shadow teachers in this run.")
+    if cost:
+        train = cost.get("shadow_train_seconds")
+        trained = (f"fine-tuning them took {train:.0f} s with {cost.get('shadow_train_threads')} torch thread(s) "
+                   "each, as recorded when each was trained" if train is not None else
+                   f"this run spent {cost.get('shadow_seconds', 0):.0f} s on them")
+        note = (f"Shadow-teacher attacks share {cost.get('n_shadow_teachers_per_setting')} shadow teachers per "
+                f"setting ({cost.get('n_shadow_teachers_trained_this_run', '?')} fine-tuned in this run on executor "
+                f"`{cost.get('executor', '')}`, the rest from the cache); {trained}. That training is spread over "
+                "the audited people in the last column. Victim queries / person counts the person's own photos; "
+                "the attacker's calibration queries (photos of people it knows are not members, shared by all "
+                "audited people) are in the per-student totals under *Queries and time*.")
+    else:
+        note = "No shadow teachers in this run."
     return note + "\n\n" + _table(["student", "attack", "victim queries / person", "shadow models",
                                     "seconds / person"], rows)
 

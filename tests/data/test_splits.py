@@ -67,3 +67,22 @@ def test_too_few_identities_is_a_clear_error():
     people, utk = _people()
     with pytest.raises(DataError, match="need 50 identities for members but only 20"):
         make_split(people, utk, SplitConfig(n_members=50), max_images_per_identity=10, seed=0)
+
+
+def test_control_members_are_extra_people_and_change_no_other_role(tmp_path):
+    people, utk = _people()
+    plain = make_split(people, utk, CFG, max_images_per_identity=12, seed=3)
+    with_control = make_split(people, utk, CFG, max_images_per_identity=12, seed=3, n_control_members=2)
+    control = with_control.identities("control_member")
+    assert len(control) == 2 and all(c.startswith("small") for c in control)
+    used = {i for r, ids in plain.roles.items() for i in ids}
+    assert not set(control) & used
+    for field in ("member_train", "student_test", "utk"):
+        assert getattr(plain, field) == getattr(with_control, field)
+    assert {r: v for r, v in with_control.roles.items() if r != "control_member"} == plain.roles
+    assert all(with_control.photos[p] == plain.photos[p] for p in plain.photos)
+    assert set(with_control.photos[control[0]]) == set(people[control[0]])
+    with_control.to_json(tmp_path / "split.json")
+    assert MembershipSplit.from_json(tmp_path / "split.json").identities("control_member") == control
+    with pytest.raises(DataError, match="control teacher"):
+        make_split(people, utk, CFG, max_images_per_identity=12, seed=3, n_control_members=5)

@@ -160,7 +160,9 @@ def test_shadow_pipeline_runs_on_backend(tiny, backend, session_cache, tmp_path_
         pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'faceleaks[ray]'")
     cfg, data, attacker, targets = tiny
     folder = tmp_path_factory.mktemp(f"shadows-{backend}")
-    shadows = _build(tiny, backend, session_cache, folder)
+    built = _build(tiny, backend, session_cache, folder)
+    shadows = built.models
+    assert built.n_trained == 3 * len(SETTINGS) and built.train_seconds > 0 and built.train_threads == 1
     assert set(shadows) == {(s, n) for s in SETTINGS for n in ("lfw-identity", "utk-age")}
     victims = set(data.split.identities("member")) | set(data.split.identities("nonmember"))
     for (setting, _), models in shadows.items():
@@ -172,8 +174,10 @@ def test_shadow_pipeline_runs_on_backend(tiny, backend, session_cache, tmp_path_
     assert len(checkpoints) == 3 * len(SETTINGS)
     # a rerun reuses every cached shadow teacher (nothing is fine-tuned again)
     stamps = [p.stat().st_mtime_ns for p in checkpoints]
-    again = _build(tiny, backend, session_cache, folder)
+    rebuilt = _build(tiny, backend, session_cache, folder)
+    again = rebuilt.models
     assert [p.stat().st_mtime_ns for p in checkpoints] == stamps
+    assert rebuilt.n_trained == 0 and rebuilt.train_seconds == built.train_seconds  # cost survives the cache
     images = data.faces.images[:8]
     for a, b in zip(shadows[("training-photos", "lfw-identity")], again[("training-photos", "lfw-identity")]):
         np.testing.assert_allclose(a.box.query(images).values, b.box.query(images).values, atol=1e-6)
