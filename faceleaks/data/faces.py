@@ -1,4 +1,4 @@
-"""Face photos in memory (``FaceSet``), read from disk once and cached as aligned crops.
+"""Face photos in memory (``FaceSet``), read from disk once and cached as aligned crops (one file per photo).
 
 A ``FaceSet`` holds uint8 RGB crops of one fixed size, each with an image id and an identity.
 Unreadable files are skipped, counted and reported, never fatal (unless nothing is left).
@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -100,22 +102,37 @@ def _read(path: Path, chipper: Chipper) -> np.ndarray:
     return chipper(photo)
 
 
-def _cache_key(paths: list[Path], chipper: Chipper) -> str:
-    h = hashlib.sha256(chipper.spec.encode())
-    for p in paths:
-        try:
-            size = p.stat().st_size
-        except OSError:
-            size = -1
-        h.update(f"{p}|{size}\n".encode())
-    return h.hexdigest()[:24]
+def _photo_key(path: Path) -> str:
+    """Cache name of one photo: a hash of its path and size (a replaced file gets a new chip)."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        size = -1
+    return hashlib.sha256(f"{path}|{size}".encode()).hexdigest()[:24]
+
+
+def _chip_folder(cache_dir: Path, chipper: Chipper) -> Path:
+    spec = re.sub(r"[^A-Za-z0-9_.-]", "_", chipper.spec)
+    return Path(cache_dir) / "chips" / spec
+
+
+def _save_chip(path: Path, chip: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
+    np.save(tmp, chip)
+    tmp.replace(path)
 
 
 def load_faces(
     paths: list[Path], image_ids: list[str], identities: list[str], chipper: Chipper,
     *, cache_dir: Path | None = None, description: str = "reading faces",
 ) -> FaceSet:
-    """Read and crop photos; cached in ``cache_dir`` under a hash of the paths and the chipper.
+    """Read and crop photos, each chip cached once in ``cache_dir/chips/<chipper spec>/``.
+
+    The cache holds one ``.npy`` file (uint8, (S, S, 3)) per photo, named by a hash of the photo's
+    path and size, so the many photo sets of different splits and seeds share their chips: the cache
+    never holds more than one chip per photo and chipper (about 66 kB at 150 x 150). Unreadable photos
+    are not cached: they are tried again, and reported again, on every call.
 
     Raises
     ------
@@ -123,33 +140,39 @@ def load_faces(
         If no photo could be read. Unreadable photos are otherwise skipped and listed in
         ``FaceSet.unreadable``.
     """
-    cache = None
-    if cache_dir is not None:
-        cache = Path(cache_dir) / "faces" / f"{_cache_key(paths, chipper)}.npz"
-        if cache.exists():
-            with np.load(cache, allow_pickle=False) as z:
-                bad = [tuple(x) for x in z["unreadable"].tolist()]
-                return FaceSet(z["images"], z["image_ids"], z["identities"], bad)
+    folder = _chip_folder(cache_dir, chipper) if cache_dir is not None else None
     crops, ok, bad = [], [], []
     for i, path in enumerate(track(paths, description)):
+        path = Path(path)
+        cached = None
+        if folder is not None:
+            key = _photo_key(path)
+            cached = folder / key[:2] / f"{key}.npy"
+            if cached.exists():
+                try:
+                    chip = np.load(cached, allow_pickle=False)
+                except (OSError, ValueError) as err:  # a torn or foreign file: chip the photo again
+                    log.warning("ignoring unreadable cached chip %s: %s", cached, err)
+                else:
+                    if chip.dtype == np.uint8 and chip.shape == (chipper.size, chipper.size, 3):
+                        crops.append(chip)
+                        ok.append(i)
+                        continue
         try:
-            crops.append(_read(path, chipper))
-            ok.append(i)
+            chip = _read(path, chipper)
         except (OSError, UnidentifiedImageError, ValueError) as err:
             log.warning("skipping unreadable image %s: %s", path, err)
             bad.append((str(path), f"{type(err).__name__}: {err}"))
+            continue
+        crops.append(chip)
+        ok.append(i)
+        if cached is not None:
+            _save_chip(cached, chip)
     if not ok:
         raise DataError(f"none of the {len(paths)} photos could be read (first: {bad[:1]})")
-    faces = FaceSet(
+    return FaceSet(
         np.stack(crops).astype(np.uint8),
         np.array([image_ids[i] for i in ok]),
         np.array([identities[i] for i in ok]),
         bad,
     )
-    if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp.npz")
-        np.savez(tmp, images=faces.images, image_ids=faces.image_ids, identities=faces.identities,
-                 unreadable=np.array(bad, dtype=str).reshape(-1, 2))
-        tmp.replace(cache)
-    return faces

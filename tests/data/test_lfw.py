@@ -73,3 +73,25 @@ def test_all_unreadable_is_an_error(tmp_path):
     p.write_bytes(b"garbage")
     with pytest.raises(DataError, match="none of the 1 photos"):
         load_faces([p], ["x"], ["X"], CenterCrop(0.5, 16))
+
+
+def test_overlapping_photo_sets_share_one_chip_per_photo(tmp_path):
+    folder = _fake_lfw(tmp_path)
+    recs = index_lfw(folder)
+    chipper = CenterCrop(0.5, 16)
+
+    def load(rs):
+        return load_faces([r.path for r in rs], [r.image_id for r in rs], [r.identity for r in rs], chipper,
+                          cache_dir=tmp_path / "cache")
+
+    first, second = load(recs[:4]), load(recs[2:])
+    chips = sorted((tmp_path / "cache").rglob("*.npy"))
+    assert len(chips) == len(recs)  # the two overlapping sets stored each photo once
+    fresh = load_faces([r.path for r in recs], [r.image_id for r in recs], [r.identity for r in recs], chipper)
+    both = {**dict(zip(first.image_ids, first.images)), **dict(zip(second.image_ids, second.images))}
+    for iid, img in zip(fresh.image_ids, fresh.images):
+        np.testing.assert_array_equal(both[iid], img)
+    chips[0].write_bytes(b"torn write")  # a damaged cache file is chipped again, not trusted
+    again = load(recs)
+    np.testing.assert_array_equal(again.images, fresh.images)
+    assert np.load(chips[0]).shape == (16, 16, 3)
