@@ -320,7 +320,34 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
     if unknown:
         raise ConfigError(f"unknown setting(s) {unknown} in [{where}]; known: {sorted(known)}")
     coerced = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-    return cls(**coerced)
+    defaults = cls()
+    for k, v in coerced.items():
+        if "|" not in str(known[k].type):  # unions (``int | str``, ``str | None``) are checked by the class
+            _check_type(f"{where}.{k}", v, getattr(defaults, k))
+    try:
+        return cls(**coerced)
+    except (TypeError, ValueError) as err:  # a wrong type that the field's own checks tripped on
+        raise ConfigError(f"bad value in [{where}]: {err}") from err
+
+
+def _check_type(name: str, value: Any, default: Any) -> None:
+    """ConfigError unless ``value`` has the kind of its default (bool, int, number, text or list)."""
+    if default is None or value is None:
+        return
+    if isinstance(default, bool):
+        ok, want = isinstance(value, bool), "true or false"
+    elif isinstance(default, int):
+        ok, want = isinstance(value, int) and not isinstance(value, bool), "an integer"
+    elif isinstance(default, float):
+        ok, want = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+    elif isinstance(default, str):
+        ok, want = isinstance(value, str), "text"
+    elif isinstance(default, tuple):
+        ok, want = isinstance(value, (tuple, list)), "a list"
+    else:
+        return
+    if not ok:
+        raise ConfigError(f"{name} must be {want}, got {value!r}")
 
 
 def config_from_dict(values: dict[str, Any], base: ExperimentConfig | None = None) -> ExperimentConfig:
@@ -330,6 +357,8 @@ def config_from_dict(values: dict[str, Any], base: ExperimentConfig | None = Non
     unknown = sorted(set(top) - {"seed", "output_dir"})
     if unknown:
         raise ConfigError(f"unknown top-level setting(s) {unknown}; known: sections {sorted(_SECTIONS)}, seed, output_dir")
+    for k, v in top.items():
+        _check_type(k, v, getattr(base, k))
     changes: dict[str, Any] = dict(top)
     for name, cls in _SECTIONS.items():
         if name in values:

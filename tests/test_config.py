@@ -68,3 +68,32 @@ def test_too_few_shadow_teachers_are_refused_up_front(n):
     assert config_from_dict({"attack": {"n_shadow_teachers": 3}}).attack.n_shadow_teachers == 3
     result = CliRunner().invoke(app, ["run", "--shadows", str(n), "--no-progress"])
     assert result.exit_code == 2 and ">= 3" in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize("toml, message", [
+    ('seed = "three"', "seed must be an integer"),
+    ("seed = 1.7", "seed must be an integer"),
+    ("[attack]\nks = 5", "attack.ks must be a list"),
+    ('[runtime]\nprogress = "yes"', "runtime.progress must be true or false"),
+    ("[split]\nn_members = 2.5", "split.n_members must be an integer"),
+])
+def test_wrong_types_in_a_config_file_are_one_line_errors(tmp_path, toml, message):
+    path = tmp_path / "c.toml"
+    path.write_text(toml + "\n")
+    with pytest.raises(ConfigError, match=message):
+        load_config(path)
+    result = CliRunner().invoke(app, ["run", "--config", str(path), "--no-progress"])
+    assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
+
+
+def test_union_and_number_settings_still_accept_their_kinds():
+    cfg = config_from_dict({"attributes": {"identity_budget": 50, "budgets": [1, 50, "all"]},
+                            "split": {"member_train_fraction": 0.4}, "teacher": {"finetune_learning_rate": 1}})
+    assert cfg.attributes.identity_budget == 50 and cfg.teacher.finetune_learning_rate == 1
+
+
+def test_cli_error_keeps_the_section_name_in_brackets(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("[attack]\nn_shadow = 5\n")
+    result = CliRunner().invoke(app, ["run", "--config", str(path), "--no-progress"])
+    assert result.exit_code == 2 and "in [attack]" in result.output  # not eaten as rich markup

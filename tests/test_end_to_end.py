@@ -8,6 +8,9 @@ from faceleaks.cli.main import app
 from faceleaks.config import quick_config
 
 
+CLI_OUTPUT: dict = {}
+
+
 @pytest.fixture(scope="module")
 def quick_runs(real_lfw, session_cache, tmp_path_factory):
     outs = []
@@ -16,6 +19,7 @@ def quick_runs(real_lfw, session_cache, tmp_path_factory):
         result = CliRunner().invoke(app, ["run", "--quick", "--out", str(out), "--cache-dir", str(session_cache),
                                           "--no-progress", "--seed", "0"])
         assert result.exit_code == 0, result.output
+        CLI_OUTPUT[out] = result.output
         outs.append(out)
     return outs
 
@@ -29,6 +33,8 @@ def test_output_folder_has_report_files(quick_runs):
     for name in ("results.json", "summary.md", "roc.png", "auc_vs_k.png", "split.json"):
         assert (out / name).stat().st_size > 100, name
     assert "Membership inference on the teacher" in (out / "summary.md").read_text()
+    said = CLI_OUTPUT[out]  # warnings print as one line each, without Python's source-line echo
+    assert "UndefinedMetricWarning: TPR at FPR=0.001 is null" in said and "run_experiment(" not in said
 
 
 def test_results_structure_and_sanity(quick_runs):

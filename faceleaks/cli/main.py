@@ -9,11 +9,13 @@ import dataclasses
 import logging
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from faceleaks.config import ExperimentConfig, config_from_dict, load_config, quick_config
@@ -22,6 +24,7 @@ from faceleaks.errors import ConfigError, FaceLeaksError
 app = typer.Typer(add_completion=False, help="Measure what black-box student models leak about their teacher.")
 # Wide enough for the summary table when the output goes to a file or a CI log.
 console = Console(width=None if sys.stdout.isatty() else 160)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 
 @app.callback()
@@ -34,11 +37,11 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("FACELEAKS_CACHE_DIR", "~/.cache/faceleaks")).expanduser()
 
 
-def _parse_ints(text: str, option: str) -> tuple[int, ...]:
+def _parse_ints(text: str, option: str, example: str = "1,2,5,10") -> tuple[int, ...]:
     try:
         return tuple(int(v) for v in text.split(","))
     except ValueError as err:
-        raise ConfigError(f"{option} must be comma-separated integers like 1,2,5,10, got {text!r}") from err
+        raise ConfigError(f"{option} must be comma-separated integers like {example}, got {text!r}") from err
 
 
 def build_config(*, quick: bool, config: Optional[Path], overrides: dict) -> ExperimentConfig:
@@ -64,14 +67,23 @@ def _overrides(*, seed, out, teacher, output, cache_dir, threads, lfw_dir=None, 
 
 
 def _run_guarded(fn) -> None:
-    """Call ``fn``; map faceleaks errors to exit codes (2 for settings, 1 otherwise)."""
+    """Call ``fn``; map faceleaks errors to exit codes (2 for settings, 1 otherwise).
+
+    Warnings raised meanwhile are printed as one line each (category: message), not with the
+    Python source line that the default warning display adds.
+    """
+    def show(message, category, filename, lineno, file=None, line=None):
+        err_console.print(f"[yellow]{category.__name__}:[/] {escape(str(message))}", soft_wrap=True)
+
     try:
-        fn()
+        with warnings.catch_warnings():
+            warnings.showwarning = show
+            fn()
     except ConfigError as err:
-        console.print(f"[red]ConfigError:[/] {err}", soft_wrap=True)
+        console.print(f"[red]ConfigError:[/] {escape(str(err))}", soft_wrap=True)
         raise typer.Exit(2) from err
     except FaceLeaksError as err:
-        console.print(f"[red]{type(err).__name__}:[/] {err}", soft_wrap=True)
+        console.print(f"[red]{type(err).__name__}:[/] {escape(str(err))}", soft_wrap=True)
         raise typer.Exit(1) from err
 
 
@@ -82,7 +94,7 @@ def _print_summary(record, paths) -> None:
     console.print(f"[bold]Teacher[/] {record.teacher['kind']}: verification accuracy on held-out identity pairs "
                   f"{v.get('accuracy', float('nan')):.3f}")
     header, rows = auc_pivot(record)
-    table = Table(title="Membership inference on the teacher: AUC by photos per identity (full table: summary.md)")
+    table = Table(title="Membership inference on the teacher: AUC by photos per identity, victim (negative control) (full table: summary.md)")
     for col in header:
         table.add_column(col)
     for row in rows:
@@ -102,8 +114,8 @@ def run(
     control: Optional[str] = typer.Option(None, "--control", help="Negative-control teacher of a dlib run: base (unmodified dlib, default) or finetuned (dlib fine-tuned on other LFW people)."),
     output: Optional[str] = typer.Option(None, "--output", help="What the student API returns: posterior, topk, label."),
     k: Optional[str] = typer.Option(None, "--k", help="Photos per identity, e.g. 1,2,5,10."),
-    lfw_dir: Optional[Path] = typer.Option(None, "--lfw-dir", help="LFW folder (else $FACELEAKS_LFW_DIR, $FACELEAKS_DATA_DIR/lfw, ../shared/data/lfw, download)."),
-    utkface_dir: Optional[Path] = typer.Option(None, "--utkface-dir", help="UTKFace folder (else $FACELEAKS_UTKFACE_DIR, ../shared/data/utkface)."),
+    lfw_dir: Optional[Path] = typer.Option(None, "--lfw-dir", help="LFW folder (else $FACELEAKS_LFW_DIR, $FACELEAKS_DATA_DIR/lfw, ../shared/data/lfw, scikit-learn's data home, then download)."),
+    utkface_dir: Optional[Path] = typer.Option(None, "--utkface-dir", help="UTKFace folder (else $FACELEAKS_UTKFACE_DIR, $FACELEAKS_DATA_DIR/utkface, ../shared/data/utkface)."),
     no_download: bool = typer.Option(False, "--no-download", help="Never download LFW."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Cache folder (else $FACELEAKS_CACHE_DIR or ~/.cache/faceleaks)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Torch threads (default 2)."),
@@ -148,7 +160,7 @@ def _run(quick: bool, config: Optional[Path], overrides: dict, seeds: Optional[s
     out_dir.mkdir(parents=True, exist_ok=True)
     cache = Path(cfg.runtime.cache_dir).expanduser() if cfg.runtime.cache_dir else default_cache_dir()
     if seeds:
-        _sweep(cfg, _parse_ints(seeds, "--seeds"), out_dir, cache)
+        _sweep(cfg, _parse_ints(seeds, "--seeds", "0,1,2"), out_dir, cache)
         return
     record = run_experiment(cfg, out_dir=out_dir, cache_dir=cache)
     _print_summary(record, write_report(record, out_dir))
@@ -173,8 +185,8 @@ def attributes(
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default ./faceleaks-out)."),
     teacher: Optional[str] = typer.Option(None, "--teacher", help="Teacher kind: dlib (default), scratch, dlib-base."),
     output: Optional[str] = typer.Option(None, "--output", help="What the student API returns: posterior, topk, label."),
-    lfw_dir: Optional[Path] = typer.Option(None, "--lfw-dir", help="LFW folder (else $FACELEAKS_LFW_DIR, $FACELEAKS_DATA_DIR/lfw, ../shared/data/lfw, download)."),
-    utkface_dir: Optional[Path] = typer.Option(None, "--utkface-dir", help="UTKFace folder."),
+    lfw_dir: Optional[Path] = typer.Option(None, "--lfw-dir", help="LFW folder (else $FACELEAKS_LFW_DIR, $FACELEAKS_DATA_DIR/lfw, ../shared/data/lfw, scikit-learn's data home, then download)."),
+    utkface_dir: Optional[Path] = typer.Option(None, "--utkface-dir", help="UTKFace folder (else $FACELEAKS_UTKFACE_DIR, $FACELEAKS_DATA_DIR/utkface, ../shared/data/utkface)."),
     no_download: bool = typer.Option(False, "--no-download", help="Never download LFW."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Cache folder."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Torch threads (default 2)."),

@@ -27,7 +27,7 @@ def membership_rows(reports: list[MembershipReport]) -> list[list[str]]:
 
 def auc_pivot(record: RunRecord) -> tuple[list[str], list[list[str]]]:
     """Compact view: one row per (student, setting, attack family); each cell is the victim's AUC with
-    the negative control's in brackets, per photo and per k (the gap is what membership explains)."""
+    the negative control's in parentheses, per photo and per k (the gap is what membership explains)."""
     ks = sorted({m.k for m in record.membership if m.level == "identity"})
     auc: dict[tuple, dict[str, dict[str, float]]] = {}
     for m in record.membership:
@@ -77,7 +77,7 @@ def summary_markdown(record: RunRecord) -> str:
         _table(["student", "teacher", "classes", "test accuracy"],
                [[s["name"], s["teacher"], str(s["n_classes"]), fmt(s["test_accuracy"])] for s in record.students]),
         "", "## Membership inference on the teacher", "",
-        "AUC at a glance: victim (negative control in brackets), per-photo attacks, then identity-level "
+        "AUC at a glance: victim (negative control in parentheses), per-photo attacks, then identity-level "
         "attacks by photos per identity k. Only the gap to the control is evidence of membership.", "",
         _table(*auc_pivot(record)), "",
         "Full table:", "",
