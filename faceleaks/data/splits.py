@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 
 from faceleaks.config import SplitConfig
-from faceleaks.errors import ArtifactError, DataError
+from faceleaks.errors import ArtifactError, ConfigError, DataError
 from faceleaks.seeding import derive_seed, make_rng
 
-__all__ = ["MembershipSplit", "make_split", "ROLES", "SCHEMA_VERSION"]
+__all__ = ["MembershipSplit", "make_split", "n_train_photos", "group_by_identity", "ROLES", "SCHEMA_VERSION"]
 
 ROLES = ("member", "nonmember", "reference", "student", "shadow_student", "control_member")
 SCHEMA_VERSION = 1
@@ -99,6 +99,44 @@ class MembershipSplit:
         return split
 
 
+def n_train_photos(n_photos: int, fraction: float) -> int:
+    """How many of a member's ``n_photos`` photos its teacher trains on (the rest are held out).
+
+    ``min(n_photos - 1, max(1, round(fraction * n_photos)))``: at least one training photo and at
+    least one held-out photo whenever ``n_photos >= 2``; a lone photo is held out (0 returned).
+    Used for the owner's members, the attacker's shadow members and the evaluation lists alike.
+
+    Parameters
+    ----------
+    n_photos : int >= 1, photos of the identity (after capping to ``max_images_per_identity``)
+    fraction : float in [0, 1], the share to train on (``SplitConfig.member_train_fraction``);
+        ``round`` is Python's (halves to even: 0.5 * 5 -> 2)
+
+    Returns
+    -------
+    n_train : int in [0, n_photos - 1]
+
+    Raises
+    ------
+    DataError
+        If ``n_photos < 1``: an identity without photos has nothing to split.
+    ConfigError
+        If ``fraction`` is not in [0, 1].
+
+    Examples
+    --------
+    >>> n_train_photos(10, 0.5), n_train_photos(5, 0.5), n_train_photos(2, 0.9), n_train_photos(1, 0.5)
+    (5, 2, 1, 0)
+    """
+    if not 0.0 <= fraction <= 1.0:
+        raise ConfigError(f"the training-photo fraction must be in [0, 1], got {fraction!r}; "
+                          "set split.member_train_fraction to a fraction")
+    if n_photos < 1:
+        raise DataError(f"an identity with {n_photos} photos cannot be split into training and held-out "
+                        "photos; drop identities without photos first")
+    return min(n_photos - 1, max(1, int(round(fraction * n_photos))))
+
+
 def _take(pool: list[str], n: int, what: str, cfg_name: str) -> list[str]:
     if len(pool) < n:
         raise DataError(f"need {n} identities for {what} but only {len(pool)} are left; "
@@ -144,9 +182,7 @@ def make_split(by_identity: dict[str, list[str]], utk_ids: list[str], cfg: Split
         photos[ident] = [ids[i] for i in keep]
     member_train = {}
     for ident in roles["member"]:
-        n = len(photos[ident])
-        n_train = min(n - 1, max(1, int(round(cfg.member_train_fraction * n))))
-        member_train[ident] = photos[ident][:n_train]
+        member_train[ident] = photos[ident][: n_train_photos(len(photos[ident]), cfg.member_train_fraction)]
     student_test = []
     for ident in roles["student"] + roles["shadow_student"]:
         n_test = max(1, int(round(cfg.student_test_fraction * len(photos[ident]))))

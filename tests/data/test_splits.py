@@ -3,8 +3,8 @@ import json
 import pytest
 
 from faceleaks.config import SplitConfig
-from faceleaks.data.splits import MembershipSplit, make_split
-from faceleaks.errors import DataError
+from faceleaks.data.splits import MembershipSplit, make_split, n_train_photos
+from faceleaks.errors import ConfigError, DataError
 
 CFG = SplitConfig(n_members=5, n_nonmembers=5, n_reference=6, n_student_identities=4,
                   n_shadow_student_identities=4, n_utkface_train=10, n_utkface_test=5)
@@ -86,3 +86,34 @@ def test_control_members_are_extra_people_and_change_no_other_role(tmp_path):
     assert MembershipSplit.from_json(tmp_path / "split.json").identities("control_member") == control
     with pytest.raises(DataError, match="control teacher"):
         make_split(people, utk, CFG, max_images_per_identity=12, seed=3, n_control_members=5)
+
+
+@pytest.mark.parametrize("n, fraction, expected", [
+    (10, 0.5, 5), (5, 0.5, 2), (7, 0.5, 4), (3, 0.5, 2), (2, 0.5, 1), (2, 0.01, 1), (2, 0.99, 1),
+    (1, 0.5, 0), (20, 0.05, 1), (20, 0.0, 1), (20, 1.0, 19), (9, 0.3, 3), (11, 0.7, 8),
+])
+def test_n_train_photos_by_hand(n, fraction, expected):
+    assert n_train_photos(n, fraction) == expected
+
+
+@pytest.mark.parametrize("fraction", [0.1, 0.25, 0.5, 0.62, 0.9])
+def test_n_train_photos_is_the_nearest_count_keeping_both_halves(fraction):
+    for n in range(2, 60):
+        k = n_train_photos(n, fraction)
+        assert 1 <= k <= n - 1  # something to train on and something held out
+        assert all(abs(k - fraction * n) <= abs(j - fraction * n) for j in range(1, n))  # nearest allowed count
+
+
+def test_n_train_photos_is_what_make_split_trains_members_on():
+    s = _split(5)
+    for m in s.roles["member"]:
+        assert len(s.member_train[m]) == n_train_photos(len(s.photos[m]), CFG.member_train_fraction)
+        assert s.member_train[m] == s.photos[m][: len(s.member_train[m])]
+
+
+@pytest.mark.parametrize("n, fraction, error", [(0, 0.5, DataError), (-3, 0.5, DataError),
+                                                (5, 1.5, ConfigError), (5, -0.1, ConfigError),
+                                                (5, float("nan"), ConfigError)])
+def test_n_train_photos_rejects_impossible_inputs(n, fraction, error):
+    with pytest.raises(error, match=repr(n) if error is DataError else "fraction"):
+        n_train_photos(n, fraction)
