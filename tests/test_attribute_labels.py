@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from faceleaks.data.attributes import (GENDERS, RACES, LfwAttributes, choose_lfw_targets, class_counts,
-                                       find_lfw_attributes, label_column, load_lfw_attributes, map_lfw_gender,
-                                       map_lfw_race, sample_budget, top_up, utk_pools)
+from faceleaks.data import attributes, budgets, labels
+from faceleaks.data.budgets import choose_lfw_targets, sample_budget, top_up, utk_pools
+from faceleaks.data.labels import (GENDERS, RACES, LfwAttributes, class_counts, find_lfw_attributes, label_column,
+                                   load_lfw_attributes, map_lfw_gender, map_lfw_race)
 from faceleaks.errors import ConfigError, DataError
 
 CSV = """path,person,image_num,n_images_person,gender_afifi,race_uscsail,gender_person_majority
@@ -139,3 +140,10 @@ def test_lfw_targets_exclude_split_people_cap_photos_and_take_rare_races_first()
     assert people[:2] == ["B1", "B1"] and len(ids) == 5 and "U1" not in people
     assert set(people) == {"B1", "W1", "W2"}  # round-robin: the rare group first, then the next group
     assert ids == choose_lfw_targets(lfw, exclude={"S1"}, n=5, max_per_person=2, seed=0)
+
+
+def test_attributes_module_re_exports_labels_and_budgets():
+    assert sorted(attributes.__all__) == sorted(labels.__all__ + budgets.__all__)
+    for name in attributes.__all__:
+        source = labels if name in labels.__all__ else budgets
+        assert getattr(attributes, name) is getattr(source, name), name
