@@ -18,9 +18,10 @@ from pathlib import Path
 
 from faceleaks.config import ExperimentConfig
 from faceleaks.evaluation.attacker import make_attacker_data
-from faceleaks.evaluation.experiment import _held_photos
+from faceleaks.evaluation.membership import held_photos as _held_photos
 from faceleaks.evaluation.lira_shadows import plan_lira_shadows
-from faceleaks.evaluation.pipeline import build_students, build_teacher, prepare_data
+from faceleaks.evaluation.dataset import prepare_data
+from faceleaks.evaluation.owner import build_students, build_teacher
 from faceleaks.models.dlib_teacher import FinetuneJob, dlib_base_teacher, finetune_dlib_teachers
 from faceleaks.models.training import configure_torch
 from faceleaks.progress import set_enabled

@@ -18,7 +18,8 @@ from faceleaks.data.utkface import find_utkface_root
 from faceleaks.errors import DataError
 from faceleaks.evaluation import attributes as A
 from faceleaks.evaluation.attribute_results import AttributeConfig
-from faceleaks.evaluation.pipeline import build_teacher, prepare_data
+from faceleaks.evaluation.dataset import prepare_data
+from faceleaks.evaluation.owner import build_teacher
 from faceleaks.progress import set_enabled
 from faceleaks.serving.protocol import QueryResult
 

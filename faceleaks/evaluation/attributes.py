@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -33,18 +32,15 @@ from faceleaks.attacks.attribute.classifier import (AttributeAttack, AttributeGu
                                                     create_attribute_attack)
 from faceleaks.attacks.base import Level
 from faceleaks.config import ExperimentConfig
-from faceleaks.data.attributes import (GENDERS, RACES, LabelColumn, LabelledFaces, choose_lfw_targets,
-                                       find_lfw_attributes, label_column, load_lfw_attributes, sample_budget, top_up,
-                                       utk_pools)
-from faceleaks.data.faces import load_faces
+from faceleaks.data.attributes import LabelColumn, LabelledFaces, sample_budget
 from faceleaks.errors import DataError, QueryError
 from faceleaks.evaluation.attribute_results import (ATTACK_NAMES, AttributeConfig, AttributeRecord, AttributeScore,
-                                                    LabelSummary, classification_metrics)
-from faceleaks.evaluation.pipeline import (Dataset, age_group, age_group_names, build_students, build_teacher,
-                                           prepare_data)
-from faceleaks.models.training import configure_torch
+                                                    classification_metrics)
+from faceleaks.evaluation.attribute_sets import AttributeSets, gather_attribute_sets, label_summaries
+from faceleaks.evaluation.dataset import Dataset
+from faceleaks.evaluation.owner import Timer, build_owner
 from faceleaks.progress import track
-from faceleaks.seeding import derive_seed, make_rng
+from faceleaks.seeding import derive_seed
 from faceleaks.serving.function import FunctionBlackBox
 from faceleaks.serving.local import LocalBlackBox
 from faceleaks.serving.perturb import reveal
@@ -59,86 +55,6 @@ log = logging.getLogger(__name__)
 ATTRIBUTES = ("gender", "race", "age-group")
 #: variant -> attributes scored on its targets (LFW targets for cross-dataset, UTKFace for same-distribution)
 VARIANTS = {"cross-dataset": ("gender", "race"), "same-distribution": ("gender", "race", "age-group")}
-
-
-@dataclass
-class _Sets:
-    aux: LabelledFaces
-    targets: dict[str, LabelledFaces]  # variant -> its targets
-    identities: LabelledFaces | None
-    warnings: list[str] = field(default_factory=list)
-
-    def groups(self) -> list[LabelledFaces]:
-        return [self.aux, *self.targets.values()] + ([self.identities] if self.identities else [])
-
-
-def _age_names(bins: tuple[int, ...]) -> tuple[str, ...]:
-    return tuple(age_group_names(bins))
-
-
-def _utk_labels(ids: list[str], data: Dataset, bins: tuple[int, ...]) -> dict[str, LabelColumn]:
-    recs = [data.utk[i] for i in ids]
-    code = lambda v: (v, "ok") if v >= 0 else (-1, "unknown")  # noqa: E731
-    return {"gender": label_column(ids, [code(r.gender) for r in recs], GENDERS),
-            "race": label_column(ids, [code(r.race) for r in recs], RACES),
-            "age-group": label_column(ids, [(age_group(r.age, bins), "ok") for r in recs], _age_names(bins))}
-
-
-def _utk_sets(data: Dataset, cfg: ExperimentConfig, s: AttributeConfig, cache_dir: Path, seed: int):
-    """(auxiliary pool, UTKFace targets), disjoint, both outside ``split.utk``."""
-    used = [i for ids in data.split.utk.values() for i in ids]
-    aux, targets, rest = utk_pools(list(data.utk), used, n_aux=s.n_utk_aux, n_targets=s.n_utk_targets,
-                                   seed=derive_seed(seed, "attribute-utk-pools"))
-    bins = cfg.student.age_bins
-    for label_of, names in ((lambda i: data.utk[i].gender, GENDERS), (lambda i: data.utk[i].race, RACES),
-                            (lambda i: age_group(data.utk[i].age, bins), _age_names(bins))):
-        aux, rest = top_up(aux, rest, label_of, len(names), s.max_numeric_budget, names=names)
-    chip = data.utk_chipper
-    out = []
-    for name, ids in (("utk-aux", aux), ("utk-targets", targets)):
-        faces = load_faces([data.utk[i].path for i in ids], ids, [""] * len(ids), chip, cache_dir=cache_dir,
-                           description=f"reading UTKFace ({name})")
-        out.append(LabelledFaces(name, faces, _utk_labels(faces.image_ids.tolist(), data, bins)))
-    return out[0], out[1]
-
-
-def _lfw_sets(data: Dataset, s: AttributeConfig, cache_dir: Path, seed: int) -> tuple[LabelledFaces, LabelledFaces]:
-    """(LFW instance targets, LFW identity-level photos of nonmember/reference people)."""
-    lfw = load_lfw_attributes(find_lfw_attributes(data.lfw_root, s.lfw_labels))
-    in_split = {p for ids in data.split.roles.values() for p in ids}
-    ids = choose_lfw_targets(lfw, exclude=in_split, n=s.n_lfw_targets, max_per_person=s.max_lfw_photos_per_person,
-                             seed=derive_seed(seed, "attribute-lfw-targets"))
-    people = [lfw.person_of[i] for i in ids]
-    faces = load_faces([data.lfw_root / p / f"{i}.jpg" for i, p in zip(ids, people)], ids, people, data.chipper,
-                       cache_dir=cache_dir, description="reading LFW (attribute targets)")
-    got = faces.image_ids.tolist()
-    targets = LabelledFaces("lfw-targets", faces, {"gender": lfw.gender(got), "race": lfw.race(got)})
-    rng = make_rng(derive_seed(seed, "attribute-identity-photos"))
-    persons = sorted(data.split.identities("nonmember") + data.split.identities("reference"))
-    have = set(data.faces.image_ids.tolist())
-    photo_ids = []
-    for p in persons:
-        mine = [i for i in data.split.photos[p] if i in have]
-        photo_ids += [mine[j] for j in rng.permutation(len(mine))[: max(s.ks)]]
-    return targets, LabelledFaces("lfw-identities", data.photos(photo_ids), {"gender": lfw.identity_gender(persons)})
-
-
-def _gather(data: Dataset, cfg: ExperimentConfig, s: AttributeConfig, cache_dir: Path, seed: int) -> _Sets:
-    aux, utk_targets = _utk_sets(data, cfg, s, cache_dir, seed)
-    sets = _Sets(aux, {"same-distribution": utk_targets}, None)
-    try:
-        lfw_targets, sets.identities = _lfw_sets(data, s, cache_dir, seed)
-        sets.targets = {"cross-dataset": lfw_targets, **sets.targets}
-    except DataError as err:
-        msg = f"attribute attack: no LFW targets, cross-dataset and identity level skipped ({err})"
-        log.warning(msg)
-        sets.warnings.append(msg)
-    return sets
-
-
-def _label_summaries(sets: _Sets) -> tuple[LabelSummary, ...]:
-    return tuple(LabelSummary(attr, g.name, col.classes, tuple(np.bincount(col.labels[col.known], minlength=len(
-        col.classes)).tolist()), dict(col.excluded)) for g in sets.groups() for attr, col in g.labels.items())
 
 
 class _BoxAccess:
@@ -226,7 +142,7 @@ def _identity_rows(guesses: list[AttributeGuesses], people: LabelledFaces, meta:
     return rows
 
 
-def _fit_variants(access, name: str, aux_images, labels, n_classes: int, sets: _Sets, variants, seed: int) -> dict:
+def _fit_variants(access, name: str, aux_images, labels, n_classes: int, sets: AttributeSets, variants, seed: int) -> dict:
     """variant -> fitted attack; attacks without unlabelled queries are fitted once and shared."""
     out, shared = {}, None
     for v in variants:
@@ -239,7 +155,7 @@ def _fit_variants(access, name: str, aux_images, labels, n_classes: int, sets: _
     return out
 
 
-def _run(access, fixed: dict, attacks, budgets, identity_budget, sets: _Sets, s: AttributeConfig, seed: int):
+def _run(access, fixed: dict, attacks, budgets, identity_budget, sets: AttributeSets, s: AttributeConfig, seed: int):
     """(instance scores, identity scores) of ``attacks`` at every budget, attribute and variant.
 
     Each numeric budget is drawn ``s.n_draws`` times (nested across budgets within a draw); ``all``
@@ -297,7 +213,7 @@ def run_attribute_attacks(data: Dataset, students: dict, teacher, cfg: Experimen
     if not s.enabled:
         return AttributeRecord(seed, dataclasses.asdict(s), (), (), (), (), {}, {}, ("attribute attack disabled",))
     t0 = time.perf_counter()
-    sets = _gather(data, cfg, s, Path(cache_dir), seed)
+    sets = gather_attribute_sets(data, cfg, s, Path(cache_dir), seed)
     for group in sets.groups():
         teacher.embed(group.faces.images)  # warm the teacher's memo with all threads
     times = {"attribute-data": round(time.perf_counter() - t0, 2)}
@@ -305,7 +221,7 @@ def run_attribute_attacks(data: Dataset, students: dict, teacher, cfg: Experimen
         return _attack_all(sets, students, teacher, cfg, s, seed, times)
 
 
-def _attack_all(sets: _Sets, students: dict, teacher, cfg: ExperimentConfig, s: AttributeConfig, seed: int,
+def _attack_all(sets: AttributeSets, students: dict, teacher, cfg: ExperimentConfig, s: AttributeConfig, seed: int,
                 times: dict[str, float]) -> AttributeRecord:
     outputs = s.outputs or (cfg.attack.output,)
     t0 = time.perf_counter()
@@ -325,29 +241,21 @@ def _attack_all(sets: _Sets, students: dict, teacher, cfg: ExperimentConfig, s: 
                                              "role": "white-box"}, s.attacks, ("all",), "all", sets, s, seed)
     times["attribute-baselines"] = round(time.perf_counter() - t0, 2)
     return AttributeRecord(seed, {**dataclasses.asdict(s), "outputs": list(outputs)}, tuple(scores),
-                           tuple(prior[0] + white[0]), tuple(identity + prior[1] + white[1]), _label_summaries(sets),
+                           tuple(prior[0] + white[0]), tuple(identity + prior[1] + white[1]), label_summaries(sets),
                            queries, times, tuple(sets.warnings))
 
 
 def run_attribute_experiment(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Path,
                              settings: AttributeConfig | None = None) -> AttributeRecord:
-    """Build data, teacher and victim students as the membership run does, then ``run_attribute_attacks``.
+    """The owner's pipeline (data, teacher, victim students, as ``run`` builds them), then
+    ``run_attribute_attacks``.
 
-    Writes ``split.json`` into ``out_dir`` (as ``prepare_data`` does); returns the record with the
-    pipeline's stage timings (seconds) added.
+    Writes ``split.json`` into ``out_dir``; returns the record with the pipeline's stage timings
+    (seconds) added.
     """
-    configure_torch(cfg.runtime.threads)
-    times: dict[str, float] = {}
-    t0 = time.perf_counter()
     Path(out_dir).mkdir(parents=True, exist_ok=True)
-    data = prepare_data(cfg, out_dir=Path(out_dir), cache_dir=Path(cache_dir))
-    times["data"] = round(time.perf_counter() - t0, 2)
-    t0 = time.perf_counter()
-    teacher = build_teacher(data, cfg, data.split.member_train, name="teacher", cache_dir=Path(cache_dir))
-    times["teacher"] = round(time.perf_counter() - t0, 2)
-    t0 = time.perf_counter()
-    students = build_students(teacher, data, cfg, shadow=False, prefix="victim")
-    times["students"] = round(time.perf_counter() - t0, 2)
-    record = run_attribute_attacks(data, students, teacher, cfg, cache_dir=Path(cache_dir), seed=cfg.seed,
-                                   settings=settings)
-    return dataclasses.replace(record, timings_s={**times, **record.timings_s})
+    timer = Timer()
+    owner = build_owner(cfg, out_dir=Path(out_dir), cache_dir=Path(cache_dir), timer=timer, verify=False)
+    record = run_attribute_attacks(owner.data, owner.students, owner.teacher, cfg, cache_dir=Path(cache_dir),
+                                   seed=cfg.seed, settings=settings)
+    return dataclasses.replace(record, timings_s={**timer.timings, **record.timings_s})

@@ -28,7 +28,8 @@ from faceleaks.config import ExperimentConfig
 from faceleaks.data.splits import MembershipSplit
 from faceleaks.errors import DataError
 from faceleaks.evaluation.attacker import AttackerData
-from faceleaks.evaluation.pipeline import Dataset, build_students, build_teacher
+from faceleaks.evaluation.dataset import Dataset
+from faceleaks.evaluation.owner import build_students, build_teacher
 from faceleaks.models.dlib_teacher import FinetuneJob, finetune_dlib_teachers
 from faceleaks.progress import track
 from faceleaks.seeding import derive_seed, make_rng

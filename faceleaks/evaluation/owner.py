@@ -1,93 +1,54 @@
-"""The model owner's side: data, split, teacher and students (and the same recipe for shadows).
+"""The model owner's side: teacher, students, negative control and their verification.
 
-Everything here is ground truth or owner-only; attacks never import it. The experiment hands
-attacks only black boxes and the reference data an attacker may hold.
+One pipeline for every command (``run``, ``attributes``, later ``serve`` and ``defend``): data
+(``evaluation.dataset``) -> teacher fine-tuned on the members -> students on it -> a control
+teacher that saw none of the evaluated people -> verification accuracy on LFW pairs. The same
+recipes build the attacker's shadow models. Everything here is ground truth or owner-only;
+attacks never import it: the evaluation hands them only black boxes and attacker resources.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from faceleaks.config import ExperimentConfig
-from faceleaks.data.chips import DlibChipper
-from faceleaks.data.faces import CenterCrop, Chipper, FaceSet, load_faces
-from faceleaks.data.lfw import find_lfw_root, index_lfw
-from faceleaks.data.splits import MembershipSplit, group_by_identity, make_split
-from faceleaks.data.utkface import UtkRecord, find_utkface_root, index_utkface
-from faceleaks.models.student import Student, train_student
+from faceleaks.data.faces import load_faces
+from faceleaks.errors import ConfigError
+from faceleaks.evaluation.dataset import Dataset, prepare_data
+from faceleaks.evaluation.verification import read_pairs, verification_accuracy
 from faceleaks.models.dlib_teacher import dlib_base_teacher, finetune_dlib_teacher
+from faceleaks.models.student import Student, train_student
 from faceleaks.models.teacher import Teacher, train_scratch_teacher
+from faceleaks.models.training import configure_torch
 from faceleaks.seeding import derive_seed
 
-__all__ = ["Dataset", "prepare_data", "build_teacher", "build_control_teacher", "n_control_members", "build_students", "age_group", "age_group_names",
-           "chippers"]
+__all__ = ["Timer", "OwnerModels", "build_owner", "build_teacher", "build_control_teacher", "build_students",
+           "verify_teacher", "add_control", "age_group", "age_group_names"]
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class Dataset:
-    """Loaded faces and the manifest. ``utk`` maps UTKFace image id -> record (age, gender, race)."""
+class Timer:
+    """Wall-clock seconds per stage: ``with timer("teacher"): ...``; read ``timer.timings``."""
 
-    lfw_root: Path
-    split: MembershipSplit
-    faces: FaceSet
-    utk_faces: FaceSet
-    utk: dict[str, UtkRecord]
-    chipper: Chipper
-    utk_chipper: Chipper
-    utk_root: Path | None = None
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
 
-    def photos(self, ids) -> FaceSet:
-        """The readable LFW photos among ``ids`` (unreadable ones were skipped at load time)."""
-        return _readable(self.faces, ids)
-
-    def utk_photos(self, ids) -> FaceSet:
-        """The readable UTKFace photos among ``ids``."""
-        return _readable(self.utk_faces, ids)
-
-
-def _readable(faces: FaceSet, ids) -> FaceSet:
-    have = set(faces.image_ids.tolist())
-    return faces.subset([i for i in ids if i in have])
-
-
-def chippers(cfg: ExperimentConfig) -> tuple[Chipper, Chipper]:
-    """(LFW, UTKFace) crop functions the configured teacher expects: dlib chips or central crops."""
-    if cfg.teacher.kind == "scratch":
-        return CenterCrop(0.5, cfg.teacher.image_size), CenterCrop(0.8, cfg.teacher.image_size)
-    return DlibChipper(box="lfw"), DlibChipper(box="utkface")
-
-
-def prepare_data(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Path) -> Dataset:
-    """Find LFW and UTKFace, draw the split (written to ``out_dir/split.json``), read the photos.
-
-    Raises ``DataError`` (with what was looked for) when data is missing or too small.
-    """
-    root = find_lfw_root(cfg.data.lfw_dir, download=cfg.data.download)
-    records = index_lfw(root)
-    by_identity = group_by_identity([r.image_id for r in records], [r.identity for r in records])
-    utk_root = find_utkface_root(cfg.data.utkface_dir)
-    utk_records = index_utkface(utk_root)
-    utk = {r.image_id: r for r in utk_records}
-    split = make_split(by_identity, list(utk), cfg.split, max_images_per_identity=cfg.data.max_images_per_identity,
-                       seed=derive_seed(cfg.seed, "split"), n_control_members=n_control_members(cfg))
-    split_path = Path(out_dir) / "split.json"
-    split.to_json(split_path)
-    split = MembershipSplit.from_json(split_path)  # validated, as any later reader would
-    wanted = {i for ids in split.photos.values() for i in ids}
-    chosen = [r for r in records if r.image_id in wanted]
-    chipper, utk_chipper = chippers(cfg)
-    faces = load_faces([r.path for r in chosen], [r.image_id for r in chosen], [r.identity for r in chosen],
-                       chipper, cache_dir=cache_dir, description="reading LFW photos")
-    utk_ids = sorted({i for ids in split.utk.values() for i in ids})
-    utk_faces = load_faces([utk[i].path for i in utk_ids], utk_ids, [""] * len(utk_ids), utk_chipper,
-                           cache_dir=cache_dir, description="reading UTKFace photos")
-    return Dataset(root, split, faces, utk_faces, utk, chipper, utk_chipper, utk_root)
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[stage] = round(time.perf_counter() - t0, 2)
 
 
 def build_teacher(data: Dataset, cfg: ExperimentConfig, train_ids: dict[str, list[str]], *, name: str,
@@ -105,20 +66,18 @@ def build_teacher(data: Dataset, cfg: ExperimentConfig, train_ids: dict[str, lis
                  cache_dir=cache_dir, name=name)
 
 
-def n_control_members(cfg: ExperimentConfig) -> int:
-    """Identities the fine-tuned control teacher trains on: as many as the victim's members, or 0."""
-    return cfg.split.n_members if cfg.teacher.kind == "dlib" and cfg.teacher.control == "finetuned" else 0
-
-
-def build_control_teacher(data: Dataset, cfg: ExperimentConfig, *, shadow_teacher: Teacher, cache_dir: Path) -> Teacher:
+def build_control_teacher(data: Dataset, cfg: ExperimentConfig, *, shadow_teacher: Teacher | None,
+                          cache_dir: Path) -> Teacher:
     """A teacher of the same kind that saw none of the evaluated (member or non-member) identities.
 
     ``dlib``: dlib's unmodified model (``cfg.teacher.control == "base"``) or dlib fine-tuned with the
     victim's recipe on all photos of the split's ``control_member`` identities (``"finetuned"``).
     ``scratch``: the attacker's shadow teacher, trained only on reference identities with the same
-    recipe (reused to save training time).
+    recipe (reused to save training time); ``ConfigError`` if it is not given.
     """
     if cfg.teacher.kind == "scratch":
+        if shadow_teacher is None:
+            raise ConfigError("the control of a scratch teacher is the attacker's shadow teacher: pass shadow_teacher")
         return shadow_teacher
     if cfg.teacher.control == "finetuned":
         people = data.split.identities("control_member")
@@ -169,3 +128,109 @@ def build_students(teacher: Teacher, data: Dataset, cfg: ExperimentConfig, *, sh
                         seed=derive_seed(cfg.seed, prefix, "utk-age"))
     out["utk-age"] = (age, age.accuracy(te.images, np.array(y_te)))
     return out
+
+
+def verify_teacher(teacher: Teacher, data: Dataset, cache_dir: Path, n_folds: int,
+                   exclude: list[str] | None = None) -> dict:
+    """LFW ``pairs.txt`` accuracy of ``teacher`` on pairs of people it did not train on.
+
+    Parameters
+    ----------
+    exclude : identities whose pairs are dropped (default: the split's members)
+    n_folds : folds of ``pairs.txt`` used (2..10)
+
+    Returns
+    -------
+    dict with ``accuracy`` (fraction; NaN plus a warning and a ``note`` when there is no
+    ``pairs.txt`` beside the LFW photos) and the per-fold details of ``verification_accuracy``.
+    """
+    pairs_path = data.lfw_root.parent / "pairs.txt"
+    if not pairs_path.exists():
+        msg = f"no pairs.txt beside {data.lfw_root}: teacher verification accuracy not measured"
+        warnings.warn(msg, stacklevel=2)
+        return {"accuracy": float("nan"), "note": msg}
+
+    def embed(ids: list[str]) -> dict[str, np.ndarray]:
+        paths = [data.lfw_root / i.rsplit("_", 1)[0] / f"{i}.jpg" for i in ids]
+        faces = load_faces(paths, ids, [i.rsplit("_", 1)[0] for i in ids], data.chipper, cache_dir=cache_dir,
+                           description="reading LFW pairs")
+        return dict(zip(faces.image_ids.tolist(), teacher.embed(faces.images)))
+
+    excluded = set(data.split.identities("member") if exclude is None else exclude)
+    return verification_accuracy(read_pairs(pairs_path), embed, exclude_identities=excluded, n_folds=n_folds)
+
+
+@dataclass
+class OwnerModels:
+    """What the owner built for one run.
+
+    Attributes
+    ----------
+    data : Dataset (split, faces)
+    teacher : the teacher whose members are audited (``dlib-base``: nobody is a member)
+    role : "victim", or "control" when the teacher itself is the negative control (``dlib-base``)
+    students : student name -> (Student, test accuracy as a fraction)
+    verification : LFW pairs accuracy record of the teacher (empty when not measured)
+    control_teacher, control_students, control_verification : the negative control (None / empty
+        until ``add_control``, and for a ``dlib-base`` run, whose teacher is the control)
+    """
+
+    data: Dataset
+    teacher: Teacher
+    role: str
+    students: dict[str, tuple[Student, float]]
+    verification: dict = field(default_factory=dict)
+    control_teacher: Teacher | None = None
+    control_students: dict[str, tuple[Student, float]] = field(default_factory=dict)
+    control_verification: dict = field(default_factory=dict)
+
+    @property
+    def is_control_run(self) -> bool:
+        """True when the teacher is dlib's unmodified model: the victim is the control."""
+        return self.role == "control"
+
+    def deployed(self) -> list[tuple[str, str, Student]]:
+        """(teacher role, student name, student) of every student the owner serves, victim first."""
+        return [(self.role, n, s) for n, (s, _) in self.students.items()] + [
+            ("control", n, s) for n, (s, _) in self.control_students.items()]
+
+
+def build_owner(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Path, timer: Timer | None = None,
+                verify: bool = True) -> OwnerModels:
+    """Data, teacher (on the members' training photos), verification and students.
+
+    Writes ``split.json`` into ``out_dir``. Stage seconds go to ``timer`` (data, teacher,
+    verification, students). Raises ``DataError`` / ``ConfigError`` on bad data or settings.
+    """
+    configure_torch(cfg.runtime.threads)
+    timer = timer or Timer()
+    with timer("data"):
+        data = prepare_data(cfg, out_dir=Path(out_dir), cache_dir=Path(cache_dir))
+    with timer("teacher"):
+        teacher = build_teacher(data, cfg, data.split.member_train, name="teacher", cache_dir=Path(cache_dir))
+    verification = {}
+    if verify:
+        with timer("verification"):
+            verification = verify_teacher(teacher, data, Path(cache_dir), cfg.data.verification_folds)
+    with timer("students"):
+        students = build_students(teacher, data, cfg, shadow=False, prefix="victim")
+    role = "control" if cfg.teacher.kind == "dlib-base" else "victim"
+    return OwnerModels(data, teacher, role, students, verification)
+
+
+def add_control(owner: OwnerModels, cfg: ExperimentConfig, *, cache_dir: Path,
+                shadow_teacher: Teacher | None = None) -> None:
+    """Build the negative control's teacher, students and verification into ``owner``.
+
+    Nothing for a ``dlib-base`` run (its teacher is the control). ``shadow_teacher`` is the
+    control of a ``scratch`` run (see ``build_control_teacher``).
+    """
+    if owner.is_control_run:
+        return
+    data = owner.data
+    control = build_control_teacher(data, cfg, shadow_teacher=shadow_teacher, cache_dir=Path(cache_dir))
+    owner.control_teacher = control
+    owner.control_students = build_students(control, data, cfg, shadow=False, prefix="control")
+    excluded = data.split.identities("member") + data.split.identities("control_member")
+    owner.control_verification = verify_teacher(control, data, Path(cache_dir), cfg.data.verification_folds,
+                                                exclude=excluded)

@@ -11,7 +11,7 @@ from faceleaks.config import SplitConfig, config_from_dict, quick_config
 from faceleaks.data.splits import make_split
 from faceleaks.errors import DataError
 from faceleaks.evaluation.attacker import SETTINGS, make_attacker_data
-from faceleaks.evaluation.experiment import _held_photos
+from faceleaks.evaluation.membership import held_photos as _held_photos
 from faceleaks.evaluation.lira_shadows import ShadowPlan, check_shadow_plans, plan_lira_shadows
 
 CFG = SplitConfig(n_members=8, n_nonmembers=8, n_reference=8, n_student_identities=4,
@@ -64,7 +64,7 @@ def test_attacker_data_and_plans_never_read_victim_labels():
 
 
 def test_unseen_photo_queries_are_never_in_the_shadows():
-    from faceleaks.evaluation.experiment import _eval_lists, _first
+    from faceleaks.evaluation.membership import eligible_first_k as _first, evaluation_lists as _eval_lists
 
     split = _split()
     data = SimpleNamespace(split=split, faces=SimpleNamespace(image_ids=np.array(
@@ -131,7 +131,7 @@ def test_guard_rejects_a_shadow_trained_on_a_victim_identity(role):
 
 @pytest.fixture(scope="module")
 def tiny(real_lfw, session_cache, tmp_path_factory):
-    from faceleaks.evaluation.pipeline import prepare_data
+    from faceleaks.evaluation.dataset import prepare_data
 
     cfg = config_from_dict({"attack": {"n_shadow_teachers": 3}, "teacher": {"finetune_epochs": 3}}, quick_config())
     data = prepare_data(cfg, out_dir=tmp_path_factory.mktemp("tiny"), cache_dir=session_cache)
