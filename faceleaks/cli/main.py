@@ -131,8 +131,6 @@ def run(
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     overrides = _overrides(seed=seed, out=out, teacher=teacher, output=output, cache_dir=cache_dir, threads=threads,
                            lfw_dir=lfw_dir, utkface_dir=utkface_dir)
-    if k is not None:
-        overrides.setdefault("attack", {})["ks"] = k
     if no_download:
         overrides.setdefault("data", {})["download"] = False
     if http:
@@ -144,12 +142,16 @@ def run(
             overrides.setdefault(section, {})[key] = value
     if no_progress:
         overrides.setdefault("runtime", {})["progress"] = False
-    _run_guarded(lambda: _run(quick, config, overrides, seeds))
+
+    def go() -> None:
+        if k is not None:  # typed here, once: the config only ever sees integers
+            overrides.setdefault("attack", {})["ks"] = _parse_ints(k, "--k")
+        _run(quick, config, overrides, _parse_ints(seeds, "--seeds", "0,1,2") if seeds else None)
+
+    _run_guarded(go)
 
 
-def _run(quick: bool, config: Optional[Path], overrides: dict, seeds: Optional[str]) -> None:
-    if isinstance(overrides.get("attack", {}).get("ks"), str):
-        overrides["attack"]["ks"] = _parse_ints(overrides["attack"]["ks"], "--k")
+def _run(quick: bool, config: Optional[Path], overrides: dict, seeds: tuple[int, ...] | None) -> None:
     cfg = build_config(quick=quick, config=config, overrides=overrides)
     from faceleaks.evaluation.experiment import run_experiment
     from faceleaks.progress import set_enabled
@@ -160,7 +162,7 @@ def _run(quick: bool, config: Optional[Path], overrides: dict, seeds: Optional[s
     out_dir.mkdir(parents=True, exist_ok=True)
     cache = Path(cfg.runtime.cache_dir).expanduser() if cfg.runtime.cache_dir else default_cache_dir()
     if seeds:
-        _sweep(cfg, _parse_ints(seeds, "--seeds", "0,1,2"), out_dir, cache)
+        _sweep(cfg, seeds, out_dir, cache)
         return
     record = run_experiment(cfg, out_dir=out_dir, cache_dir=cache)
     _print_summary(record, write_report(record, out_dir))
