@@ -5,7 +5,6 @@ Exit codes: 0 success, 2 bad setting (``ConfigError``), 1 any other ``FaceLeaksE
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import sys
