@@ -21,6 +21,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from faceleaks.data.folders import check_named_dirs, search_dirs
 from faceleaks.errors import DataError
 
 __all__ = ["LfwRecord", "find_lfw_root", "index_lfw", "candidate_dirs"]
@@ -28,7 +29,8 @@ __all__ = ["LfwRecord", "find_lfw_root", "index_lfw", "candidate_dirs"]
 log = logging.getLogger(__name__)
 
 _IMAGE_FOLDERS = ("lfw-deepfunneled", "lfw_funneled", "lfw-funneled", "lfw")
-_REPO_ROOT = Path(__file__).resolve().parents[2]
+_NOT_LFW = ("LFW photos (<Person>/<Person>_NNNN.jpg); point it at the folder containing lfw-deepfunneled/ "
+            "or the person folders")
 
 
 @dataclass(frozen=True)
@@ -46,27 +48,7 @@ def _sklearn_home() -> Path:
 
 def candidate_dirs(lfw_dir: str | os.PathLike | None = None) -> list[Path]:
     """The folders searched for LFW, in order (see the module docstring)."""
-    out: list[Path] = []
-    if lfw_dir:
-        out.append(Path(lfw_dir).expanduser())
-    if os.environ.get("FACELEAKS_LFW_DIR"):
-        out.append(Path(os.environ["FACELEAKS_LFW_DIR"]).expanduser())
-    if os.environ.get("FACELEAKS_DATA_DIR"):
-        out.append(Path(os.environ["FACELEAKS_DATA_DIR"]).expanduser() / "lfw")
-    out += [Path.cwd().parent / "shared" / "data" / "lfw", _REPO_ROOT.parent / "shared" / "data" / "lfw"]
-    out.append(_sklearn_home())
-    unique: list[Path] = []
-    for p in out:
-        if p.resolve() not in {q.resolve() for q in unique}:
-            unique.append(p)
-    return unique
-
-
-def _check_named(label: str, folder: str | os.PathLike | None, sub: str = "") -> None:
-    """A folder the user named explicitly must hold photos: no silent fallback to another one."""
-    if folder and _image_folder(Path(folder).expanduser() / sub) is None:
-        raise DataError(f"{label}={str(folder)!r} holds no LFW photos (<Person>/<Person>_NNNN.jpg); "
-                        f"point it at the folder containing lfw-deepfunneled/ or the person folders")
+    return search_dirs("lfw", lfw_dir, "FACELEAKS_LFW_DIR", fallbacks=[_sklearn_home()])
 
 
 def _image_folder(root: Path) -> Path | None:
@@ -97,8 +79,8 @@ def find_lfw_root(lfw_dir: str | os.PathLike | None = None, *, download: bool = 
         If an explicitly given folder has no LFW photos, or LFW is nowhere and cannot be
         downloaded; the message lists every folder looked in and what to do.
     """
-    _check_named("lfw_dir", lfw_dir)
-    _check_named("FACELEAKS_LFW_DIR", os.environ.get("FACELEAKS_LFW_DIR"))
+    check_named_dirs([("lfw_dir", lfw_dir), ("FACELEAKS_LFW_DIR", os.environ.get("FACELEAKS_LFW_DIR"))],
+                     lambda folder: _image_folder(folder) is not None, _NOT_LFW)
     looked = candidate_dirs(lfw_dir)
     for root in looked:
         found = _image_folder(root)

@@ -14,11 +14,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from faceleaks.data.folders import check_named_dirs, search_dirs
 from faceleaks.errors import DataError
 
 __all__ = ["UtkRecord", "find_utkface_root", "index_utkface"]
 
-_REPO_ROOT = Path(__file__).resolve().parents[2]
+_NOT_UTK = ("UTKFace photos (labels.csv or <age>_<gender>_<race>_*.jpg); point it at the folder holding "
+            "labels.csv or the photos")
+
 
 
 @dataclass(frozen=True)
@@ -37,15 +40,9 @@ def find_utkface_root(utkface_dir: str | os.PathLike | None = None) -> Path:
 
     A folder named explicitly (``utkface_dir`` or ``$FACELEAKS_UTKFACE_DIR``) must hold photos.
     """
-    for label, named in (("utkface_dir", utkface_dir), ("FACELEAKS_UTKFACE_DIR", os.environ.get("FACELEAKS_UTKFACE_DIR"))):
-        if named and not _has_photos(Path(named).expanduser()):
-            raise DataError(f"{label}={str(named)!r} holds no UTKFace photos (labels.csv or <age>_<gender>_<race>_*.jpg)")
-    looked = [Path(utkface_dir).expanduser()] if utkface_dir else []
-    if os.environ.get("FACELEAKS_UTKFACE_DIR"):
-        looked.append(Path(os.environ["FACELEAKS_UTKFACE_DIR"]).expanduser())
-    if os.environ.get("FACELEAKS_DATA_DIR"):
-        looked.append(Path(os.environ["FACELEAKS_DATA_DIR"]).expanduser() / "utkface")
-    looked += [Path.cwd().parent / "shared" / "data" / "utkface", _REPO_ROOT.parent / "shared" / "data" / "utkface"]
+    check_named_dirs([("utkface_dir", utkface_dir), ("FACELEAKS_UTKFACE_DIR", os.environ.get("FACELEAKS_UTKFACE_DIR"))],
+                     _has_photos, _NOT_UTK)
+    looked = search_dirs("utkface", utkface_dir, "FACELEAKS_UTKFACE_DIR")
     for root in looked:
         if _has_photos(root):
             return root

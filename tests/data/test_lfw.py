@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from faceleaks.data import folders
 from faceleaks.data.faces import CenterCrop, load_faces
 from faceleaks.data.lfw import find_lfw_root, index_lfw
 from faceleaks.errors import DataError
@@ -31,9 +32,7 @@ def test_missing_data_says_where_it_looked(tmp_path, monkeypatch):
     monkeypatch.delenv("FACELEAKS_DATA_DIR", raising=False)
     monkeypatch.setenv("SCIKIT_LEARN_DATA", str(tmp_path / "skl"))
     monkeypatch.chdir(tmp_path)
-    import faceleaks.data.lfw as lfw
-
-    monkeypatch.setattr(lfw, "_REPO_ROOT", tmp_path / "repo")
+    monkeypatch.setattr(folders, "REPO_ROOT", tmp_path / "repo")
     with pytest.raises(DataError) as err:
         find_lfw_root(None, download=False)
     msg = str(err.value)

@@ -1,0 +1,69 @@
+"""Where a data set is looked for: the one search order shared by LFW and UTKFace.
+
+In order: the folder named by a setting (``--lfw-dir``, ``[data] utkface_dir`` ...), the data set's
+own environment variable (``$FACELEAKS_LFW_DIR``, ``$FACELEAKS_UTKFACE_DIR``),
+``$FACELEAKS_DATA_DIR/<name>``, then ``../shared/data/<name>`` from the working directory and from
+the faceleaks checkout, then any fallbacks of the data set (e.g. scikit-learn's data home for LFW).
+A folder the user named explicitly must hold the data: there is no silent fallback to another one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from faceleaks.errors import DataError
+
+__all__ = ["search_dirs", "check_named_dirs", "REPO_ROOT"]
+
+#: The faceleaks checkout (the folder holding ``faceleaks/``); ``../shared/data`` is looked for beside it.
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def search_dirs(name: str, named: str | os.PathLike | None, env_var: str, *,
+                fallbacks: Sequence[Path] = ()) -> list[Path]:
+    """The folders searched for data set ``name``, in order, each listed once.
+
+    Parameters
+    ----------
+    name : folder name of the data set under ``$FACELEAKS_DATA_DIR`` and ``shared/data`` (``"lfw"``)
+    named : the folder given by a setting, or None
+    env_var : the data set's environment variable (``"FACELEAKS_LFW_DIR"``)
+    fallbacks : folders looked in last
+
+    Returns
+    -------
+    list of Path, without two entries resolving to the same folder (the first is kept)
+    """
+    out = [Path(named).expanduser()] if named else []
+    if os.environ.get(env_var):
+        out.append(Path(os.environ[env_var]).expanduser())
+    if os.environ.get("FACELEAKS_DATA_DIR"):
+        out.append(Path(os.environ["FACELEAKS_DATA_DIR"]).expanduser() / name)
+    out += [Path.cwd().parent / "shared" / "data" / name, REPO_ROOT.parent / "shared" / "data" / name, *fallbacks]
+    unique: list[Path] = []
+    for path in out:
+        if path.resolve() not in {q.resolve() for q in unique}:
+            unique.append(path)
+    return unique
+
+
+def check_named_dirs(named: Sequence[tuple[str, str | os.PathLike | None]], holds: Callable[[Path], bool],
+                     what: str) -> None:
+    """Raise if a folder the user named does not hold the data.
+
+    Parameters
+    ----------
+    named : (label, folder or None) pairs, e.g. ``[("lfw_dir", cfg_value), ("FACELEAKS_LFW_DIR", env)]``
+    holds : ``holds(folder) -> bool``, True when ``folder`` has the data
+    what : what the folder should hold and how to fix it, completing "<label>='<folder>' holds no ..."
+
+    Raises
+    ------
+    DataError
+        For the first named folder (in ``named`` order) that ``holds`` rejects.
+    """
+    for label, folder in named:
+        if folder and not holds(Path(folder).expanduser()):
+            raise DataError(f"{label}={str(folder)!r} holds no {what}")
