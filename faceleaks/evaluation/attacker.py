@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from faceleaks.attacks.base import PublicBase, ReferenceSet
-from faceleaks.data.splits import MembershipSplit
+from faceleaks.data.splits import MembershipSplit, n_train_photos
 from faceleaks.seeding import derive_seed, make_rng
 from faceleaks.serving.protocol import BlackBox
 
@@ -42,7 +42,7 @@ def make_attacker_data(split: MembershipSplit, *, train_fraction: float, seed: i
     refs = sorted(split.identities("reference"))
     photos = {r: [split.photos[r][i] for i in rng.permutation(len(split.photos[r]))] for r in refs}
     shadow_in = sorted(refs[i] for i in rng.permutation(len(refs))[: len(refs) // 2])
-    train = {r: photos[r][: min(len(photos[r]) - 1, max(1, round(train_fraction * len(photos[r]))))] for r in shadow_in}
+    train = {r: photos[r][: n_train_photos(len(photos[r]), train_fraction)] for r in shadow_in}
     return AttackerData(photos, shadow_in, train)
 
 
