@@ -1,55 +1,57 @@
-"""What an API reveals: output reductions applied as BlackBox → BlackBox (top-k, label only)."""
+"""What an API reveals: output reductions applied as BlackBox → BlackBox (top-k, label only).
+
+Each reduction keeps the box it reduces owner-side (``serving.endpoints``), so it cannot be
+peeled off to reach the full posteriors.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
 from faceleaks.errors import ConfigError, UnsupportedOutputError
+from faceleaks.serving.endpoints import WrappingBox
 from faceleaks.serving.protocol import BlackBox, OutputKind, QueryResult
 
 __all__ = ["TopKBlackBox", "LabelOnlyBlackBox", "reveal"]
 
 
-class TopKBlackBox:
+class TopKBlackBox(WrappingBox):
     """Keeps the ``k`` largest posterior entries per row and zeroes the rest (rows no longer sum to 1)."""
 
     def __init__(self, box: BlackBox, *, k: int) -> None:
         if box.output_kind is not OutputKind.POSTERIOR:
-            raise UnsupportedOutputError("TopKBlackBox wraps a posterior box")
+            raise UnsupportedOutputError(f"TopKBlackBox needs a posterior box, got a {box.output_kind.value} box; "
+                                         "apply top-k to the posterior box itself")
         if k < 1:
             raise ConfigError(f"top-k needs k >= 1, got {k}")
-        self.box, self.k = box, int(k)
+        super().__init__(box)
+        self.k = int(k)
 
     output_kind = OutputKind.TOPK
 
-    @property
-    def input_size(self) -> int:
-        return self.box.input_size
-
     def query(self, images: np.ndarray) -> QueryResult:
-        p = self.box.query(images).values
+        """(n_queries, n_classes) float32: the inner posteriors with all but the k largest set to 0."""
+        p = self._ask(images).values
         out = np.zeros_like(p)
         idx = np.argsort(-p, axis=1, kind="stable")[:, : self.k]
         np.put_along_axis(out, idx, np.take_along_axis(p, idx, axis=1), axis=1)
         return QueryResult(OutputKind.TOPK, out)
 
 
-class LabelOnlyBlackBox:
+class LabelOnlyBlackBox(WrappingBox):
     """Returns only the arg-max class, (n,) int64."""
 
     def __init__(self, box: BlackBox) -> None:
         if box.output_kind is OutputKind.LABEL:
-            raise UnsupportedOutputError("box already returns labels")
-        self.box = box
+            raise UnsupportedOutputError("LabelOnlyBlackBox needs a posterior or top-k box, got a label box; "
+                                         "it already reveals only labels")
+        super().__init__(box)
 
     output_kind = OutputKind.LABEL
 
-    @property
-    def input_size(self) -> int:
-        return self.box.input_size
-
     def query(self, images: np.ndarray) -> QueryResult:
-        p = self.box.query(images).values
+        """(n_queries,) int64: the arg-max class of each inner answer."""
+        p = self._ask(images).values
         return QueryResult(OutputKind.LABEL, p.argmax(axis=1).astype(np.int64))
 
 

@@ -1,78 +1,82 @@
-"""Boxes that wrap boxes: counting queries, caching answers, enforcing a query budget."""
+"""Boxes that wrap boxes: counting queries, caching answers, enforcing a query budget.
+
+Each keeps its inner box owner-side (``serving.endpoints``): a wrapper exposes ``query``,
+``output_kind``, ``input_size`` and its own counters, never the box it wraps.
+"""
 
 from __future__ import annotations
-
-import hashlib
 
 import numpy as np
 
 from faceleaks.errors import QueryBudgetExceeded
-from faceleaks.serving.protocol import BlackBox, OutputKind, QueryResult
+from faceleaks.memo import ImageMemo
+from faceleaks.serving.endpoints import WrappingBox, counts
+from faceleaks.serving.protocol import BlackBox, QueryResult
 
 __all__ = ["CountingBlackBox", "CachingBlackBox", "BudgetedBlackBox"]
 
 
-class _Wrapper:
-    def __init__(self, box: BlackBox) -> None:
-        self.box = box
+class CountingBlackBox(WrappingBox):
+    """Counts images sent (``n_queries``) and calls made (``n_calls``) to the wrapped box.
+
+    Only answered calls count: a call the inner box refuses or fails adds nothing.
+    """
 
     @property
-    def output_kind(self) -> OutputKind:
-        return self.box.output_kind
+    def n_queries(self) -> int:
+        """Images the wrapped box has answered through this wrapper."""
+        return counts(self._handle)[0]
 
     @property
-    def input_size(self) -> int:
-        return self.box.input_size
+    def n_calls(self) -> int:
+        """Calls the wrapped box has answered through this wrapper."""
+        return counts(self._handle)[1]
+
+    def query(self, images: np.ndarray) -> QueryResult:
+        """The wrapped box's answer to ``images`` (n_queries, S, S, 3) uint8, counted."""
+        return self._ask(images)
 
 
-class CountingBlackBox(_Wrapper):
-    """Counts images sent (``n_queries``) and calls made (``n_calls``) to the wrapped box."""
+class CachingBlackBox(WrappingBox):
+    """The attacker's memo of answers, keyed by image content: each distinct image is sent once.
+
+    The images not yet answered are sent in one call, in the order of their first occurrence
+    (``faceleaks.memo.ImageMemo``); an empty query is passed through, so its answer has the
+    inner box's shape.
+    """
 
     def __init__(self, box: BlackBox) -> None:
         super().__init__(box)
-        self.n_queries = 0
-        self.n_calls = 0
+        self._memo = ImageMemo()
 
     def query(self, images: np.ndarray) -> QueryResult:
-        result = self.box.query(images)
-        self.n_queries += len(images)
-        self.n_calls += 1
-        return result
+        """Answers (n_queries rows) for ``images`` (n_queries, S, S, 3) uint8, from the memo where known."""
+        images = np.asarray(images)
+        if len(images) == 0:
+            return self._ask(images)
+        return QueryResult(self.output_kind, self._memo.get(images, lambda todo: self._ask(todo).values))
 
 
-class CachingBlackBox(_Wrapper):
-    """The attacker's memo of answers, keyed by image content: each distinct image is sent once."""
+class BudgetedBlackBox(WrappingBox):
+    """Refuses (``QueryBudgetExceeded``) any call that would exceed ``budget`` images in total.
 
-    def __init__(self, box: BlackBox) -> None:
-        super().__init__(box)
-        self._memo: dict[bytes, np.ndarray] = {}
-
-    def query(self, images: np.ndarray) -> QueryResult:
-        keys = [hashlib.sha1(np.ascontiguousarray(im).tobytes()).digest() for im in images]
-        first: dict[bytes, int] = {}
-        for i, k in enumerate(keys):
-            if k not in self._memo and k not in first:
-                first[k] = i
-        if first:
-            idx = np.array(sorted(first.values()))
-            answer = self.box.query(np.asarray(images)[idx])
-            for i, v in zip(idx, answer.values):
-                self._memo[keys[i]] = v
-        values = np.stack([self._memo[k] for k in keys]) if keys else np.zeros((0,))
-        return QueryResult(self.output_kind, values)
-
-
-class BudgetedBlackBox(_Wrapper):
-    """Refuses (``QueryBudgetExceeded``) any call that would exceed ``budget`` images in total."""
+    Images of a call the inner box then fails still count as used.
+    """
 
     def __init__(self, box: BlackBox, *, budget: int) -> None:
         super().__init__(box)
         self.budget = int(budget)
-        self.used = 0
+        self._used = 0
+
+    @property
+    def used(self) -> int:
+        """Images charged to the budget so far."""
+        return self._used
 
     def query(self, images: np.ndarray) -> QueryResult:
-        if self.used + len(images) > self.budget:
+        """The wrapped box's answer, if ``len(images)`` more fits the budget."""
+        if self._used + len(images) > self.budget:
             raise QueryBudgetExceeded(f"query of {len(images)} images exceeds the budget "
-                                      f"({self.used} of {self.budget} used)")
-        self.used += len(images)
-        return self.box.query(images)
+                                      f"({self._used} of {self.budget} used); raise the budget or query fewer images")
+        self._used += len(images)
+        return self._ask(images)
