@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -33,6 +34,17 @@ __all__ = ["MembershipSplit", "make_split", "n_train_photos", "group_by_identity
 
 ROLES = ("member", "nonmember", "reference", "student", "shadow_student", "control_member")
 SCHEMA_VERSION = 1
+
+
+def _single_owner(groups: dict[str, list[str]], clash: Callable[[str, str, str], str]) -> dict[str, str]:
+    """item -> the one group listing it; ``DataError(clash(item, first, second))`` if two do (or one twice)."""
+    owner: dict[str, str] = {}
+    for group, items in groups.items():
+        for item in items:
+            if item in owner:
+                raise DataError(clash(item, owner[item], group))
+            owner[item] = group
+    return owner
 
 
 @dataclass(frozen=True)
@@ -59,28 +71,19 @@ class MembershipSplit:
 
     def validate(self) -> None:
         """Raise ``DataError`` if any identity has two roles or photo sets overlap."""
-        owner: dict[str, str] = {}
-        for role, ids in self.roles.items():
-            if role not in ROLES:
-                raise DataError(f"manifest has unknown role {role!r}")
-            for ident in ids:
-                if ident in owner:
-                    raise DataError(f"identity {ident!r} is both {owner[ident]} and {role}: splits overlap")
-                owner[ident] = role
-        seen: dict[str, str] = {}
-        for ident, ids in self.photos.items():
-            if ident not in owner:
-                raise DataError(f"photos listed for {ident!r}, which has no role")
-            for iid in ids:
-                if iid in seen:
-                    raise DataError(f"photo {iid!r} is listed for {seen[iid]!r} and {ident!r}")
-                seen[iid] = ident
+        unknown = [role for role in self.roles if role not in ROLES]
+        if unknown:
+            raise DataError(f"manifest has unknown role {unknown[0]!r}; roles are {ROLES}")
+        owner = _single_owner(self.roles, lambda ident, a, b: f"identity {ident!r} is both {a} and {b}: splits overlap")
+        orphans = [ident for ident in self.photos if ident not in owner]
+        if orphans:
+            raise DataError(f"photos listed for {orphans[0]!r}, which has no role")
+        _single_owner(self.photos, lambda iid, a, b: f"photo {iid!r} is listed for {a!r} and {b!r}")
         for ident, ids in self.member_train.items():
             if owner.get(ident) != "member" or not set(ids) <= set(self.photos[ident]):
                 raise DataError(f"member_train for {ident!r} is not a subset of a member's photos")
-        parts = [set(v) for v in self.utk.values()]
-        if sum(map(len, parts)) != len(set().union(*parts)) if parts else False:
-            raise DataError("UTKFace train/test/shadow photo sets overlap")
+        _single_owner(self.utk, lambda iid, a, b: f"UTKFace photo {iid!r} is in both {a} and {b}: "
+                                                  "train/test/shadow photo sets overlap")
 
     def to_json(self, path: Path) -> None:
         Path(path).write_text(json.dumps({"schema_version": SCHEMA_VERSION, **asdict(self)}, indent=1))

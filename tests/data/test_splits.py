@@ -117,3 +117,22 @@ def test_n_train_photos_is_what_make_split_trains_members_on():
 def test_n_train_photos_rejects_impossible_inputs(n, fraction, error):
     with pytest.raises(error, match=repr(n) if error is DataError else "fraction"):
         n_train_photos(n, fraction)
+
+
+def _broken(edit):
+    s = _split()
+    edit(s)
+    return s
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda s: s.utk["shadow"].append(s.utk["train"][0]), "is in both train and shadow"),
+    (lambda s: s.utk["test"].append(s.utk["test"][0]), "is in both test and test"),
+    (lambda s: s.roles.__setitem__("spy", ["big19"]), "unknown role 'spy'"),
+    (lambda s: s.photos.__setitem__("stranger", ["x_0001"]), "'stranger', which has no role"),
+    (lambda s: s.member_train[s.roles["member"][0]].append("elsewhere_0001"), "not a subset"),
+])
+def test_validate_names_what_overlaps(edit, message):
+    s = _broken(edit)
+    with pytest.raises(DataError, match=message):
+        s.validate()
