@@ -10,7 +10,6 @@ image and cached on disk (``ActivationStore``); every teacher (victim, shadow, b
 from __future__ import annotations
 
 import copy
-import hashlib
 import logging
 import time
 from collections.abc import Sequence
@@ -23,100 +22,55 @@ from torch import nn
 
 from faceleaks.config import TeacherConfig
 from faceleaks.errors import DataError
-from faceleaks.models.checkpoint import config_key, load_checkpoint, save_checkpoint
-from faceleaks.models.dlib_resnet import CHIP_SIZE, DlibResNet, load_dlib_resnet, preprocess_dlib
-from faceleaks.models.teacher import Teacher
 from faceleaks.executor import run_tasks
-from faceleaks.models.training import configure_torch, fit_classifier, predict_batches
+from faceleaks.models.activations import ActivationStore, activation_store
+from faceleaks.models.activations import dlib_base_network as _base
+from faceleaks.models.checkpoint import config_key, load_checkpoint, save_checkpoint
+from faceleaks.models.dlib_resnet import CHIP_SIZE, DlibResNet
+from faceleaks.models.teacher import Teacher, TeacherArch
+from faceleaks.models.training import DEFAULT_HOOKS, TrainingHooks, configure_torch, fit_classifier, predict_batches
 from faceleaks.progress import set_enabled as set_progress
-from faceleaks.progress import track
 
 __all__ = ["ActivationStore", "activation_store", "dlib_base_teacher", "finetune_dlib_teacher", "finetune_dlib_teachers",
-           "FinetuneJob", "dlib_teacher_path"]
+           "FinetuneJob", "dlib_teacher_path", "dlib_teacher"]
 
 log = logging.getLogger(__name__)
-_BASE: list[DlibResNet] = []
 
 
-def _base() -> DlibResNet:
-    if not _BASE:
-        _BASE.append(load_dlib_resnet())
-    return _BASE[0]
+def dlib_teacher(name: str, arch: TeacherArch, state: dict[str, torch.Tensor] | None, *,
+                 cache_dir: Path | None, info: dict) -> Teacher:
+    """A dlib teacher rebuilt from its tail's ``state_dict`` (None: dlib's own weights, ``dlib-base``).
 
+    Parameters
+    ----------
+    arch : ``TeacherArch`` of kind "dlib" or "dlib-base"; ``arch.unfreeze_last_n`` last stages form the tail
+    state : the tail's tensors as ``_Tail.state_dict()`` gives them, or None
+    cache_dir : where the frozen stages' activations are cached (None: memory only)
 
-class ActivationStore:
-    """Activations entering stage ``stop`` of dlib's base network, per chip, memoised by content.
-
-    ``get(chips)`` returns float32 (n, C, h, w); new ones are computed in batches of exactly
-    ``BATCH`` (the last one zero-padded) and appended to ``<cache_dir>/dlib-activations/stop<stop>-batch32/``
-    as one ``.npz`` shard per call. The fixed batch shape matters: with a smaller batch the CPU
-    kernels differ in the last bits (~2e-6), training amplifies that, and a run would then depend on
-    which chips an earlier run had cached (measured: up to 0.13 AUC on ``--quick``). With it, a chip's
-    activations are bitwise the same whatever it is computed with, so results do not depend on the
-    cache's state.
+    Raises
+    ------
+    RuntimeError
+        ``state`` does not fit the tail (missing, unexpected or mis-shaped tensors).
     """
-
-    BATCH = 32
-
-    def __init__(self, stop: int, cache_dir: Path | None) -> None:
-        self.stop = stop
-        self.folder = Path(cache_dir) / "dlib-activations" / f"stop{stop}-batch{self.BATCH}" if cache_dir else None
-        self._memo: dict[bytes, np.ndarray] = {}
-        if self.folder and self.folder.exists():
-            for shard in sorted(self.folder.glob("*.npz")):
-                with np.load(shard) as z:
-                    self._memo.update(zip([bytes(k) for k in z["keys"]], z["acts"]))
-
-    def get(self, chips: np.ndarray) -> np.ndarray:
-        keys = [hashlib.sha1(c.tobytes()).digest() for c in chips]
-        todo = list(dict.fromkeys(k for k in keys if k not in self._memo))
-        if todo:
-            first = {k: i for i, k in reversed(list(enumerate(keys)))}
-            idx = [first[k] for k in todo]
-            net = _base()
-            acts = []
-            b = self.BATCH
-            for s in track(range(0, len(idx), b), f"dlib ResNet on {len(idx)} new chip{'s' if len(idx) != 1 else ''}"):
-                x = preprocess_dlib(chips[idx[s : s + b]])
-                n = len(x)
-                if n < b:  # always a full batch: a chip's activations then do not depend on its batch-mates
-                    x = torch.cat([x, x.new_zeros((b - n, *x.shape[1:]))])
-                with torch.no_grad():
-                    acts.append(net.forward_to(x, self.stop)[:n].numpy())
-            acts = np.concatenate(acts).astype(np.float32)
-            self._memo.update(zip(todo, acts))
-            self._save(todo, acts)
-        return np.stack([self._memo[k] for k in keys])
-
-    def _save(self, keys: list[bytes], acts: np.ndarray) -> None:
-        if self.folder is None:
-            return
-        self.folder.mkdir(parents=True, exist_ok=True)
-        name = hashlib.sha1(b"".join(keys)).hexdigest()[:16]
-        tmp = self.folder / f"{name}.tmp.npz"
-        np.savez(tmp, keys=np.array([np.frombuffer(k, np.uint8) for k in keys]), acts=acts)
-        tmp.replace(self.folder / f"{name}.npz")
+    start = _base().n_stages - arch.unfreeze_last_n
+    tail = _Tail(_base(), start)
+    if state is not None:
+        tail.load_state_dict(state)
+    return _make_teacher(name, tail, activation_store(start, cache_dir), info, arch)
 
 
-_STORES: dict[tuple[int, str], ActivationStore] = {}
-
-
-def activation_store(stop: int, cache_dir: Path | None) -> ActivationStore:
-    """The process-wide store for (stop, cache folder): its shards are read from disk once."""
-    key = (stop, str(Path(cache_dir).resolve()) if cache_dir else "")
-    if key not in _STORES:
-        _STORES[key] = ActivationStore(stop, cache_dir)
-    return _STORES[key]
-
-
-def _make_teacher(name: str, tail: nn.Module, store: ActivationStore, info: dict) -> Teacher:
+def _make_teacher(name: str, tail: nn.Module, store: ActivationStore, info: dict, arch: TeacherArch) -> Teacher:
     tail.eval()
 
     def embed(chips: np.ndarray) -> np.ndarray:
         h = torch.from_numpy(store.get(chips))
         return predict_batches(tail, h, batch_size=256).numpy().astype(np.float32)
 
-    return Teacher(name, embed, CHIP_SIZE, info)
+    return Teacher(name, embed, CHIP_SIZE, info, arch=arch, network=tail)
+
+
+def _arch(kind: str, cfg: TeacherConfig) -> TeacherArch:
+    return TeacherArch(kind, CHIP_SIZE, 128, cfg.unfreeze_last_n)
 
 
 class _Tail(nn.Module):
@@ -162,12 +116,13 @@ def dlib_base_teacher(cfg: TeacherConfig, *, cache_dir: Path | None, name: str =
     start = _base().n_stages - cfg.unfreeze_last_n
     store = activation_store(start, cache_dir)
     return _make_teacher(name, _Tail(_base(), start), store,
-                         {"kind": "dlib-base", "n_classes": 0, "n_train_photos": 0, "embedding_dim": 128})
+                         {"kind": "dlib-base", "n_classes": 0, "n_train_photos": 0, "embedding_dim": 128},
+                         _arch("dlib-base", cfg))
 
 
 def finetune_dlib_teacher(
     chips: np.ndarray, identities: np.ndarray, image_ids: np.ndarray, cfg: TeacherConfig, *,
-    seed: int, cache_dir: Path | None, name: str = "teacher",
+    seed: int, cache_dir: Path | None, name: str = "teacher", hooks: TrainingHooks = DEFAULT_HOOKS,
 ) -> Teacher:
     """Fine-tune dlib's last ``cfg.unfreeze_last_n`` stages plus a new softmax head over the members.
 
@@ -176,6 +131,7 @@ def finetune_dlib_teacher(
     chips : ndarray (n, 150, 150, 3) uint8, dlib-aligned chips of the members' training photos
     identities : ndarray (n,) str, the member each photo shows
     image_ids : ndarray (n,) str, part of the cache key (with cfg and seed)
+    hooks : training recipe hooks (``fit_classifier``); a non-default one adds its tag to the cache key
 
     Notes
     -----
@@ -190,37 +146,38 @@ def finetune_dlib_teacher(
     start = _base().n_stages - cfg.unfreeze_last_n
     store = activation_store(start, cache_dir)
     tail = _Tail(_base(), start)
-    path = dlib_teacher_path(cfg, image_ids, seed, name, cache_dir)
+    path = dlib_teacher_path(cfg, image_ids, seed, name, cache_dir, hooks=hooks)
     cached = load_checkpoint(path) if path else None
     if cached is not None:
         tail.load_state_dict(cached[0])
         log.info("reusing cached %s from %s", name, path)
-        return _make_teacher(name, tail, store, {**cached[1], "cached": True})
+        return _make_teacher(name, tail, store, {**cached[1], "cached": True}, _arch("dlib", cfg))
     h = torch.from_numpy(store.get(chips))
-    meta = _train_tail(tail, h, np.searchsorted(classes, identities), len(classes), cfg, seed, name)
+    meta = _train_tail(tail, h, np.searchsorted(classes, identities), len(classes), cfg, seed, name, hooks)
     if path:
         save_checkpoint(path, tail.state_dict(), meta)
-    return _make_teacher(name, tail, store, {**meta, "cached": False})
+    return _make_teacher(name, tail, store, {**meta, "cached": False}, _arch("dlib", cfg))
 
 
 def dlib_teacher_path(cfg: TeacherConfig, image_ids: np.ndarray, seed: int, name: str,
-                      cache_dir: Path | None) -> Path | None:
+                      cache_dir: Path | None, *, hooks: TrainingHooks = DEFAULT_HOOKS) -> Path | None:
     """Cache file of a fine-tuned teacher: a hash of its configuration, training photos, seed and the
     version of the activations it trained on (``stop14-batch32``: teachers trained on activations
     of the older, batch-dependent store are not reused)."""
     recipe = {k: v for k, v in asdict(cfg).items() if k != "control"}  # which control is built is not the recipe
     key = config_key("dlib", recipe, sorted(np.asarray(image_ids).astype(str).tolist()), seed,
-                     f"activations-batch{ActivationStore.BATCH}")
+                     f"activations-batch{ActivationStore.BATCH}", *([] if hooks.is_default else [f"hooks:{hooks.tag}"]))
     return Path(cache_dir) / "teachers" / f"{name}-dlib-{key}.pt" if cache_dir else None
 
 
 def _train_tail(tail: nn.Module, h: torch.Tensor, labels: np.ndarray, n_classes: int, cfg: TeacherConfig,
-                seed: int, name: str) -> dict:
+                seed: int, name: str, hooks: TrainingHooks = DEFAULT_HOOKS) -> dict:
     t0 = time.perf_counter()
     model = nn.Sequential(tail, _imprinted_head(tail, h, labels, n_classes))
     losses = fit_classifier(model, h, labels, epochs=cfg.finetune_epochs, batch_size=cfg.batch_size,
                             learning_rate=cfg.finetune_learning_rate, weight_decay=cfg.weight_decay,
-                            generator=torch.Generator().manual_seed(seed), description=f"fine-tuning {name} (dlib)")
+                            generator=torch.Generator().manual_seed(seed), description=f"fine-tuning {name} (dlib)",
+                            hooks=hooks)
     train_acc = float((predict_batches(model, h).argmax(1).numpy() == labels).mean())
     return {"kind": "dlib", "n_classes": n_classes, "n_train_photos": int(len(h)), "final_loss": losses[-1],
             "train_accuracy": train_acc, "embedding_dim": 128, "unfreeze_last_n": cfg.unfreeze_last_n,

@@ -15,7 +15,7 @@ from torch import nn
 from faceleaks.config import StudentConfig
 from faceleaks.errors import DataError
 from faceleaks.models.teacher import Teacher
-from faceleaks.models.training import fit_classifier
+from faceleaks.models.training import DEFAULT_HOOKS, TrainingHooks, fit_classifier
 
 __all__ = ["Student", "train_student"]
 
@@ -56,7 +56,7 @@ class Student:
 
 def train_student(
     name: str, teacher: Teacher, images: np.ndarray, labels: np.ndarray, classes: list[str],
-    cfg: StudentConfig, *, seed: int,
+    cfg: StudentConfig, *, seed: int, hooks: TrainingHooks = DEFAULT_HOOKS,
 ) -> Student:
     """Fit a linear softmax head on the frozen teacher's embeddings.
 
@@ -64,6 +64,7 @@ def train_student(
     ----------
     images : ndarray (n, S, S, 3) uint8
     labels : ndarray (n,) int64 in [0, len(classes))
+    hooks : training recipe hooks for the head (``fit_classifier``; default: Adam, cosine)
 
     Raises ``DataError`` if there are fewer than 2 classes present.
     """
@@ -76,7 +77,8 @@ def train_student(
         head = nn.Linear(emb.shape[1], len(classes))
     gen = torch.Generator().manual_seed(seed)
     fit_classifier(head, emb, labels, epochs=cfg.epochs, batch_size=256, learning_rate=cfg.learning_rate,
-                   weight_decay=cfg.weight_decay, generator=gen, description=f"training student {name}")
+                   weight_decay=cfg.weight_decay, generator=gen, description=f"training student {name}",
+                   hooks=hooks)
     head.eval()
     student = Student(name, teacher, head, list(classes))
     student.info = {"n_train": int(len(labels)), "n_classes": len(classes),

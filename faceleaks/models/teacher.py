@@ -6,7 +6,6 @@ is cached by a hash of (settings, training photo ids, seed), so a rerun reuses t
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,13 +17,36 @@ from torch import nn
 
 from faceleaks.config import TeacherConfig
 from faceleaks.errors import DataError
+from faceleaks.memo import ImageMemo, image_keys
 from faceleaks.models.backbones import ScratchCNN, to_tensor
 from faceleaks.models.checkpoint import config_key, load_checkpoint, save_checkpoint
-from faceleaks.models.training import fit_classifier, hflip, predict_batches
+from faceleaks.models.training import DEFAULT_HOOKS, TrainingHooks, fit_classifier, hflip, predict_batches
 
-__all__ = ["Teacher", "train_scratch_teacher"]
+__all__ = ["Teacher", "TeacherArch", "scratch_teacher", "train_scratch_teacher", "TEACHER_ARCH_KINDS"]
 
 log = logging.getLogger(__name__)
+
+#: Teacher kinds a ``TeacherArch`` can rebuild (those of ``TeacherConfig.kind``).
+TEACHER_ARCH_KINDS = ("scratch", "dlib", "dlib-base")
+
+
+@dataclass(frozen=True)
+class TeacherArch:
+    """What rebuilds a teacher's network from its saved ``state_dict`` (no pickled objects).
+
+    Parameters
+    ----------
+    kind : "scratch" (``ScratchCNN``), "dlib" (dlib's last stages fine-tuned) or "dlib-base"
+        (dlib's model unmodified: nothing to save)
+    input_size : side of the crops the teacher takes, pixels (150 for dlib chips)
+    embedding_dim : d, the embedding length
+    unfreeze_last_n : dlib kinds: how many of dlib's last stages the teacher's own network holds
+    """
+
+    kind: str
+    input_size: int
+    embedding_dim: int
+    unfreeze_last_n: int = 0
 
 
 @dataclass
@@ -32,14 +54,19 @@ class Teacher:
     """A frozen embedder. ``embed`` takes uint8 (n, S, S, 3) crops and returns float32 (n, d), unit norm.
 
     ``raw_embed`` maps crops to unnormalised (n, d) float32 embeddings. Embeddings are memoised
-    by image content, so each image is embedded once per run however many students see it.
+    by image content (``faceleaks.memo.ImageMemo``), so each image is embedded once per run however
+    many students see it. ``arch`` and ``network`` (the trained part: the scratch backbone or
+    dlib's tail stages) are what ``faceleaks.models.saving`` stores; they are None for teachers
+    built from a bare function.
     """
 
     name: str
     raw_embed: Callable[[np.ndarray], np.ndarray]
     input_size: int
     info: dict = field(default_factory=dict)
-    _memo: dict[bytes, np.ndarray] = field(default_factory=dict, repr=False)
+    arch: TeacherArch | None = None
+    network: nn.Module | None = field(default=None, repr=False)
+    _memo: ImageMemo = field(default_factory=ImageMemo, repr=False)
 
     def _raw_embed(self, images: np.ndarray) -> np.ndarray:
         return np.asarray(self.raw_embed(images), dtype=np.float32)
@@ -50,16 +77,17 @@ class Teacher:
         if images.ndim != 4 or images.shape[1:] != (self.input_size, self.input_size, 3) or images.dtype != np.uint8:
             raise DataError(f"teacher {self.name} expects uint8 (n, {self.input_size}, {self.input_size}, 3) "
                             f"crops, got {images.dtype} {images.shape}")
-        keys = [hashlib.sha1(im.tobytes()).digest() for im in images]
+        keys = image_keys(images)
+        if not keys:
+            return np.zeros((0, self.info.get("embedding_dim", 0)), np.float32)
+        # every unseen row, duplicates included, is embedded in one call as before the shared memo
+        # (the batch's make-up can change a CPU kernel's last bits)
         todo = [i for i, k in enumerate(keys) if k not in self._memo]
         if todo:
             emb = self._raw_embed(images[todo])
             emb /= np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
-            for i, e in zip(todo, emb):
-                self._memo[keys[i]] = e
-        if not keys:
-            return np.zeros((0, self.info.get("embedding_dim", 0)), np.float32)
-        return np.stack([self._memo[k] for k in keys])
+            self._memo.update([keys[i] for i in todo], emb)
+        return self._memo.get(images, self._raw_embed, keys=keys)
 
 
 class _Classifier(nn.Module):
@@ -72,14 +100,17 @@ class _Classifier(nn.Module):
         return self.head(self.backbone(x))
 
 
-def _scratch_embedder(network: nn.Module) -> Callable[[np.ndarray], np.ndarray]:
-    network.eval()
-    return lambda images: predict_batches(network, to_tensor(images), batch_size=256).numpy()
+def scratch_teacher(name: str, backbone: ScratchCNN, input_size: int, info: dict) -> Teacher:
+    """A ``Teacher`` embedding ``input_size`` crops with a trained ``backbone`` (put in eval mode)."""
+    backbone.eval()
+    embed = lambda images: predict_batches(backbone, to_tensor(images), batch_size=256).numpy()  # noqa: E731
+    arch = TeacherArch("scratch", int(input_size), int(backbone.embedding_dim))
+    return Teacher(name, embed, int(input_size), info, arch=arch, network=backbone)
 
 
 def train_scratch_teacher(
     images: np.ndarray, identities: np.ndarray, image_ids: np.ndarray, cfg: TeacherConfig, *,
-    seed: int, cache_dir: Path | None, name: str = "teacher",
+    seed: int, cache_dir: Path | None, name: str = "teacher", hooks: TrainingHooks = DEFAULT_HOOKS,
 ) -> Teacher:
     """Train ``ScratchCNN`` to classify ``identities`` (the members) from their photos, or load it.
 
@@ -88,6 +119,7 @@ def train_scratch_teacher(
     images : ndarray (n, S, S, 3) uint8, S = cfg.image_size
     identities : ndarray (n,) str, the member each photo shows
     image_ids : ndarray (n,) str, used with cfg and seed as the cache key
+    hooks : training recipe hooks (``fit_classifier``); a non-default one adds its tag to the cache key
 
     Raises ``DataError`` if fewer than 2 identities or any identity has no photo.
     """
@@ -95,14 +127,15 @@ def train_scratch_teacher(
     if len(classes) < 2:
         raise DataError(f"the teacher needs at least 2 member identities, got {len(classes)}")
     key = config_key("scratch", [cfg.image_size, cfg.epochs, cfg.batch_size, cfg.learning_rate, cfg.weight_decay,
-                                 cfg.embedding_dim], sorted(image_ids.tolist()), seed)
+                                 cfg.embedding_dim], sorted(image_ids.tolist()), seed,
+                     *([] if hooks.is_default else [f"hooks:{hooks.tag}"]))
     path = Path(cache_dir) / "teachers" / f"{name}-scratch-{key}.pt" if cache_dir else None
     cached = load_checkpoint(path) if path else None
     if cached is not None:
         backbone = ScratchCNN(cfg.embedding_dim)
         backbone.load_state_dict(cached[0])
         log.info("reusing cached %s from %s", name, path)
-        return Teacher(name, _scratch_embedder(backbone), cfg.image_size, {**cached[1], "cached": True})
+        return scratch_teacher(name, backbone, cfg.image_size, {**cached[1], "cached": True})
     with torch.random.fork_rng():  # seeded initial weights without touching global state
         torch.manual_seed(seed)
         backbone = ScratchCNN(cfg.embedding_dim)
@@ -111,10 +144,10 @@ def train_scratch_teacher(
     gen = torch.Generator().manual_seed(seed)
     losses = fit_classifier(model, to_tensor(images), labels, epochs=cfg.epochs, batch_size=cfg.batch_size,
                             learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay,
-                            generator=gen, augment=hflip, description=f"training {name} (scratch CNN)")
+                            generator=gen, augment=hflip, description=f"training {name} (scratch CNN)", hooks=hooks)
     train_acc = float((predict_batches(model, to_tensor(images)).argmax(1).numpy() == labels).mean())
     meta = {"kind": "scratch", "n_classes": len(classes), "n_train_photos": int(len(images)),
             "final_loss": losses[-1], "train_accuracy": train_acc, "embedding_dim": cfg.embedding_dim}
     if path:
         save_checkpoint(path, backbone.state_dict(), meta)
-    return Teacher(name, _scratch_embedder(backbone), cfg.image_size, {**meta, "cached": False})
+    return scratch_teacher(name, backbone, cfg.image_size, {**meta, "cached": False})
