@@ -56,6 +56,11 @@ def _describe(task: Any) -> str:
     return text if len(text) < 80 else text[:77] + "..."
 
 
+def _task_error(task: Any, where: str, err: Exception) -> TaskError:
+    """The error for a failed task, naming it, where it ran (``""``, ``" on Ray"`` ...) and the cause."""
+    return TaskError(f"task {_describe(task)} failed{where}: {type(err).__name__}: {err}")
+
+
 def run_tasks(fn: Callable[[Any, np.ndarray | None], Any], tasks: Sequence[Any], *, backend: str = "process",
               workers: int = 2, shared: np.ndarray | None = None, setup: Callable[[], None] | None = None,
               description: str = "tasks", ray_address: str | None = None,
@@ -109,7 +114,7 @@ def _run_one(fn: Callable, task: Any, shared: np.ndarray | None) -> Any:
     try:
         return fn(task, shared)
     except Exception as err:  # re-raised with the task named
-        raise TaskError(f"task {_describe(task)} failed: {type(err).__name__}: {err}") from err
+        raise _task_error(task, "", err) from err
 
 
 def _run_processes(fn, tasks, shared, setup, workers, description, done) -> list[Any]:
@@ -129,8 +134,7 @@ def _run_processes(fn, tasks, shared, setup, workers, description, done) -> list
                 try:
                     results[i] = fut.result()
                 except Exception as err:
-                    raise TaskError(f"task {_describe(tasks[i])} failed in a worker process: "
-                                    f"{type(err).__name__}: {err}") from err
+                    raise _task_error(tasks[i], " in a worker process", err) from err
                 done(i, results[i])
         except BaseException:
             # do not wait minutes for running tasks: drop queued ones, stop the workers
@@ -169,7 +173,7 @@ def _run_ray(fn, tasks, shared, setup, workers, description, address, done) -> l
                 try:
                     results[i] = ray.get(ready[0])
                 except Exception as err:
-                    raise TaskError(f"task {_describe(tasks[i])} failed on Ray: {type(err).__name__}: {err}") from err
+                    raise _task_error(tasks[i], " on Ray", err) from err
                 done(i, results[i])
         except BaseException:
             for r in waiting:

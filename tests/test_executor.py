@@ -41,10 +41,11 @@ def test_process_backend_uses_other_processes():
     assert os.getpid() not in pids and 1 <= len(pids) <= 2
 
 
-@pytest.mark.parametrize("backend", ["serial", "process"])
-def test_failing_task_is_named(backend):
-    with pytest.raises(TaskError, match="task 3 failed.*boom"):
+@pytest.mark.parametrize("backend, where", [("serial", ""), ("process", " in a worker process")])
+def test_failing_task_is_named(backend, where):
+    with pytest.raises(TaskError, match=f"^task 3 failed{where}: ValueError: boom") as err:
         run_tasks(fail_on_three, list(range(5)), backend=backend, workers=2)
+    assert err.value.__cause__ is not None
 
 
 def test_bad_settings():
@@ -58,7 +59,7 @@ def test_bad_settings():
 def test_ray_backend_matches_serial():
     pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'faceleaks[ray]'")
     assert run_tasks(row_sum, TASKS, backend="ray", workers=2, shared=SHARED) == EXPECTED
-    with pytest.raises(TaskError, match="task 3 failed"):
+    with pytest.raises(TaskError, match="^task 3 failed on Ray: "):
         run_tasks(fail_on_three, list(range(5)), backend="ray", workers=2)
 
 
