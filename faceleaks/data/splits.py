@@ -49,9 +49,19 @@ def _single_owner(groups: dict[str, list[str]], clash: Callable[[str, str, str],
 
 @dataclass(frozen=True)
 class MembershipSplit:
-    """The manifest. ``photos`` maps each used identity to its (capped) image ids; ``member_train``
-    maps each member to the subset of those the teacher trains on; ``utk`` maps
-    ``train``/``test``/``shadow`` to UTKFace image ids."""
+    """The manifest: the only ground truth of who is a member (written as JSON, ``schema_version`` 1).
+
+    Attributes
+    ----------
+    seed : int, the seed the split was drawn with
+    roles : role (one of ``ROLES``) -> identities (LFW person names); each identity has one role
+    photos : identity -> its image ids (file stems), capped at ``max_images_per_identity``, in a
+        seeded order
+    member_train : member -> the first ``n_train_photos(len(photos[member]), fraction)`` of its photos,
+        the ones the teacher trains on (the rest are held out)
+    student_test : image ids held out from the LFW students (and the shadow student)
+    utk : ``"train"`` / ``"test"`` / ``"shadow"`` -> disjoint UTKFace image ids
+    """
 
     seed: int
     roles: dict[str, list[str]]
@@ -61,11 +71,13 @@ class MembershipSplit:
     utk: dict[str, list[str]]
 
     def identities(self, role: str) -> list[str]:
+        """The identities of ``role`` (a copy); ``DataError`` naming the roles if ``role`` is unknown."""
         if role not in ROLES:
             raise DataError(f"unknown role {role!r}; roles are {ROLES}")
         return list(self.roles.get(role, []))
 
     def member_heldout(self, identity: str) -> list[str]:
+        """A member's photos the teacher did not train on, in ``photos`` order (``KeyError`` for a non-member)."""
         train = set(self.member_train[identity])
         return [i for i in self.photos[identity] if i not in train]
 
@@ -86,6 +98,7 @@ class MembershipSplit:
                                                   "train/test/shadow photo sets overlap")
 
     def to_json(self, path: Path) -> None:
+        """Write the manifest as JSON with its ``schema_version`` (read back with ``from_json``)."""
         Path(path).write_text(json.dumps({"schema_version": SCHEMA_VERSION, **asdict(self)}, indent=1))
 
     @classmethod
