@@ -1,26 +1,41 @@
 """Attack contracts and result types.
 
-Attacks follow scikit-learn's estimator contract: keyword-only hyperparameters in ``__init__``,
-``fit(references)`` calibrates, ``score(box, images, identity_ids=...)`` scores. They see victim
-students only through ``BlackBox.query``; ``ReferenceSet`` carries what the attacker may know.
+Every membership attack follows one contract, modelled on scikit-learn's estimators:
 
-Sign convention: ``MembershipScores.scores`` are **higher = more likely member**, always.
+- ``__init__`` takes keyword-only hyperparameters and stores each under its own name;
+- ``needs`` declares the attacker resources ``fit`` must receive (a subset of ``RESOURCES``:
+  ``"references"``, ``"public_base"``, ``"shadows"``) and ``supports(kind)`` the output kinds it
+  can use;
+- ``fit(references=(), *, public_base=None, shadows=())`` calibrates and returns ``self``
+  (fitted state ends in ``_``);
+- ``score(box, images, *, identity_ids, image_ids=None)`` scores through ``box.query`` only.
+
+Attacks see victim students only through ``BlackBox.query``; ``ReferenceSet`` carries what the
+attacker may know. Sign convention: ``MembershipScores.scores`` are **higher = more likely
+member**, always.
 """
 
 from __future__ import annotations
 
 import abc
 import enum
+import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from faceleaks.errors import DataError, NotFittedError
-from faceleaks.serving.protocol import BlackBox
+from faceleaks.errors import DataError, NotFittedError, UnsupportedOutputError
+from faceleaks.serving.protocol import BlackBox, OutputKind
 
 __all__ = ["Level", "ReferenceSet", "MembershipScores", "MembershipAttack", "PublicBase", "ShadowModel",
-           "group_indices"]
+           "RESOURCES", "group_indices", "first_k_groups", "stack_groups"]
+
+RESOURCES = frozenset({"references", "public_base", "shadows"})
+_RESOURCE_HELP = {"references": "known non-member references (references=[ReferenceSet, ...])",
+                  "public_base": "the public base model (public_base=PublicBase)",
+                  "shadows": "shadow models (shadows=[ShadowModel, ...])"}
 
 
 class Level(enum.Enum):
@@ -104,17 +119,101 @@ def group_indices(identity_ids: np.ndarray) -> tuple[list[str], list[np.ndarray]
     return names.tolist(), [np.flatnonzero(inverse == i) for i in range(len(names))]
 
 
+def first_k_groups(identity_ids: np.ndarray, k: int, *, strict: bool = False) -> tuple[list[str], list[np.ndarray]]:
+    """The first ``k`` photos (input order) of each identity that has at least ``k``.
+
+    Parameters
+    ----------
+    identity_ids : ndarray (n,) str, the person in each photo
+    k : int >= 1, photos per identity
+    strict : bool
+        True (scoring targets): an identity with fewer than ``k`` photos raises ``DataError``.
+        False (references): such identities are left out.
+
+    Returns
+    -------
+    names : list of str, sorted identities kept
+    groups : list of ndarray (k,) int64, indices into ``identity_ids`` of each identity's first k photos
+
+    Raises
+    ------
+    DataError
+        ``strict`` and an identity has fewer than ``k`` photos.
+
+    Examples
+    --------
+    >>> first_k_groups(np.array(["b", "a", "a", "b", "c"]), 2)
+    (['a', 'b'], [array([1, 2]), array([0, 3])])
+    """
+    names, groups = group_indices(identity_ids)
+    short = [(n, len(g)) for n, g in zip(names, groups) if len(g) < k]
+    if short and strict:
+        raise DataError(f"{len(short)} identities have fewer photos than k={k} (e.g. {short[0][0]!r} has "
+                        f"{short[0][1]}); give at least k photos per identity or lower k")
+    kept = [(n, g[:k]) for n, g in zip(names, groups) if len(g) >= k]
+    return [n for n, _ in kept], [g for _, g in kept]
+
+
+def stack_groups(groups: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Concatenated indices of ``groups`` and, per group, its rows in that concatenation.
+
+    Examples
+    --------
+    >>> idx, local = stack_groups([np.array([4, 5]), np.array([0])])
+    >>> idx.tolist(), [g.tolist() for g in local]
+    ([4, 5, 0], [[0, 1], [2]])
+    """
+    idx = np.concatenate(groups) if len(groups) else np.zeros(0, np.int64)
+    pos = np.cumsum([0] + [len(g) for g in groups])
+    return idx, [np.arange(pos[i], pos[i + 1]) for i in range(len(groups))]
+
+
 class MembershipAttack(abc.ABC):
-    """Base class. Subclasses set ``name``, ``level`` and implement ``_features`` and ``fit``."""
+    """Base class of every membership attack: one ``fit`` and one ``score`` signature.
+
+    Subclasses set ``name`` (the result row name) in ``__init__``, may override ``needs`` and
+    ``supports``, and implement ``_fit`` and ``_score``; fitted state ends in ``_`` and
+    ``threshold_`` marks a fitted attack.
+
+    Attributes
+    ----------
+    needs : frozenset of str, subset of ``RESOURCES``
+        What ``fit`` must receive; ``fit`` raises ``DataError`` naming a missing one.
+    """
 
     name: str = "attack"
+    needs: frozenset[str] = frozenset({"references"})
+
+    def supports(self, kind: OutputKind) -> bool:
+        """Whether the attack can use outputs of ``kind`` (default: posterior and top-k, not labels)."""
+        return kind is not OutputKind.LABEL
+
+    @classmethod
+    def for_setting(cls, params: dict[str, Any], *, level: Level, k: int,
+                    output_kind: OutputKind) -> dict[str, Any] | None:
+        """Constructor parameters of this attack for one level and k, or None if it does not apply.
+
+        ``params`` are a spec's parameters (without level and k). The registry's ``plan_attacks``
+        calls this; subclasses add ``level``/``k`` and narrow what the setting cannot give.
+        """
+        return None
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor's keyword parameters and their current values (scikit-learn's rule)."""
+        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
+        return {p: getattr(self, p) for p in names}
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "threshold_"):
             raise NotFittedError(f"{type(self).__name__} is not fitted: call fit(references) first")
 
-    @abc.abstractmethod
-    def fit(self, references: Sequence[ReferenceSet]) -> "MembershipAttack":
+    def _check_kind(self, kind: OutputKind, where: str) -> None:
+        if not self.supports(kind):
+            raise UnsupportedOutputError(f"{self.name} cannot use {kind.value} outputs ({where}); "
+                                         f"reveal posteriors or choose an attack that supports {kind.value}")
+
+    def fit(self, references: Sequence[ReferenceSet] = (), *, public_base: PublicBase | None = None,
+            shadows: Sequence[ShadowModel] = ()) -> "MembershipAttack":
         """Calibrate on what the attacker knows; returns self.
 
         Parameters
@@ -123,23 +222,39 @@ class MembershipAttack(abc.ABC):
             Known non-members queried on the victim box (standardisation, threshold) and/or a
             shadow student with known members (threshold, classifier). Queries go through each
             set's box only.
+        public_base : PublicBase, optional; the attacker's copy of the public base model
+        shadows : sequence of ShadowModel; shadow students with the identities their teachers saw
+
+        Returns
+        -------
+        self
 
         Raises
         ------
         DataError
-            Too little reference data (e.g. no identity with k photos).
+            A resource in ``needs`` is missing, or too little reference data (e.g. no identity
+            with k photos).
         UnsupportedOutputError
-            The box's output kind lacks what the attack needs (e.g. labels for a posterior feature).
+            A reference or shadow box returns an output kind the attack cannot use.
         """
+        given = {"references": len(references) > 0, "public_base": public_base is not None,
+                 "shadows": len(shadows) > 0}
+        missing = sorted(r for r in self.needs if not given[r])
+        if missing:
+            raise DataError(f"{self.name} needs {' and '.join(_RESOURCE_HELP[r] for r in missing)} to fit; "
+                            f"pass them to fit or choose an attack that does without")
+        for box in [r.box for r in references] + [s.box for s in shadows]:
+            self._check_kind(box.output_kind, "a reference or shadow box")
+        return self._fit(list(references), public_base=public_base, shadows=list(shadows))
 
-    @abc.abstractmethod
     def score(self, box: BlackBox, images: np.ndarray, *, identity_ids: np.ndarray,
               image_ids: np.ndarray | None = None) -> MembershipScores:
         """Membership scores through ``box`` (higher = member).
 
         Parameters
         ----------
-        box : BlackBox, the victim student's API
+        box : BlackBox, the victim student's API; touched only through ``query``, ``output_kind``
+            and ``input_size``
         images : ndarray (n, S, S, 3) uint8, aligned RGB crops of ``box.input_size``
         identity_ids : ndarray (n,) str, the person in each photo
         image_ids : ndarray (n,) str, optional; ids of the photos (INSTANCE level results)
@@ -153,6 +268,23 @@ class MembershipAttack(abc.ABC):
         ------
         NotFittedError
             Before ``fit``.
+        UnsupportedOutputError
+            ``box`` returns an output kind the attack cannot use (see ``supports``).
         DataError
             An identity with fewer than k photos (IDENTITY level).
+        QueryBudgetExceeded
+            Raised by a budgeted box; never caught.
         """
+        self._check_fitted()
+        self._check_kind(box.output_kind, "the scored box")
+        return self._score(box, images, identity_ids=identity_ids, image_ids=image_ids)
+
+    @abc.abstractmethod
+    def _fit(self, references: list[ReferenceSet], *, public_base: PublicBase | None,
+             shadows: list[ShadowModel]) -> "MembershipAttack":
+        """Fit with the resources already checked against ``needs``; returns self."""
+
+    @abc.abstractmethod
+    def _score(self, box: BlackBox, images: np.ndarray, *, identity_ids: np.ndarray,
+               image_ids: np.ndarray | None) -> MembershipScores:
+        """Score once fitted, with the box's output kind already checked."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from faceleaks.attacks.base import Level, ReferenceSet, group_indices
+from faceleaks.attacks.base import Level, ReferenceSet, first_k_groups, stack_groups
 from faceleaks.attacks.features import identity_features, instance_features
 from faceleaks.errors import DataError
 from faceleaks.metrics import best_threshold
@@ -48,20 +48,13 @@ def extract(box: BlackBox, images: np.ndarray, identity_ids: np.ndarray, *, leve
         ids = np.asarray(image_ids if image_ids is not None else np.arange(n).astype(str)).astype(str)
         result = box.query(images)
         return Extracted(instance_features(result, names), ids, truth, n)
-    names_id, groups = group_indices(identity_ids)
-    short = [(nm, len(g)) for nm, g in zip(names_id, groups) if len(g) < k]
-    if short and strict:
-        raise DataError(f"{len(short)} identities have fewer photos than k={k} (e.g. {short[0][0]!r} "
-                        f"has {short[0][1]}); give at least k photos per identity or lower k")
-    keep = [(nm, g[:k]) for nm, g in zip(names_id, groups) if len(g) >= k]
-    if not keep:
+    kept, groups = first_k_groups(identity_ids, k, strict=strict)
+    if not kept:
         raise DataError(f"no identity has k={k} photos")
-    sel = np.concatenate([g for _, g in keep])
+    sel, local = stack_groups(groups)
     result = box.query(np.asarray(images)[sel])
-    pos = np.cumsum([0] + [len(g) for _, g in keep])
-    local = [np.arange(pos[i], pos[i + 1]) for i in range(len(keep))]
     feats = identity_features(result, local, names)
-    return Extracted(feats, np.array([nm for nm, _ in keep]), np.array([truth[g[0]] for _, g in keep]), len(sel))
+    return Extracted(feats, np.array(kept), np.array([truth[g[0]] for g in groups]), len(sel))
 
 
 @dataclass

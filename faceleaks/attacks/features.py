@@ -23,8 +23,8 @@ from faceleaks.errors import ConfigError, UnsupportedOutputError
 from faceleaks.serving.protocol import OutputKind, QueryResult
 
 __all__ = [
-    "INSTANCE_FEATURES", "IDENTITY_FEATURES", "NEEDS_K2",
-    "max_posterior", "neg_entropy", "neg_modified_entropy", "centered_log_posterior",
+    "INSTANCE_FEATURES", "IDENTITY_FEATURES", "NEEDS_K2", "LABEL_FEATURES", "feature_usable",
+    "mean_pairwise_cosine", "max_posterior", "neg_entropy", "neg_modified_entropy", "centered_log_posterior",
     "compactness", "label_agreement", "instance_features", "identity_features",
 ]
 
@@ -63,13 +63,23 @@ def centered_log_posterior(p: np.ndarray) -> np.ndarray:
     return lp - lp.mean(axis=1, keepdims=True)
 
 
-def compactness(p: np.ndarray) -> float:
-    """Mean pairwise cosine similarity of centred log-posteriors of one person's k >= 2 photos."""
-    z = centered_log_posterior(p)
-    z = z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
+def mean_pairwise_cosine(x: np.ndarray) -> float:
+    """Mean cosine similarity over the ordered pairs of distinct rows of ``x`` (m >= 2, d) float64.
+
+    Examples
+    --------
+    >>> mean_pairwise_cosine(np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]))
+    0.3333333333333333
+    """
+    z = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
     g = z @ z.T
     k = len(z)
     return float((g.sum() - np.trace(g)) / (k * (k - 1)))
+
+
+def compactness(p: np.ndarray) -> float:
+    """Mean pairwise cosine similarity of centred log-posteriors of one person's k >= 2 photos."""
+    return mean_pairwise_cosine(centered_log_posterior(p))
 
 
 def label_agreement(labels: np.ndarray) -> float:
@@ -96,6 +106,12 @@ INSTANCE_FEATURES = {
 }
 IDENTITY_FEATURES = ("mean_max_posterior", "mean_neg_entropy", "compactness", "label_agreement")
 NEEDS_K2 = ("compactness", "label_agreement")
+LABEL_FEATURES = ("label_agreement",)  # identity features computable from labels alone
+
+
+def feature_usable(name: str, *, k: int, kind: OutputKind) -> bool:
+    """Whether feature ``name`` is defined for ``k`` photos per identity and outputs of ``kind``."""
+    return (k >= 2 or name not in NEEDS_K2) and (kind is not OutputKind.LABEL or name in LABEL_FEATURES)
 
 
 def instance_features(result: QueryResult, names: tuple[str, ...]) -> np.ndarray:

@@ -57,8 +57,10 @@ def test_lira_errors():
     attack = create_attack("lira", k=5)
     with pytest.raises(NotFittedError):
         attack.score(box_with_members(set(), 0), np.zeros((5, SIZE, SIZE, 3), np.uint8), identity_ids=np.array(["a"] * 5))
-    with pytest.raises(DataError, match="at least 2 shadow"):
+    with pytest.raises(DataError, match="needs shadow models"):
         attack.fit(shadows=[])
+    with pytest.raises(DataError, match="at least 2 shadow"):
+        attack.fit(shadows=[ShadowModel(box_with_members(set(), 0), frozenset())])
 
 
 class FakeBase:

@@ -11,8 +11,6 @@ is ever used.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -20,11 +18,11 @@ from sklearn.preprocessing import StandardScaler
 
 from faceleaks.attacks.base import Level, MembershipAttack, MembershipScores, PublicBase, ReferenceSet, ShadowModel
 from faceleaks.attacks.features import IDENTITY_FEATURES
-from faceleaks.attacks.membership.identity_stats import (IdentityStatistics, check_statistic,
+from faceleaks.attacks.membership.identity_stats import (IdentityStatistics, check_statistic, statistic_min_k,
                                                          common_nonmember_references, target_groups)
-from faceleaks.attacks.membership.lira import fit_in_out, shadow_statistics
+from faceleaks.attacks.membership.lira import fit_in_out, likelihood_ratio, shadow_statistics, statistic_supports
 from faceleaks.errors import DataError
-from faceleaks.serving.protocol import BlackBox
+from faceleaks.serving.protocol import BlackBox, OutputKind
 
 __all__ = ["ShadowCombinationAttack", "DEFAULT_COMBINED"]
 
@@ -36,8 +34,7 @@ def _lira_features(x: np.ndarray, shadow: np.ndarray, is_in: np.ndarray) -> np.n
     mu_out, sd_out = fit_in_out(shadow, ~is_in)
     mu_in, sd_in = fit_in_out(shadow, is_in)
     z_out = (x - mu_out) / sd_out
-    llr = -0.5 * ((x - mu_in) / sd_in) ** 2 - np.log(sd_in) + 0.5 * z_out ** 2 + np.log(sd_out)
-    return np.concatenate([llr, z_out], axis=1)
+    return np.concatenate([likelihood_ratio(x, mu_in, sd_in, mu_out, sd_out), z_out], axis=1)
 
 
 class ShadowCombinationAttack(MembershipAttack):
@@ -52,6 +49,8 @@ class ShadowCombinationAttack(MembershipAttack):
     ridge : float, L2 penalty of the diffing surrogates
     """
 
+    needs = frozenset({"shadows"})
+
     def __init__(self, *, statistics: tuple[str, ...] = DEFAULT_COMBINED, k: int = 5, C: float = 1.0,
                  ridge: float = 1.0) -> None:
         self.statistics, self.k, self.C, self.ridge = tuple(statistics), k, C, ridge
@@ -59,12 +58,24 @@ class ShadowCombinationAttack(MembershipAttack):
             check_statistic(s, k)
         self.name = f"shadow-combination@k={k}"
 
-    def fit(self, references: Sequence[ReferenceSet] = (), *, shadows: Sequence[ShadowModel] = (),
-            public_base: PublicBase | None = None) -> "ShadowCombinationAttack":
+    @classmethod
+    def for_setting(cls, params, *, level, k, output_kind):
+        """``{..., k}`` at IDENTITY level when every statistic is defined for k photos; None otherwise."""
+        if level is not Level.IDENTITY or k < max(map(statistic_min_k, params.get("statistics", DEFAULT_COMBINED))):
+            return None
+        return {**params, "k": k}
+
+    def supports(self, kind: OutputKind) -> bool:
+        """Only kinds on which every configured statistic is defined (diffing ones: posteriors)."""
+        return all(statistic_supports(s, kind) for s in self.statistics)
+
+    def _fit(self, references: list[ReferenceSet], *, public_base: PublicBase | None = None,
+             shadows: list[ShadowModel]) -> "ShadowCombinationAttack":
         """Keep the shadows (>= 3: one is left out in turn); the weights are learned in ``score``,
         once the target people are known, from their statistics on the shadows only.
 
-        Raises ``DataError`` with fewer than 3 shadows.
+        Diffing statistics are dropped (the rest kept) without a public base. Raises ``DataError``
+        with fewer than 3 shadows.
         """
         if len(shadows) < 3:
             raise DataError(f"ShadowCombinationAttack needs at least 3 shadow models, got {len(shadows)}")
@@ -78,9 +89,8 @@ class ShadowCombinationAttack(MembershipAttack):
         self.threshold_ = 0.0
         return self
 
-    def score(self, box: BlackBox, images: np.ndarray, *, identity_ids: np.ndarray,
-              image_ids: np.ndarray | None = None) -> MembershipScores:
-        self._check_fitted()
+    def _score(self, box: BlackBox, images: np.ndarray, *, identity_ids: np.ndarray,
+               image_ids: np.ndarray | None = None) -> MembershipScores:
         names, groups = target_groups(identity_ids, self.k)
         shadow = shadow_statistics(self.stats_, self.shadows_, images, groups)  # (S, n, F)
         is_in = np.array([[n in s.members for n in names] for s in self.shadows_])

@@ -16,13 +16,12 @@ that saw it); the threshold is their ``1 - target_fpr`` quantile.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 from sklearn.linear_model import Ridge
 
-from faceleaks.attacks.base import Level, MembershipAttack, MembershipScores, PublicBase, ReferenceSet, group_indices
-from faceleaks.attacks.features import centered_log_posterior
+from faceleaks.attacks.base import (Level, MembershipAttack, MembershipScores, PublicBase, ReferenceSet, first_k_groups,
+                                   stack_groups)
+from faceleaks.attacks.features import centered_log_posterior, mean_pairwise_cosine
 from faceleaks.errors import ConfigError, DataError, UnsupportedOutputError
 from faceleaks.serving.protocol import BlackBox, OutputKind
 
@@ -30,12 +29,6 @@ __all__ = ["BaseDiffAttack", "DIFF_STATISTICS", "RAW_DIFF_STATISTICS", "box_logi
 
 DIFF_STATISTICS = ("residual_norm", "residual_coherence", "combined")
 RAW_DIFF_STATISTICS = ("residual_norm", "residual_coherence")
-
-
-def _coherence(r: np.ndarray) -> float:
-    z = r / np.maximum(np.linalg.norm(r, axis=1, keepdims=True), 1e-12)
-    g = z @ z.T
-    return float((g.sum() - np.trace(g)) / (len(z) * (len(z) - 1)))
 
 
 def box_logits(box: BlackBox, images: np.ndarray) -> np.ndarray:
@@ -55,7 +48,7 @@ def residual_statistics(surrogate: Ridge, e: np.ndarray, z: np.ndarray, groups: 
     photos, ``groups[i]`` the rows of identity i (>= 2 rows each).
     """
     r = z - surrogate.predict(e)
-    return np.array([[np.linalg.norm(r[g], axis=1).mean(), _coherence(r[g])] for g in groups])
+    return np.array([[np.linalg.norm(r[g], axis=1).mean(), mean_pairwise_cosine(r[g])] for g in groups])
 
 
 class BaseDiffAttack(MembershipAttack):
@@ -69,6 +62,8 @@ class BaseDiffAttack(MembershipAttack):
     target_fpr : float, FPR (fraction) of the threshold on the reference identities
     """
 
+    needs = frozenset({"references", "public_base"})
+
     def __init__(self, *, statistic: str = "combined", k: int = 5, ridge: float = 1.0, target_fpr: float = 0.05) -> None:
         self.statistic = statistic
         self.k = k
@@ -80,23 +75,27 @@ class BaseDiffAttack(MembershipAttack):
             raise ConfigError(f"BaseDiffAttack needs k >= 2 photos per identity, got {k}")
         self.name = f"base-diff-{statistic}@k={k}"
 
+    @classmethod
+    def for_setting(cls, params, *, level, k, output_kind):
+        """``{..., k}`` at IDENTITY level with k >= 2; None otherwise."""
+        return {**params, "k": k} if level is Level.IDENTITY and k >= 2 else None
 
-    def fit(self, references: Sequence[ReferenceSet], *, public_base: PublicBase | None = None) -> "BaseDiffAttack":
-        if public_base is None:
-            raise DataError("BaseDiffAttack.fit needs the public base model (public_base=...)")
+    def supports(self, kind: OutputKind) -> bool:
+        """Posteriors only: the surrogate maps to the box's full centred log-posteriors."""
+        return kind is OutputKind.POSTERIOR
+
+    def _fit(self, references: list[ReferenceSet], *, public_base: PublicBase | None = None,
+             shadows=()) -> "BaseDiffAttack":
         refs = [r for r in references if not np.any(r.is_member)]
         if not refs:
             raise DataError("BaseDiffAttack needs references of known non-members queried on the victim box")
         ref = refs[0]
-        names, groups = group_indices(ref.identity_ids)
-        groups = [g[: self.k] for g in groups if len(g) >= self.k]
+        _, groups = first_k_groups(ref.identity_ids, self.k)
         if len(groups) < 10:
             raise DataError(f"BaseDiffAttack needs >= 10 reference identities with k={self.k} photos, got {len(groups)}")
-        idx = np.concatenate(groups)
+        idx, local = stack_groups(groups)
         z = box_logits(ref.box, ref.images[idx])
         e = np.asarray(public_base.embed(ref.images[idx]), dtype=np.float64)
-        pos = np.cumsum([0] + [len(g) for g in groups])
-        local = [np.arange(pos[i], pos[i + 1]) for i in range(len(groups))]
         folds = np.arange(len(local)) % 5
         null = np.zeros((len(local), 2))
         for f in range(5):
@@ -116,18 +115,13 @@ class BaseDiffAttack(MembershipAttack):
         zs = (raw - self.mean_) / self.std_
         return {"residual_norm": zs[:, 0], "residual_coherence": zs[:, 1], "combined": zs.sum(1)}[self.statistic]
 
-    def score(self, box: BlackBox, images: np.ndarray, *, identity_ids: np.ndarray,
-              image_ids: np.ndarray | None = None) -> MembershipScores:
-        self._check_fitted()
+    def _score(self, box: BlackBox, images: np.ndarray, *, identity_ids: np.ndarray,
+               image_ids: np.ndarray | None = None) -> MembershipScores:
         if box is not self.box_:
             raise DataError("BaseDiffAttack scores the box its surrogate was fitted on")
-        names, groups = group_indices(identity_ids)
-        short = [n for n, g in zip(names, groups) if len(g) < self.k]
-        if short:
-            raise DataError(f"{len(short)} identities have fewer photos than k={self.k} (e.g. {short[0]!r})")
-        idx = np.concatenate([g[: self.k] for g in groups])
+        names, groups = first_k_groups(identity_ids, self.k, strict=True)
+        idx, local = stack_groups(groups)
         z = box_logits(box, images[idx])
         e = np.asarray(self.public_base_.embed(images[idx]), dtype=np.float64)
-        local = [np.arange(i * self.k, (i + 1) * self.k) for i in range(len(groups))]
         scores = self._combine(residual_statistics(self.surrogate_, e, z, local))
         return MembershipScores(scores, np.array(names), Level.IDENTITY, self.name, self.threshold_, len(idx))

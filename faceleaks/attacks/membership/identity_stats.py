@@ -11,20 +11,20 @@ Two families [reconstructed]:
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 
 import numpy as np
 from sklearn.linear_model import Ridge
 
-from faceleaks.attacks.base import PublicBase, ReferenceSet, ShadowModel, group_indices
+from faceleaks.attacks.base import PublicBase, ReferenceSet, ShadowModel, first_k_groups, stack_groups
 from faceleaks.attacks.features import IDENTITY_FEATURES, NEEDS_K2, centered_log_posterior, identity_features
 from faceleaks.attacks.membership.diffing import RAW_DIFF_STATISTICS, box_logits, residual_statistics
 from faceleaks.errors import ConfigError, DataError, UnsupportedOutputError
+from faceleaks.memo import image_keys
 from faceleaks.serving.protocol import BlackBox, OutputKind
 
 __all__ = ["SHADOW_STATISTICS", "IdentityStatistics", "common_nonmember_references", "target_groups",
-           "check_statistic"]
+           "check_statistic", "statistic_min_k"]
 
 SHADOW_STATISTICS = IDENTITY_FEATURES + RAW_DIFF_STATISTICS
 
@@ -40,11 +40,16 @@ def common_nonmember_references(references: Sequence[ReferenceSet], shadows: Seq
     return ReferenceSet(ref.box, ref.images[keep], ref.identity_ids[keep], ref.is_member[keep])
 
 
-def check_statistic(name: str, k: int) -> None:
-    """``ConfigError`` unless ``name`` is in ``SHADOW_STATISTICS`` and defined for k photos."""
+def statistic_min_k(name: str) -> int:
+    """Fewest photos per identity ``name`` is defined for (1 or 2); ``ConfigError`` for an unknown name."""
     if name not in SHADOW_STATISTICS:
         raise ConfigError(f"unknown identity statistic {name!r}; known: {SHADOW_STATISTICS}")
-    if k < 1 or ((name in NEEDS_K2 or name in RAW_DIFF_STATISTICS) and k < 2):
+    return 2 if name in NEEDS_K2 or name in RAW_DIFF_STATISTICS else 1
+
+
+def check_statistic(name: str, k: int) -> None:
+    """``ConfigError`` unless ``name`` is in ``SHADOW_STATISTICS`` and defined for k photos."""
+    if k < statistic_min_k(name):
         raise ConfigError(f"k={k} is not valid for {name!r} (needs k >= 2)")
 
 
@@ -80,8 +85,7 @@ class IdentityStatistics:
         if self.diff:
             if public_base is None or references is None:
                 raise DataError(f"statistics {self.diff} need the public base model and known non-member references")
-            _, groups = group_indices(references.identity_ids)
-            groups = [g[:k] for g in groups if len(g) >= k]
+            _, groups = first_k_groups(references.identity_ids, k)
             if len(groups) < 10:
                 raise DataError(f"diffing statistics need >= 10 reference identities with k={k} photos that are "
                                 f"members of no shadow, got {len(groups)}")
@@ -91,7 +95,7 @@ class IdentityStatistics:
             self._ref_e = self._embed(self._ref_images)
 
     def _embed(self, images: np.ndarray) -> np.ndarray:
-        key = hashlib.sha1(np.ascontiguousarray(images).data).digest()
+        key = b"".join(image_keys(images))
         if key not in self._base_cache:
             self._base_cache[key] = np.asarray(self.public_base.embed(images), dtype=np.float64)
         return self._base_cache[key]
@@ -105,9 +109,7 @@ class IdentityStatistics:
 
     def __call__(self, box: BlackBox, images: np.ndarray, groups: list[np.ndarray]) -> np.ndarray:
         """(n_groups, len(names)) float64; ``groups[i]`` indexes ``images`` rows of identity i (k each)."""
-        idx = np.concatenate(groups)
-        pos = np.cumsum([0] + [len(g) for g in groups])
-        local = [np.arange(pos[i], pos[i + 1]) for i in range(len(groups))]
+        idx, local = stack_groups(groups)
         cols: dict[str, np.ndarray] = {}
         result = box.query(images[idx])
         if self.naive:
@@ -124,8 +126,4 @@ class IdentityStatistics:
 
 def target_groups(identity_ids: np.ndarray, k: int) -> tuple[list[str], list[np.ndarray]]:
     """Sorted identities and the indices of their first k photos; ``DataError`` if one has fewer."""
-    names, groups = group_indices(identity_ids)
-    short = [n for n, g in zip(names, groups) if len(g) < k]
-    if short:
-        raise DataError(f"{len(short)} identities have fewer photos than k={k} (e.g. {short[0]!r})")
-    return names, [g[:k] for g in groups]
+    return first_k_groups(identity_ids, k, strict=True)

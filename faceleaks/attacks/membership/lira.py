@@ -16,18 +16,36 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from scipy.stats import norm
 
 from faceleaks.attacks.base import Level, MembershipAttack, MembershipScores, PublicBase, ReferenceSet, ShadowModel
-from faceleaks.attacks.membership.identity_stats import (IdentityStatistics, check_statistic,
+from faceleaks.attacks.features import LABEL_FEATURES
+from faceleaks.attacks.membership.diffing import RAW_DIFF_STATISTICS
+from faceleaks.attacks.membership.identity_stats import (IdentityStatistics, check_statistic, statistic_min_k,
                                                          common_nonmember_references, target_groups)
 from faceleaks.errors import DataError
-from faceleaks.serving.protocol import BlackBox
+from faceleaks.serving.protocol import BlackBox, OutputKind
 
-__all__ = ["IdentityLiRAAttack", "fit_in_out", "shadow_statistics"]
+__all__ = ["IdentityLiRAAttack", "fit_in_out", "shadow_statistics", "statistic_supports", "likelihood_ratio"]
 
 
-def _log_normal(x: np.ndarray, mu: np.ndarray, sd: np.ndarray | float) -> np.ndarray:
-    return -0.5 * ((x - mu) / sd) ** 2 - np.log(sd)
+def statistic_supports(statistic: str, kind: OutputKind) -> bool:
+    """Whether an identity statistic is computable from outputs of ``kind``.
+
+    Diffing statistics need full posteriors; ``label_agreement`` works on labels; the others need
+    posteriors or top-k.
+    """
+    if statistic in RAW_DIFF_STATISTICS:
+        return kind is OutputKind.POSTERIOR
+    return kind is not OutputKind.LABEL or statistic in LABEL_FEATURES
+
+
+def likelihood_ratio(x: np.ndarray, mu_in: np.ndarray, sd_in, mu_out: np.ndarray, sd_out) -> np.ndarray:
+    """Log-likelihood ratio of ``x`` under N(mu_in, sd_in^2) against N(mu_out, sd_out^2), elementwise.
+
+    LiRA's online test (Carlini et al. 2022, arXiv 2112.03570, Eq. 4 [paper]); higher = IN.
+    """
+    return norm.logpdf(x, mu_in, sd_in) - norm.logpdf(x, mu_out, sd_out)
 
 
 def fit_in_out(shadow: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -78,14 +96,31 @@ class IdentityLiRAAttack(MembershipAttack):
         check_statistic(statistic, k)
         self.name = f"lira-{'online' if online else 'offline'}-{statistic}@k={k}"
 
-    def fit(self, references: Sequence[ReferenceSet] = (), *, shadows: Sequence[ShadowModel] = (),
-            public_base: PublicBase | None = None) -> "IdentityLiRAAttack":
+    @property
+    def needs(self) -> frozenset[str]:
+        """Shadows; diffing statistics also need the public base and known non-member references."""
+        diff = self.statistic in RAW_DIFF_STATISTICS
+        return frozenset({"shadows"} | ({"public_base", "references"} if diff else set()))
+
+    @classmethod
+    def for_setting(cls, params, *, level, k, output_kind):
+        """``{..., k}`` at IDENTITY level when the statistic is defined for k photos; None otherwise."""
+        if level is not Level.IDENTITY or k < statistic_min_k(params.get("statistic", "compactness")):
+            return None
+        return {**params, "k": k}
+
+    def supports(self, kind: OutputKind) -> bool:
+        """Whether ``statistic`` is computable from ``kind`` (see ``statistic_supports``)."""
+        return statistic_supports(self.statistic, kind)
+
+    def _fit(self, references: list[ReferenceSet], *, public_base: PublicBase | None = None,
+             shadows: list[ShadowModel]) -> "IdentityLiRAAttack":
         """Keep the shadow models; diffing statistics also fit one surrogate per box on the known
         non-members in ``references`` that no shadow trained on (needs ``public_base``).
 
         The threshold is 0 online (equal likelihoods) and 2 standard deviations above the OUT mean offline.
 
-        Raises ``DataError`` with fewer than 2 shadows, or diffing without base / references.
+        Raises ``DataError`` with fewer than 2 shadows.
         """
         if len(shadows) < 2:
             raise DataError(f"IdentityLiRAAttack needs at least 2 shadow models, got {len(shadows)}")
@@ -95,9 +130,8 @@ class IdentityLiRAAttack(MembershipAttack):
         self.threshold_ = 0.0 if self.online else 2.0
         return self
 
-    def score(self, box: BlackBox, images: np.ndarray, *, identity_ids: np.ndarray,
-              image_ids: np.ndarray | None = None) -> MembershipScores:
-        self._check_fitted()
+    def _score(self, box: BlackBox, images: np.ndarray, *, identity_ids: np.ndarray,
+               image_ids: np.ndarray | None = None) -> MembershipScores:
         names, groups = target_groups(identity_ids, self.k)
         victim = self.stats_(box, images, groups)[:, 0]
         shadow = shadow_statistics(self.stats_, self.shadows_, images, groups)[:, :, 0]
@@ -111,4 +145,4 @@ class IdentityLiRAAttack(MembershipAttack):
         if not self.online:
             return (victim - mu_out) / sd_out
         mu_in, sd_in = fit_in_out(shadow, is_in)
-        return _log_normal(victim, mu_in, sd_in) - _log_normal(victim, mu_out, sd_out)
+        return likelihood_ratio(victim, mu_in, sd_in, mu_out, sd_out)

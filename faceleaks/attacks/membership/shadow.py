@@ -9,18 +9,16 @@ standardised per box by known non-members (see ``calibration``) so the classifie
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
 
 from faceleaks.attacks.base import Level, MembershipAttack, MembershipScores, ReferenceSet
 from faceleaks.attacks.calibration import extract, fit_standardizer
-from faceleaks.attacks.features import IDENTITY_FEATURES, INSTANCE_FEATURES, NEEDS_K2
+from faceleaks.attacks.features import IDENTITY_FEATURES, INSTANCE_FEATURES, LABEL_FEATURES, NEEDS_K2, feature_usable
 from faceleaks.errors import ConfigError, DataError
 from faceleaks.seeding import make_rng
-from faceleaks.serving.protocol import BlackBox
+from faceleaks.serving.protocol import BlackBox, OutputKind
 
 __all__ = ["ShadowClassifierAttack"]
 
@@ -58,6 +56,22 @@ class ShadowClassifierAttack(MembershipAttack):
             raise ConfigError(f"k={k} is not valid for {level} features {self.features}")
         self.name = "shadow-classifier" if lvl is Level.INSTANCE else f"shadow-set-classifier@k={k}"
 
+    @classmethod
+    def for_setting(cls, params, *, level, k, output_kind):
+        """``{features, level[, k]}`` when every feature is of ``level``; at IDENTITY level the
+        features are narrowed to those defined for k photos and ``output_kind`` (None if none is)."""
+        features = tuple(params["features"])
+        if level is Level.INSTANCE:
+            return {**params, "level": "instance"} if set(features) <= set(INSTANCE_FEATURES) else None
+        if not set(features) <= set(IDENTITY_FEATURES):
+            return None
+        usable = tuple(f for f in features if feature_usable(f, k=k, kind=output_kind))
+        return {**params, "features": usable, "level": "identity", "k": k} if usable else None
+
+    def supports(self, kind: OutputKind) -> bool:
+        """Label outputs only when every feature is computable from labels (``label_agreement``)."""
+        return kind is not OutputKind.LABEL or set(self.features) <= set(LABEL_FEATURES)
+
     def _extract(self, box, images, identity_ids, **kw):
         return extract(box, images, identity_ids, level=Level(self.level), k=self.k, names=self.features, **kw)
 
@@ -67,7 +81,7 @@ class ShadowClassifierAttack(MembershipAttack):
             return MLPClassifier(hidden_layer_sizes=(32,), max_iter=500, random_state=seed)
         return LogisticRegression(C=1.0, class_weight="balanced", max_iter=1000, random_state=seed)
 
-    def fit(self, references: Sequence[ReferenceSet]) -> "ShadowClassifierAttack":
+    def _fit(self, references: list[ReferenceSet], *, public_base=None, shadows=()) -> "ShadowClassifierAttack":
         ex = [self._extract(r.box, r.images, r.identity_ids, is_member=r.is_member, strict=False)
               for r in references]
         self.calibrator_ = fit_standardizer(references, ex)
@@ -81,9 +95,8 @@ class ShadowClassifierAttack(MembershipAttack):
         self.n_queries_fit_ = int(sum(e.n_queries for e in ex))
         return self
 
-    def score(self, box: BlackBox, images: np.ndarray, *, identity_ids: np.ndarray,
-              image_ids: np.ndarray | None = None) -> MembershipScores:
-        self._check_fitted()
+    def _score(self, box: BlackBox, images: np.ndarray, *, identity_ids: np.ndarray,
+               image_ids: np.ndarray | None = None) -> MembershipScores:
         e = self._extract(box, images, identity_ids, image_ids=image_ids)
         x = self.calibrator_.transform(box, e.features)
         proba = np.clip(self.model_.predict_proba(x)[:, 1], 1e-12, 1 - 1e-12)

@@ -7,15 +7,13 @@ outputs of one person (FaceLeaks' aggregate idea [paper, abstract]; statistic [r
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
 from faceleaks.attacks.base import Level, MembershipAttack, MembershipScores, ReferenceSet
 from faceleaks.attacks.calibration import choose_threshold, extract, fit_standardizer
-from faceleaks.attacks.features import IDENTITY_FEATURES, INSTANCE_FEATURES, NEEDS_K2
-from faceleaks.errors import ConfigError, DataError
-from faceleaks.serving.protocol import BlackBox
+from faceleaks.attacks.features import IDENTITY_FEATURES, INSTANCE_FEATURES, LABEL_FEATURES, NEEDS_K2
+from faceleaks.errors import ConfigError
+from faceleaks.serving.protocol import BlackBox, OutputKind
 
 __all__ = ["ThresholdAttack"]
 
@@ -49,13 +47,26 @@ class ThresholdAttack(MembershipAttack):
             raise ConfigError(f"k={k} is not valid for {level} feature {feature!r}")
         self.name = f"{feature}" if lvl is Level.INSTANCE else f"{feature}@k={k}"
 
+    @classmethod
+    def for_setting(cls, params, *, level, k, output_kind):
+        """``{feature, level[, k]}``: an instance feature at INSTANCE level, an identity feature
+        defined for k photos at IDENTITY level; None otherwise."""
+        feature = params["feature"]
+        if level is Level.INSTANCE:
+            return {**params, "level": "instance"} if feature in INSTANCE_FEATURES else None
+        if feature not in IDENTITY_FEATURES or (feature in NEEDS_K2 and k < 2):
+            return None
+        return {**params, "level": "identity", "k": k}
+
+    def supports(self, kind: OutputKind) -> bool:
+        """Label outputs only for ``label_agreement``; every feature works on posteriors and top-k."""
+        return kind is not OutputKind.LABEL or self.feature in LABEL_FEATURES
+
     def _extract(self, box, images, identity_ids, **kw):
         return extract(box, images, identity_ids, level=Level(self.level), k=self.k,
                        names=(self.feature,), **kw)
 
-    def fit(self, references: Sequence[ReferenceSet]) -> "ThresholdAttack":
-        if not references:
-            raise DataError("ThresholdAttack.fit needs at least one ReferenceSet")
+    def _fit(self, references: list[ReferenceSet], *, public_base=None, shadows=()) -> "ThresholdAttack":
         ex = [self._extract(r.box, r.images, r.identity_ids, is_member=r.is_member, strict=False)
               for r in references]
         self.calibrator_ = fit_standardizer(references, ex)
@@ -67,9 +78,8 @@ class ThresholdAttack(MembershipAttack):
         self.n_queries_fit_ = int(sum(e.n_queries for e in ex))
         return self
 
-    def score(self, box: BlackBox, images: np.ndarray, *, identity_ids: np.ndarray,
-              image_ids: np.ndarray | None = None) -> MembershipScores:
-        self._check_fitted()
+    def _score(self, box: BlackBox, images: np.ndarray, *, identity_ids: np.ndarray,
+               image_ids: np.ndarray | None = None) -> MembershipScores:
         e = self._extract(box, images, identity_ids, image_ids=image_ids)
         z = self.calibrator_.transform(box, e.features)[:, 0]
         return MembershipScores(z, e.ids, Level(self.level), self.name, self.threshold_, e.n_queries)
