@@ -26,6 +26,7 @@ __all__ = [
     "balanced_accuracy_score",
     "best_threshold",
     "bootstrap_auc_ci",
+    "bootstrap_auc_replicates",
     "ConfidenceInterval",
     "rank_auc",
 ]
@@ -131,6 +132,53 @@ def _cluster_bootstrap(labels, scores, groups, n_bootstrap, rng) -> np.ndarray:
     return aucs
 
 
+def bootstrap_auc_replicates(
+    labels, scores, *, groups=None, n_bootstrap: int = 1000, seed: int | np.random.Generator = 0,
+) -> np.ndarray:
+    """AUCs of stratified bootstrap resamples: members and non-members resampled separately.
+
+    Parameters
+    ----------
+    labels : array-like of shape (n,)
+        1 = member (or positive class), 0 = non-member.
+    scores : array-like of shape (n,) or (n_draws, n), float
+        Higher = member. With ``n_draws`` rows (e.g. guesses from several auxiliary draws), each
+        replicate also picks one row at random, after resampling the items.
+    groups : array-like of shape (n,), optional
+        Cluster of each score; given, whole clusters are resampled (see :func:`bootstrap_auc_ci`).
+        Only with 1-D ``scores``.
+    n_bootstrap : int
+        Resamples.
+    seed : int or numpy Generator
+
+    Returns
+    -------
+    aucs : ndarray of shape (n_bootstrap,), float64 fractions in [0, 1]
+
+    Raises
+    ------
+    DataError
+        For NaN scores, a single class, mismatched shapes, or ``groups`` with 2-D ``scores``.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    draws = np.atleast_2d(scores)
+    labels, _ = _check(np.asarray(labels), draws[0])
+    if draws.ndim != 2 or not np.all(np.isfinite(draws)) or draws.shape[1] != labels.size:
+        raise DataError(f"scores of shape {scores.shape} must be finite, (n,) or (n_draws, n) with n = {labels.size}")
+    rng = make_rng(seed)
+    if groups is not None:
+        if scores.ndim != 1:
+            raise DataError(f"groups need 1-D scores, got shape {scores.shape}")
+        return _cluster_bootstrap(labels, draws[0], groups, n_bootstrap, rng)
+    pos, neg = np.flatnonzero(labels == 1), np.flatnonzero(labels == 0)
+    rows = np.concatenate([pos[rng.integers(0, pos.size, size=(n_bootstrap, pos.size))],
+                           neg[rng.integers(0, neg.size, size=(n_bootstrap, neg.size))]], axis=1)
+    boot_labels = np.zeros(rows.shape, dtype=bool)
+    boot_labels[:, : pos.size] = True
+    pick = rng.integers(0, len(draws), n_bootstrap) if len(draws) > 1 else np.zeros(n_bootstrap, dtype=np.int64)
+    return rank_auc(boot_labels, draws[pick[:, None], rows])
+
+
 def bootstrap_auc_ci(
     labels, scores, *, groups=None, n_bootstrap: int = 1000, level: float = 0.95,
     seed: int | np.random.Generator = 0,
@@ -140,7 +188,8 @@ def bootstrap_auc_ci(
     Parameters
     ----------
     labels, scores : array-like of shape (n,)
-        1 = member; scores higher = member.
+        1 = member; scores higher = member. ``scores`` may also be (n_draws, n): see
+        :func:`bootstrap_auc_replicates`.
     groups : array-like of shape (n,), optional
         Cluster of each score (e.g. the person in each photo). Given, whole clusters are
         resampled, so correlated photos of one person do not make the interval too narrow.
@@ -152,21 +201,18 @@ def bootstrap_auc_ci(
     level : float
         Coverage as a fraction (0.95 for a 95 % CI).
     seed : int or numpy Generator
+
+    Returns
+    -------
+    ConfidenceInterval
+        ``low``, ``high`` AUC fractions and the ``level``.
+
+    Raises
+    ------
+    DataError
+        For NaN scores, a single class or mismatched shapes.
     """
-    labels, scores = _check(labels, scores)
-    rng = make_rng(seed)
+    aucs = bootstrap_auc_replicates(labels, scores, groups=groups, n_bootstrap=n_bootstrap, seed=seed)
     alpha = (1.0 - level) / 2.0
-    if groups is not None:
-        aucs = _cluster_bootstrap(labels, scores, groups, n_bootstrap, rng)
-        lo, hi = np.quantile(aucs, [alpha, 1.0 - alpha])
-        return ConfidenceInterval(float(lo), float(hi), level)
-    pos, neg = scores[labels == 1], scores[labels == 0]
-    bp = pos[rng.integers(0, pos.size, size=(n_bootstrap, pos.size))]
-    bn = neg[rng.integers(0, neg.size, size=(n_bootstrap, neg.size))]
-    boot_scores = np.concatenate([bp, bn], axis=1)
-    boot_labels = np.concatenate(
-        [np.ones_like(bp, dtype=bool), np.zeros_like(bn, dtype=bool)], axis=1
-    )
-    aucs = rank_auc(boot_labels, boot_scores)
     lo, hi = np.quantile(aucs, [alpha, 1.0 - alpha])
     return ConfidenceInterval(float(lo), float(hi), level)

@@ -11,14 +11,12 @@ Metrics per (attribute, variant, student, output, attack, budget):
 95 % CIs are percentile bootstraps that resample the targets (photos, or people at identity level)
 with replacement (AUC: within each class, as ``faceleaks.metrics.bootstrap_auc_ci``); with several
 auxiliary draws each replicate also picks a draw.
-All values are fractions in [0, 1]. NaN is written as JSON ``null`` by ``to_dict``.
+All values are fractions in [0, 1]. JSON goes through ``faceleaks.evaluation.jsonio`` (NaN as ``null``).
 """
 
 from __future__ import annotations
 
-import json
-import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +25,9 @@ import numpy as np
 from faceleaks.config import ATTRIBUTE_ATTACKS as ATTACK_NAMES
 from faceleaks.config import AttributeConfig
 from faceleaks.errors import ConfigError, DataError
-from faceleaks.metrics import auc_score, rank_auc
+from faceleaks.evaluation.jsonio import (SCHEMA_VERSION, check_schema, from_jsonable, read_json, to_jsonable,
+                                         write_json)
+from faceleaks.metrics import auc_score, bootstrap_auc_replicates
 from faceleaks.seeding import make_rng
 
 __all__ = [
@@ -36,7 +36,6 @@ __all__ = [
     "classification_metrics", "confusion_counts", "balanced_accuracy_from_confusion", "macro_f1_from_confusion",
 ]
 
-SCHEMA_VERSION = 1
 _NAN_CI = (float("nan"), float("nan"))
 
 
@@ -126,20 +125,10 @@ def classification_metrics(y_true, proba, y_pred, n_classes: int, *, n_bootstrap
     auc, auc_ci = float("nan"), _NAN_CI
     if n_classes == 2 and len(np.unique(y_true)) == 2:
         auc = float(np.mean([auc_score(y_true, p[:, 1]) for p in proba]))
-        auc_ci = ci(_bootstrap_auc(y_true, proba[..., 1], n_bootstrap, rng))
+        auc_ci = ci(bootstrap_auc_replicates(y_true, proba[..., 1], n_bootstrap=n_bootstrap, seed=rng))
     return ClassificationMetrics(
         float(balanced_accuracy_from_confusion(conf).mean()), ci(balanced_accuracy_from_confusion(boot)),
         float(macro_f1_from_confusion(conf).mean()), ci(macro_f1_from_confusion(boot)), auc, auc_ci)
-
-
-def _bootstrap_auc(y_true: np.ndarray, scores: np.ndarray, n_bootstrap: int, rng: np.random.Generator) -> np.ndarray:
-    """(n_bootstrap,) AUCs: a random draw of ``scores`` (R, n) each, classes resampled separately."""
-    pos, neg = np.flatnonzero(y_true == 1), np.flatnonzero(y_true == 0)
-    rows = np.concatenate([pos[rng.integers(0, pos.size, (n_bootstrap, pos.size))],
-                           neg[rng.integers(0, neg.size, (n_bootstrap, neg.size))]], axis=1)
-    labels = np.zeros(rows.shape, dtype=bool)
-    labels[:, : pos.size] = True
-    return rank_auc(labels, scores[rng.integers(0, len(scores), n_bootstrap)[:, None], rows])
 
 
 @dataclass(frozen=True)
@@ -202,16 +191,6 @@ class LabelSummary:
     excluded: dict[str, int] = field(default_factory=dict)
 
 
-def _json_safe(x: Any) -> Any:
-    if isinstance(x, float) and math.isnan(x):
-        return None
-    if isinstance(x, dict):
-        return {str(k): _json_safe(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_json_safe(v) for v in x]
-    return x
-
-
 @dataclass(frozen=True)
 class AttributeRecord:
     """Everything the attribute experiment measured. ``timings_s`` are wall-clock seconds per stage.
@@ -233,35 +212,30 @@ class AttributeRecord:
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe nested dicts and lists (NaN -> None)."""
-        return _json_safe(asdict(self))
+        """JSON values (NaN -> None, tuples -> lists), as written to ``attributes.json``."""
+        return to_jsonable(self)
 
     def to_json(self, path: Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=1, allow_nan=False) + "\n")
+        """Write ``attributes.json`` (NaN as ``null``, ``schema_version`` 2)."""
+        write_json(self, path)
+
+    @classmethod
+    def from_json(cls, path: Path) -> "AttributeRecord":
+        """Read ``attributes.json``; ``ArtifactError`` if it is of another schema version or malformed."""
+        return read_json(cls, path)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> "AttributeRecord":
-        """Inverse of ``to_dict`` (None -> NaN in metrics); ``DataError`` on another schema version."""
-        if raw.get("schema_version") != SCHEMA_VERSION:
-            raise DataError(f"attribute record schema_version {raw.get('schema_version')}, expected {SCHEMA_VERSION}")
-        rows = {key: tuple(_score(r) for r in raw[key]) for key in ("scores", "baselines", "identity")}
-        labels = tuple(LabelSummary(**{**r, "classes": tuple(r["classes"]), "counts": tuple(r["counts"])})
-                       for r in raw["labels"])
-        return cls(raw["seed"], raw["settings"], rows["scores"], rows["baselines"], rows["identity"], labels,
-                   raw["queries"], raw["timings_s"], tuple(raw["warnings"]), raw["schema_version"])
+        """Inverse of ``to_dict`` (None -> NaN in metrics).
+
+        Raises
+        ------
+        ArtifactError
+            If ``raw`` is of another ``schema_version`` or does not hold an attribute record.
+        """
+        check_schema(raw, "attribute record")
+        return from_jsonable(cls, raw)
 
     def rows(self) -> tuple[AttributeScore, ...]:
         """Every score: attacks, baselines and identity level."""
         return self.scores + self.baselines + self.identity
-
-
-def _nan(v: Any) -> float:
-    return float("nan") if v is None else float(v)
-
-
-def _score(r: dict[str, Any]) -> AttributeScore:
-    out = dict(r)
-    for key in ("balanced_accuracy", "macro_f1", "auc"):
-        out[key] = _nan(r[key])
-        out[f"{key}_ci"] = tuple(_nan(v) for v in r[f"{key}_ci"])
-    return AttributeScore(**out)

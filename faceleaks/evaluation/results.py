@@ -1,24 +1,32 @@
-"""Typed results of a run and their JSON form (``results.json``, schema-versioned).
+"""Typed results of a run (``results.json``, schema-versioned), torch-free.
 
-NaN metrics (undefined, e.g. TPR at 0.1 % FPR with 50 non-members) are written as JSON ``null``.
+A ``RunRecord`` holds frozen records all the way down: ``DataSummary``, ``TeacherRecord`` (with
+its ``VerificationRecord`` and the negative control's ``ControlRecord``), ``StudentRecord``,
+``MembershipReport``, the attribute study's ``AttributeRecord`` and the shadow ``CostRecord``.
+JSON goes through ``faceleaks.evaluation.jsonio`` only (NaN metrics, e.g. TPR at 0.1 % FPR with
+50 non-members, are written as ``null``); ``read_results`` of an older file raises ``ArtifactError``.
 """
 
 from __future__ import annotations
 
-import json
-import math
-from dataclasses import asdict, dataclass, field
+import dataclasses
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SCHEMA_VERSION", "RocCurve", "MembershipReport", "RunRecord", "json_safe"]
+from faceleaks.evaluation.attribute_results import AttributeRecord
+from faceleaks.evaluation.jsonio import SCHEMA_VERSION, from_jsonable, read_json, to_jsonable, write_json
 
-SCHEMA_VERSION = 1
+__all__ = ["SCHEMA_VERSION", "RocCurve", "MembershipReport", "VerificationRecord", "ControlRecord", "TeacherRecord",
+           "StudentRecord", "CostRecord", "DataSummary", "RunRecord", "AttributeRecord", "read_results",
+           "write_results", "json_safe"]
+
+_NAN = float("nan")
 
 
 @dataclass(frozen=True)
 class RocCurve:
-    """ROC points: fpr, tpr fractions in [0, 1], ascending fpr."""
+    """ROC points: ``fpr``, ``tpr`` fractions in [0, 1], ascending ``fpr``, same length."""
 
     fpr: list[float]
     tpr: list[float]
@@ -30,8 +38,8 @@ class MembershipReport:
 
     ``teacher`` is ``victim`` or ``control`` (a teacher that saw no evaluated identity); ``setting``
     is ``training-photos`` (members queried with the photos the teacher trained on) or
-    ``unseen-photos`` (other photos of the members). Rates are fractions; ``tpr_at_fpr`` keys are
-    FPR fractions as strings (``"0.01"``), values NaN where unresolvable. ``n_members`` and
+    ``unseen-photos`` (other photos of the members). Rates are fractions; ``tpr_at_fpr`` maps an
+    FPR fraction (float, e.g. ``0.001``) to the TPR, NaN where unresolvable. ``n_members`` and
     ``n_nonmembers`` count identities at both levels; ``n_member_photos`` / ``n_nonmember_photos``
     count the photos behind the scores. ``n_queries`` are the images the attack sent to the victim
     to score (calibration queries on known non-members are in ``RunRecord.queries``);
@@ -50,7 +58,7 @@ class MembershipReport:
     k: int
     auc: float
     auc_ci: tuple[float, float]
-    tpr_at_fpr: dict[str, float]
+    tpr_at_fpr: dict[float, float]
     advantage: float
     balanced_accuracy: float
     threshold: float
@@ -65,73 +73,218 @@ class MembershipReport:
     member_scores: dict[str, float] = field(default_factory=dict)
     nonmember_scores: dict[str, float] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if any(not isinstance(f, float) for f in self.tpr_at_fpr):  # "0.001" from older callers
+            object.__setattr__(self, "tpr_at_fpr", {float(f): v for f, v in self.tpr_at_fpr.items()})
 
-@dataclass
+
+class _ReadsLikeDict:
+    """Transitional: ``record["kind"]`` / ``record.get("kind", default)`` for code that still reads
+    the old dicts (``cli/main.py``'s summary); to be removed once every reader uses attributes."""
+
+    def __getitem__(self, name: str) -> Any:
+        try:
+            return getattr(self, name)
+        except AttributeError as err:
+            raise KeyError(name) from err
+
+    def get(self, name: str, default: Any = None) -> Any:
+        value = getattr(self, name, None)
+        return default if value is None else value
+
+
+@dataclass(frozen=True)
+class VerificationRecord(_ReadsLikeDict):
+    """LFW ``pairs.txt`` verification of a teacher on identities it did not train on.
+
+    ``accuracy`` and ``std`` (over folds) are fractions, NaN when not measured (``note`` says why);
+    ``n_pairs`` pairs kept, ``n_excluded_pairs`` dropped because they show a training identity.
+    """
+
+    accuracy: float
+    std: float = _NAN
+    n_pairs: int = 0
+    n_folds: int = 0
+    n_excluded_pairs: int = 0
+    protocol: str = ""
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ControlRecord:
+    """The negative-control teacher: ``name``, ``kind`` (``dlib-base``, ``dlib``, ``scratch``), the
+    ``n_member_identities`` it trained on and its ``verification``; or only a ``note`` when there is
+    none (a ``dlib-base`` victim is itself the control)."""
+
+    note: str = ""
+    name: str | None = None
+    kind: str | None = None
+    n_member_identities: int | None = None
+    verification: VerificationRecord | None = None
+
+
+@dataclass(frozen=True)
+class TeacherRecord(_ReadsLikeDict):
+    """The victim teacher: ``kind`` (``dlib``, ``scratch``, ``dlib-base``), its verification, its
+    negative control, the member identities and photos it trained on (0 for ``dlib-base``), its
+    classes, embedding size ``d`` and, when it was trained, final loss, train accuracy (fraction),
+    residual units fine-tuned (dlib), seconds and torch threads of training (as recorded when it was
+    trained; None for a teacher cached before these were recorded)."""
+
+    kind: str
+    verification: VerificationRecord
+    control: ControlRecord
+    n_member_identities: int
+    n_classes: int
+    n_train_photos: int
+    embedding_dim: int
+    final_loss: float | None = None
+    train_accuracy: float | None = None
+    unfreeze_last_n: int | None = None
+    train_seconds: float | None = None
+    train_threads: int | None = None
+
+    @classmethod
+    def from_info(cls, info: dict[str, Any], *, verification: VerificationRecord, control: ControlRecord,
+                  n_member_identities: int) -> "TeacherRecord":
+        """The record of a teacher whose model metadata is ``info`` (``Teacher.info``); other keys of
+        ``info`` (``version``, ``cached``: cache bookkeeping) are not recorded, so reruns match."""
+        known = {f.name for f in dataclasses.fields(cls)} - {"verification", "control", "n_member_identities"}
+        return cls(verification=verification, control=control, n_member_identities=n_member_identities,
+                   **{k: v for k, v in info.items() if k in known})
+
+
+@dataclass(frozen=True)
+class StudentRecord:
+    """One student: ``name`` (e.g. ``lfw-identity``), the ``teacher`` it stands on (``victim`` or
+    ``control``), test and train accuracy (fractions), training photos and classes."""
+
+    name: str
+    teacher: str
+    test_accuracy: float
+    n_train: int
+    n_classes: int
+    train_accuracy: float
+
+
+@dataclass(frozen=True)
+class CostRecord:
+    """What the shadow-teacher attacks spent: shadow teachers and audited people per setting, seconds
+    of shadow fine-tuning as recorded when each shadow was trained (``shadow_train_seconds``, total and
+    per audited person; None if a cached shadow predates that record; the same whether this run trained
+    them or reused the cache), with ``shadow_train_threads`` torch threads each, and this run's
+    wall-clock seconds for the shadow stage (``shadow_seconds``, near 0 on a warm cache)."""
+
+    n_shadow_teachers_per_setting: int
+    n_audited_per_setting: dict[str, int]
+    shadow_train_seconds: float | None
+    shadow_train_threads: int | None
+    shadow_train_seconds_per_audited: float | None
+    n_shadow_teachers_trained_this_run: int
+    shadow_seconds: float
+    shadow_seconds_per_audited: float
+    executor: str
+    workers: int
+
+
+@dataclass(frozen=True)
+class DataSummary:
+    """The data a run read: folders, identities per split role, photo counts, the photos skipped as
+    unreadable (``(path, reason)`` pairs) and the face-chip settings (``chip``, a cache key)."""
+
+    lfw_root: str
+    utkface_root: str
+    n_identities: dict[str, int]
+    n_member_train_photos: int
+    n_lfw_photos: int
+    n_utkface_photos: int
+    n_unreadable: int
+    unreadable: tuple[tuple[str, str], ...]
+    chip: str
+
+
+@dataclass(frozen=True)
 class RunRecord:
-    """Everything a run measured. ``timings_s`` are wall-clock seconds per stage; ``attributes`` is
-    the attribute-inference record (``AttributeRecord.to_dict()`` without its timings), or empty.
-    ``cost`` holds what the shadow-teacher attacks spent: shadow teachers per setting, audited
-    people per setting, seconds of shadow fine-tuning as recorded when each shadow was trained
-    (``shadow_train_seconds``, total and per audited person; the same whether this run trained them
-    or reused the cache) and this run's wall-clock seconds for the shadow stage (``shadow_seconds``,
-    near 0 on a warm cache); empty without shadow teachers."""
+    """Everything a run measured. ``config`` is ``ExperimentConfig.to_dict()``; ``queries`` the images
+    sent per ``teacher/student`` box; ``timings_s`` wall-clock seconds per stage (the attribute
+    study's stages included); ``attributes`` the attribute record (its ``timings_s`` empty) or None;
+    ``cost`` None without shadow teachers.
+
+    Transitional: the old dicts (``teacher={...}``, ``students=[{...}]``, ``attributes=record.to_dict()``
+    or ``{}``, ``cost={...}`` or ``{}``, ``data={...}``) and lists are still accepted and converted.
+    """
 
     seed: int
     config: dict[str, Any]
-    data: dict[str, Any]
-    teacher: dict[str, Any]
-    students: list[dict[str, Any]]
-    membership: list[MembershipReport]
+    data: DataSummary
+    teacher: TeacherRecord
+    students: tuple[StudentRecord, ...]
+    membership: tuple[MembershipReport, ...]
     queries: dict[str, int]
     timings_s: dict[str, float]
-    warnings: list[str] = field(default_factory=list)
-    attributes: dict[str, Any] = field(default_factory=dict)
-    cost: dict[str, Any] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+    attributes: AttributeRecord | None = None
+    cost: CostRecord | None = None
     faceleaks_version: str = "0.1.0"
     schema_version: int = SCHEMA_VERSION
 
+    def __post_init__(self) -> None:
+        for name, value in _legacy_fields(self).items():
+            object.__setattr__(self, name, value)
+
     def to_dict(self) -> dict[str, Any]:
-        return _nan_to_none(asdict(self))
+        """JSON values (NaN -> None, FPR keys as strings), as written to ``results.json``."""
+        return to_jsonable(self)
 
     def to_json(self, path: Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=1, allow_nan=False) + "\n")
+        """Write ``results.json`` (see :func:`write_results`)."""
+        write_results(self, path)
 
     @classmethod
     def from_json(cls, path: Path) -> "RunRecord":
-        raw = json.loads(Path(path).read_text())
-        if raw.get("schema_version") != SCHEMA_VERSION:
-            raise ValueError(f"{path} has schema_version {raw.get('schema_version')}, expected {SCHEMA_VERSION}")
-        raw = _none_to_nan(raw)
-        raw["membership"] = [
-            MembershipReport(**{**m, "auc_ci": tuple(m["auc_ci"]), "roc": RocCurve(**m["roc"])})
-            for m in raw["membership"]
-        ]
-        return cls(**raw)
+        """Read ``results.json`` (see :func:`read_results`)."""
+        return read_results(path)
+
+
+def _legacy_fields(record: RunRecord) -> dict[str, Any]:
+    """The fields of ``record`` given in the old untyped form, converted to records."""
+    out: dict[str, Any] = {}
+    if isinstance(record.teacher, dict):
+        t = record.teacher
+        control = from_jsonable(ControlRecord, t.get("control", {}))
+        out["teacher"] = TeacherRecord.from_info(
+            t, verification=from_jsonable(VerificationRecord, t["verification"]), control=control,
+            n_member_identities=t["n_member_identities"])
+    if isinstance(record.data, dict):
+        out["data"] = from_jsonable(DataSummary, record.data)
+    if isinstance(record.attributes, dict):
+        out["attributes"] = AttributeRecord.from_dict({**record.attributes, "timings_s": {}}) if record.attributes else None
+    if isinstance(record.cost, dict):
+        out["cost"] = from_jsonable(CostRecord, record.cost) if record.cost else None
+    for name, kind in (("students", StudentRecord), ("membership", MembershipReport), ("warnings", str)):
+        value = getattr(record, name)
+        if isinstance(value, list) or any(isinstance(v, dict) for v in value):
+            out[name] = tuple(from_jsonable(kind, v) if isinstance(v, dict) else v for v in value)
+    return out
+
+
+def write_results(record: RunRecord, path: Path) -> None:
+    """Write ``record`` to ``path`` (``results.json``): JSON, NaN as ``null``, ``schema_version`` 2."""
+    write_json(record, path)
+
+
+def read_results(path: Path) -> RunRecord:
+    """Read a ``results.json`` written by :func:`write_results`.
+
+    Raises
+    ------
+    ArtifactError
+        If the file is of another ``schema_version`` (1, or none: written by an older faceleaks;
+        rerun to regenerate it) or does not hold a run record.
+    """
+    return read_json(RunRecord, path)
 
 
 def json_safe(x: Any) -> Any:
-    """``x`` with every NaN float (nested in dicts, lists, tuples) replaced by None (JSON ``null``)."""
-    return _nan_to_none(x)
-
-
-def _nan_to_none(x: Any) -> Any:
-    if isinstance(x, float) and math.isnan(x):
-        return None
-    if isinstance(x, dict):
-        return {k: _nan_to_none(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_nan_to_none(v) for v in x]
-    return x
-
-
-_NULLABLE = {"auc", "advantage", "balanced_accuracy", "threshold"}
-
-
-def _none_to_nan(x: Any, key: str = "") -> Any:
-    if x is None and (key in _NULLABLE or key.startswith("0.")):
-        return float("nan")
-    if isinstance(x, dict):
-        return {k: _none_to_nan(v, k) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_none_to_nan(v, key) for v in x]
-    return x
+    """``x`` as JSON values, every NaN float (nested in dicts, lists, tuples) as None (JSON ``null``)."""
+    return to_jsonable(x)

@@ -47,7 +47,7 @@ def evaluate_scores(
     s = scores.scores
     with warnings.catch_warnings(record=True) as wlist:
         warnings.simplefilter("always")
-        tprs = {f"{f:g}": tpr_at_fpr(y, s, f) for f in fprs}
+        tprs = {float(f): tpr_at_fpr(y, s, f) for f in fprs}
     if caught is not None:
         caught += [f"{scores.attack} / {teacher}/{student} / {setting} / k={k}: {w.message}" for w in wlist]
     if caught is None:

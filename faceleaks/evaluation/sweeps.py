@@ -78,7 +78,7 @@ def summarise_seeds(records: list[RunRecord], *, n_bootstrap: int | None = None)
                                   seed=derive_seed(0, "pooled", teacher, student, setting, attack))
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UndefinedMetricWarning)
-                tprs = {f"{f:g}": tpr_at_fpr(y, sc, f) for f in fprs}
+                tprs = {float(f): tpr_at_fpr(y, sc, f) for f in fprs}
             fpr, tpr, _ = roc_curve(y, sc)
             keep = np.unique(np.linspace(0, len(fpr) - 1, min(len(fpr), 300)).round().astype(int))
             row.update({"pooled_auc": auc_score(y, sc), "pooled_auc_ci": [ci.low, ci.high],

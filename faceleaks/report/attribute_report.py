@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from faceleaks.evaluation.attribute_results import AttributeRecord, AttributeScore  # noqa: E402
-from faceleaks.report.tables import fmt  # noqa: E402
+from faceleaks.report.format import fmt, markdown_table  # noqa: E402
 
 __all__ = ["attribute_markdown", "budget_figure", "first_winning_budget", "budget_order"]
 
@@ -62,11 +62,6 @@ def _cell(r: AttributeScore | None, metric: str) -> str:
     return f"{fmt(getattr(r, metric))} [{fmt(lo, 2)}, {fmt(hi, 2)}]"
 
 
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
-
-
 def _budget_rows(record: AttributeRecord, budgets: list[str], metric: str) -> list[list[str]]:
     keys: dict[tuple, dict[str, AttributeScore]] = {}
     for r in record.scores + record.baselines:
@@ -92,7 +87,7 @@ def attribute_markdown(record: AttributeRecord, *, metric: str = "balanced_accur
              "`prior-only`: majority auxiliary class, no model access (chance for balanced accuracy); "
              "`white-box`: the same attack on the teacher's own embeddings with all labels (evaluation only). "
              "Last column: smallest n whose CI lies above prior-only's.", "",
-             _table(["attribute", "variant", "student", "output", "attack", *[f"n={b}" for b in budgets],
+             markdown_table(["attribute", "variant", "student", "output", "attack", *[f"n={b}" for b in budgets],
                      "beats prior from"], _budget_rows(record, budgets, metric))]
     if record.identity:
         ks = sorted({r.k for r in record.identity})
@@ -103,9 +98,9 @@ def attribute_markdown(record: AttributeRecord, *, metric: str = "balanced_accur
                  *[_cell(by_k.get(k), metric) for k in ks], str(max(x.n_targets for x in by_k.values()))]
                 for (a, st, out, at, role, b), by_k in keys.items()]
         parts += ["", f"Identity level (LFW people, mean probabilities over k photos): {_METRICS[metric]}.", "",
-                  _table(["attribute", "student", "output", "attack", "n", *[f"k={k}" for k in ks], "people"], rows)]
+                  markdown_table(["attribute", "student", "output", "attack", "n", *[f"k={k}" for k in ks], "people"], rows)]
     parts += ["", "Labels (class counts; excluded items by reason):", "",
-              _table(["attribute", "set", "counts", "excluded"],
+              markdown_table(["attribute", "set", "counts", "excluded"],
                      [[s.attribute, s.dataset, ", ".join(f"{c} {n}" for c, n in zip(s.classes, s.counts)),
                        ", ".join(f"{k} {v}" for k, v in s.excluded.items()) or "-"] for s in record.labels])]
     if record.warnings:

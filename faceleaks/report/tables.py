@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import math
+from faceleaks.evaluation.results import ControlRecord, CostRecord, MembershipReport, RunRecord
+from faceleaks.report.attribute_report import attribute_markdown
+from faceleaks.report.format import fmt, markdown_table
 
-from faceleaks.evaluation.results import MembershipReport, RunRecord
-
-__all__ = ["membership_rows", "auc_pivot", "summary_markdown", "sweep_markdown", "fmt"]
-
-
-def fmt(x: float, digits: int = 3) -> str:
-    """A number, or ``n/a`` for NaN/None."""
-    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+__all__ = ["membership_rows", "auc_pivot", "summary_markdown", "sweep_markdown", "cost_text", "fmt"]
 
 
 def membership_rows(reports: list[MembershipReport]) -> list[list[str]]:
@@ -44,20 +39,15 @@ def auc_pivot(record: RunRecord) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
-
-
-def _control_text(control: dict) -> str:
-    """One sentence on the negative-control teacher (from ``RunRecord.teacher["control"]``)."""
-    if "name" not in control:
-        return f"**Negative control**: {control.get('note', 'none')}."
-    kind = control.get("kind")
+def _control_text(control: ControlRecord) -> str:
+    """One sentence on the negative-control teacher (``RunRecord.teacher.control``)."""
+    if control.name is None:
+        return f"**Negative control**: {control.note or 'none'}."
+    kind = control.kind
     what = {"dlib-base": "dlib's model unmodified",
-            "dlib": f"dlib fine-tuned with the victim's recipe on {control.get('n_member_identities')} other LFW people",
+            "dlib": f"dlib fine-tuned with the victim's recipe on {control.n_member_identities} other LFW people",
             "scratch": "the attacker's shadow teacher (reference identities only)"}.get(kind, kind)
-    acc = control.get("verification", {}).get("accuracy")
+    acc = control.verification.accuracy if control.verification is not None else None
     return (f"**Negative control** (`control` rows): students on {what}, a teacher that saw no evaluated "
             f"identity; verification {fmt(acc)}.")
 
@@ -65,38 +55,35 @@ def _control_text(control: dict) -> str:
 def summary_markdown(record: RunRecord) -> str:
     """The summary written as ``summary.md``."""
     t = record.teacher
-    v = t.get("verification", {})
+    v = t.verification
     fprs = " / ".join(f"{float(f):.1%}" for f in record.config["attack"]["fprs"])
     parts = [
         "# FaceLeaks run summary", "",
-        f"seed {record.seed}; teacher `{t['kind']}` trained on {t.get('n_member_identities')} member identities "
-        f"({t.get('n_train_photos')} photos); API output: `{record.config['attack']['output']}`.", "",
-        f"**Teacher verification** on LFW pairs of held-out identities: {fmt(v.get('accuracy'))} "
-        f"± {fmt(v.get('std'))} ({v.get('n_pairs', 0)} pairs; the paper's teacher: 0.964).", "",
-        _control_text(t.get("control", {})), "",
-        _table(["student", "teacher", "classes", "test accuracy"],
-               [[s["name"], s["teacher"], str(s["n_classes"]), fmt(s["test_accuracy"])] for s in record.students]),
+        f"seed {record.seed}; teacher `{t.kind}` trained on {t.n_member_identities} member identities "
+        f"({t.n_train_photos} photos); API output: `{record.config['attack']['output']}`.", "",
+        f"**Teacher verification** on LFW pairs of held-out identities: {fmt(v.accuracy)} "
+        f"± {fmt(v.std)} ({v.n_pairs} pairs; the paper's teacher: 0.964).", "",
+        _control_text(t.control), "",
+        markdown_table(["student", "teacher", "classes", "test accuracy"],
+                       [[s.name, s.teacher, str(s.n_classes), fmt(s.test_accuracy)] for s in record.students]),
         "", "## Membership inference on the teacher", "",
         "AUC at a glance: victim (negative control in parentheses), per-photo attacks, then identity-level "
         "attacks by photos per identity k. Only the gap to the control is evidence of membership.", "",
-        _table(*auc_pivot(record)), "",
+        markdown_table(*auc_pivot(record)), "",
         "Full table:", "",
         "AUC with 95 % bootstrap CI; TPR at FPR " + fprs + " (n/a: too few non-members to resolve); "
         "balanced accuracy at the attacker's calibrated threshold; members/non-members evaluated. "
         "`control` = students on a teacher that saw no evaluated identity (must be ≈ 0.5).", "",
-        _table(["teacher", "student", "setting", "level", "attack", "AUC [95% CI]", f"TPR@{fprs}", "bal. acc", "n"],
-               membership_rows(record.membership)),
+        markdown_table(["teacher", "student", "setting", "level", "attack", "AUC [95% CI]", f"TPR@{fprs}",
+                        "bal. acc", "n"], membership_rows(record.membership)),
         "", "## Cost per audited person", "",
         cost_text(record), "",
         "## Queries and time", "",
         ", ".join(f"{k}: {v} images" for k, v in record.queries.items()), "",
         ", ".join(f"{k} {v:.1f} s" for k, v in record.timings_s.items()),
     ]
-    if record.attributes:
-        from faceleaks.evaluation.attribute_results import AttributeRecord
-        from faceleaks.report.attribute_report import attribute_markdown
-
-        parts += ["", attribute_markdown(AttributeRecord.from_dict({**record.attributes, "timings_s": {}}))]
+    if record.attributes is not None:
+        parts += ["", attribute_markdown(record.attributes)]
     if record.warnings:
         parts += ["", "## Warnings", ""] + [f"- {w}" for w in record.warnings]
     return "\n".join(parts) + "\n"
@@ -107,10 +94,10 @@ def cost_text(record: RunRecord) -> str:
     models and seconds per audited person; seconds include the shadow training shared by all people
     (as recorded when each shadow teacher was trained, so a run that reuses cached shadows still
     reports what they cost)."""
-    cost = record.cost or {}
-    per_shadow = cost.get("shadow_train_seconds_per_audited")
+    cost = record.cost
+    per_shadow = 0.0 if cost is None else cost.shadow_train_seconds_per_audited
     if per_shadow is None:  # a cached shadow predates the training-time record: this run's wall clock
-        per_shadow = cost.get("shadow_seconds_per_audited", 0.0)
+        per_shadow = cost.shadow_seconds_per_audited
     rows = []
     reps = [m for m in record.membership if m.level == "identity" and m.teacher != "control"
             and m.setting == "training-photos"]
@@ -123,21 +110,23 @@ def cost_text(record: RunRecord) -> str:
             shadow_s = per_shadow if m.n_shadow_models > 1 else 0.0
             rows.append([student, m.attack, fmt(m.n_queries / n, 1), str(m.n_shadow_models),
                          fmt(m.seconds / n + shadow_s, 3)])
-    if cost:
-        train = cost.get("shadow_train_seconds")
-        trained = (f"fine-tuning them took {train:.0f} s with {cost.get('shadow_train_threads')} torch thread(s) "
-                   "each, as recorded when each was trained" if train is not None else
-                   f"this run spent {cost.get('shadow_seconds', 0):.0f} s on them")
-        note = (f"Shadow-teacher attacks share {cost.get('n_shadow_teachers_per_setting')} shadow teachers per "
-                f"setting ({cost.get('n_shadow_teachers_trained_this_run', '?')} fine-tuned in this run on executor "
-                f"`{cost.get('executor', '')}`, the rest from the cache); {trained}. That training is spread over "
-                "the audited people in the last column. Victim queries / person counts the person's own photos; "
-                "the attacker's calibration queries (photos of people it knows are not members, shared by all "
-                "audited people) are in the per-student totals under *Queries and time*.")
-    else:
-        note = "No shadow teachers in this run."
-    return note + "\n\n" + _table(["student", "attack", "victim queries / person", "shadow models",
-                                    "seconds / person"], rows)
+    return _cost_note(cost) + "\n\n" + markdown_table(
+        ["student", "attack", "victim queries / person", "shadow models", "seconds / person"], rows)
+
+
+def _cost_note(cost: CostRecord | None) -> str:
+    if cost is None:
+        return "No shadow teachers in this run."
+    train = cost.shadow_train_seconds
+    trained = (f"fine-tuning them took {train:.0f} s with {cost.shadow_train_threads} torch thread(s) "
+               "each, as recorded when each was trained" if train is not None else
+               f"this run spent {cost.shadow_seconds:.0f} s on them")
+    return (f"Shadow-teacher attacks share {cost.n_shadow_teachers_per_setting} shadow teachers per "
+            f"setting ({cost.n_shadow_teachers_trained_this_run} fine-tuned in this run on executor "
+            f"`{cost.executor}`, the rest from the cache); {trained}. That training is spread over "
+            "the audited people in the last column. Victim queries / person counts the person's own photos; "
+            "the attacker's calibration queries (photos of people it knows are not members, shared by all "
+            "audited people) are in the per-student totals under *Queries and time*.")
 
 
 def sweep_markdown(rows: list[dict]) -> str:
@@ -168,5 +157,5 @@ def sweep_markdown(rows: list[dict]) -> str:
             + "TPR at FPR " + head + " (n/a: fewer than 1/FPR non-members even pooled). The CI resamples "
             + "people (one person recurs over seeds). Pooling puts scores of different victims on one axis: "
             + "sound for likelihood ratios and standardised scores, looser for raw statistics.\n\n"
-            + _table(["teacher", "student", "setting", "level", "attack", "AUC mean ± sd", "per seed",
+            + markdown_table(["teacher", "student", "setting", "level", "attack", "AUC mean ± sd", "per seed",
                       "pooled AUC [95% CI]", f"pooled TPR@{head}", "pooled n (mem+non)"], body) + "\n")

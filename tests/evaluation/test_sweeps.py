@@ -6,7 +6,8 @@ import math
 
 import numpy as np
 
-from faceleaks.evaluation.results import MembershipReport, RocCurve, RunRecord
+from faceleaks.evaluation.results import (ControlRecord, DataSummary, MembershipReport, RocCurve, RunRecord,
+                                         TeacherRecord, VerificationRecord)
 from faceleaks.evaluation.sweeps import summarise_seeds
 from faceleaks.metrics import auc_score
 from faceleaks.report.render import write_sweep
@@ -18,12 +19,16 @@ def _record(seed, n_per_group, shift):
     non = {f"n{i}": float(v) for i, v in enumerate(rng.normal(0, 1, n_per_group))}  # people recur over seeds
     report = MembershipReport(
         attack="lira-online-compactness@k=5", level="identity", teacher="victim", student="lfw-identity",
-        setting="training-photos", k=5, auc=0.7, auc_ci=(0.6, 0.8), tpr_at_fpr={"0.1": 0.3}, advantage=0.3,
+        setting="training-photos", k=5, auc=0.7, auc_ci=(0.6, 0.8), tpr_at_fpr={0.1: 0.3}, advantage=0.3,
         balanced_accuracy=0.6, threshold=0.0, n_members=n_per_group, n_nonmembers=n_per_group,
         n_member_photos=5 * n_per_group, n_nonmember_photos=5 * n_per_group, n_queries=10 * n_per_group,
         roc=RocCurve([0.0, 1.0], [0.0, 1.0]), member_scores=mem, nonmember_scores=non)
-    return RunRecord(seed=seed, config={"attack": {"fprs": [0.1, 0.01, 0.001]}}, data={}, teacher={}, students=[],
-                     membership=[report], queries={}, timings_s={})
+    return RunRecord(seed=seed, config={"attack": {"fprs": [0.1, 0.01, 0.001]}}, data=DATA, teacher=TEACHER,
+                     students=(), membership=(report,), queries={}, timings_s={})
+
+
+DATA = DataSummary("lfw", "utk", {}, 0, 0, 0, 0, (), "chip")
+TEACHER = TeacherRecord("dlib", VerificationRecord(0.9), ControlRecord(note="none"), 50, 50, 500, 128)
 
 
 def test_pooled_metrics_over_seeds(tmp_path):
@@ -37,8 +42,8 @@ def test_pooled_metrics_over_seeds(tmp_path):
     lo, hi = row["pooled_auc_ci"]
     assert lo < row["pooled_auc"] < hi
     tprs = row["pooled_tpr_at_fpr"]
-    assert not math.isnan(tprs["0.1"]) and not math.isnan(tprs["0.01"])  # 150 non-members resolve 1 %
-    assert math.isnan(tprs["0.001"])                                       # but not 0.1 %
+    assert not math.isnan(tprs[0.1]) and not math.isnan(tprs[0.01])  # 150 non-members resolve 1 %
+    assert math.isnan(tprs[0.001])                                     # but not 0.1 %
     path = write_sweep([row], tmp_path)
     saved = json.loads((tmp_path / "sweep.json").read_text())
     assert saved["rows"][0]["pooled_tpr_at_fpr"]["0.001"] is None
