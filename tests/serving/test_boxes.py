@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 
-from faceleaks.errors import QueryError, UnsupportedOutputError
+from faceleaks.errors import QueryBudgetExceeded, QueryError, UnsupportedOutputError
 from faceleaks.serving.function import FunctionBlackBox
 from faceleaks.serving.perturb import LabelOnlyBlackBox, TopKBlackBox, reveal
 from faceleaks.serving.protocol import OutputKind
-from faceleaks.serving.wrappers import CachingBlackBox, CountingBlackBox
+from faceleaks.serving.wrappers import BudgetedBlackBox, CachingBlackBox, CountingBlackBox
 from tests.fakes import fake_box, population
 
 
@@ -43,3 +43,51 @@ def test_bad_queries_and_nan_outputs_are_errors():
     nan_box = FunctionBlackBox(lambda x: np.full((len(x), 3), np.nan, np.float32), input_size=8)
     with pytest.raises(QueryError, match="NaN"):
         nan_box.query(np.zeros((2, 8, 8, 3), np.uint8))
+
+
+def _first_unseen(batches):
+    """Reference: per call, the distinct images not sent before, in order of first occurrence."""
+    sent, calls = set(), []
+    for batch in batches:
+        new = []
+        for im in batch:
+            key = im.tobytes()
+            if key not in sent:
+                sent.add(key)
+                new.append(key)
+        calls.append(new)
+    return [c for c in calls if c]
+
+
+def test_caching_sends_unseen_images_once_in_first_occurrence_order():
+    received = []
+    inner = fake_box()
+
+    def record(x):
+        received.append([im.tobytes() for im in x])
+        return inner.query(x).values
+
+    box = CachingBlackBox(FunctionBlackBox(record, input_size=inner.input_size))
+    images = population(k=2)[0]
+    rng = np.random.default_rng(0)
+    batches = [images[rng.integers(0, len(images), 25)] for _ in range(4)]
+    answers = [box.query(b).values for b in batches]
+    assert received == _first_unseen(batches)
+    for b, a in zip(batches, answers):
+        np.testing.assert_array_equal(a, inner.query(b).values)
+
+
+def test_empty_queries_keep_the_inner_box_shape():
+    empty = population(k=1)[0][:0]
+    for box in (CachingBlackBox(fake_box()), CachingBlackBox(LabelOnlyBlackBox(fake_box()))):
+        inner_kind = box.output_kind
+        result = box.query(empty)
+        assert result.kind is inner_kind and len(result.values) == 0
+
+
+def test_budget_refuses_the_call_that_would_exceed_it():
+    box = BudgetedBlackBox(fake_box(), budget=5)
+    box.query(population(k=1)[0][:4])
+    with pytest.raises(QueryBudgetExceeded, match="4 of 5 used"):
+        box.query(population(k=1)[0][:2])
+    assert box.used == 4
