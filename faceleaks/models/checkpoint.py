@@ -1,17 +1,25 @@
-"""Model weights as ``state_dict`` files with a JSON metadata sidecar (no pickled objects)."""
+"""Model weights as ``state_dict`` files with a JSON metadata sidecar (no pickled objects).
+
+Two uses: the teacher cache (``save_checkpoint`` / ``load_checkpoint``: a missing checkpoint is
+``None``, a hit is reused) and saved artifacts (``save_weights`` / ``load_weights``: the sidecar
+also holds the SHA-256 of the weights file, so an edited or truncated file is refused). Weights
+are read with ``torch.load(weights_only=True)``, which unpickles tensors and plain containers only.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import pickle
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from faceleaks.errors import ArtifactError
 
-__all__ = ["config_key", "save_checkpoint", "load_checkpoint"]
+__all__ = ["config_key", "save_checkpoint", "load_checkpoint", "save_weights", "load_weights", "read_sidecar", "error_line"]
 
 CHECKPOINT_VERSION = 1
 
@@ -20,6 +28,20 @@ def config_key(*parts: Any) -> str:
     """A short stable hash of JSON-serialisable parts (configuration, image ids, seed)."""
     blob = json.dumps([CHECKPOINT_VERSION, *parts], sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:20]
+
+
+def error_line(err: BaseException) -> str:
+    """The first line of an error's message (torch's unpickling errors span many lines)."""
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}"[:200]
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (Path, np.ndarray)):
+        return str(value) if isinstance(value, Path) else value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def save_checkpoint(path: Path, state: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
@@ -35,7 +57,7 @@ def save_checkpoint(path: Path, state: dict[str, torch.Tensor], meta: dict[str, 
 def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
     """Return (state_dict, meta), or None if no checkpoint exists at ``path``.
 
-    Raises ``ArtifactError`` if the files exist but are corrupt or of another version.
+    Raises ``ArtifactError`` (one line) if the files exist but are corrupt or of another version.
     """
     path = Path(path)
     side = path.with_suffix(".json")
@@ -44,8 +66,92 @@ def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]
     try:
         meta = json.loads(side.read_text())
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, ValueError, RuntimeError) as err:
-        raise ArtifactError(f"cached checkpoint {path} is unreadable ({err}); delete it to retrain") from err
+    except (OSError, ValueError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
+        raise ArtifactError(f"cached checkpoint {path} is unreadable ({error_line(err)}); delete it to retrain") from err
     if meta.get("version") != CHECKPOINT_VERSION:
         raise ArtifactError(f"checkpoint {path} has version {meta.get('version')}, expected {CHECKPOINT_VERSION}")
+    return state, meta
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def save_weights(path: Path, state: dict[str, torch.Tensor] | None, meta: dict[str, Any]) -> None:
+    """Write ``path.json`` (``meta``, version, the weights' and its own SHA-256) and, unless ``state`` is None, ``path``.
+
+    Parameters
+    ----------
+    path : the ``.pt`` file; the sidecar is ``path`` with suffix ``.json``
+    state : tensors by name (a ``state_dict``), or None for an artifact that is metadata only
+    meta : JSON-serialisable metadata (numpy scalars and arrays are converted)
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    digest = None
+    if state is not None:
+        tmp = path.with_suffix(".tmp")
+        torch.save({k: v.detach().cpu().contiguous() for k, v in state.items()}, tmp)
+        tmp.replace(path)
+        digest = _sha256(path)
+    side = json.loads(json.dumps({"version": CHECKPOINT_VERSION, **meta, "weights_sha256": digest}, default=_jsonable))
+    side["sidecar_sha256"] = _meta_digest(side)
+    path.with_suffix(".json").write_text(json.dumps(side, indent=1))
+
+
+def _meta_digest(meta: dict[str, Any]) -> str:
+    """SHA-256 of the sidecar's content without its own digest (canonical JSON)."""
+    body = {k: v for k, v in meta.items() if k != "sidecar_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def read_sidecar(path: Path) -> dict[str, Any]:
+    """The JSON sidecar ``save_weights`` wrote for ``path`` (``path`` with suffix ``.json``), checked.
+
+    Raises
+    ------
+    ArtifactError
+        Missing, not JSON, not an object, of another version, or edited since it was written
+        (its ``sidecar_sha256`` no longer matches; one-line message).
+    """
+    side = Path(path).with_suffix(".json")
+    try:
+        meta = json.loads(side.read_text())
+    except (OSError, ValueError) as err:
+        raise ArtifactError(f"{side} is missing or unreadable ({error_line(err)}); save the model again") from err
+    if not isinstance(meta, dict) or meta.get("version") != CHECKPOINT_VERSION:
+        version = meta.get("version") if isinstance(meta, dict) else None
+        raise ArtifactError(f"{side} has version {version!r}, expected {CHECKPOINT_VERSION}; save the model again")
+    if meta.get("sidecar_sha256") != _meta_digest(meta):
+        raise ArtifactError(f"{side} was edited (its content no longer matches its recorded SHA-256); save the model again")
+    return meta
+
+
+def load_weights(path: Path) -> tuple[dict[str, torch.Tensor] | None, dict[str, Any]]:
+    """Read what ``save_weights`` wrote: (state or None, meta), refusing edited or corrupt files.
+
+    Raises
+    ------
+    ArtifactError
+        Sidecar missing / unreadable / of another version, weights missing, their SHA-256 not the
+        recorded one (edited or truncated), or not a dict of tensors (one-line message).
+    """
+    path = Path(path)
+    meta = read_sidecar(path)
+    digest = meta.get("weights_sha256")
+    if digest is None:
+        return None, meta
+    try:
+        actual = _sha256(path)
+    except OSError as err:
+        raise ArtifactError(f"weights file {path} is missing or unreadable ({error_line(err)}); save the model again") from err
+    if actual != digest:
+        raise ArtifactError(f"weights file {path} was modified or truncated (SHA-256 {actual[:12]}, recorded "
+                            f"{str(digest)[:12]}); save the model again")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, ValueError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
+        raise ArtifactError(f"weights file {path} is unreadable ({error_line(err)}); save the model again") from err
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ArtifactError(f"weights file {path} does not hold a dict of tensors; save the model again")
     return state, meta
