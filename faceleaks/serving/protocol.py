@@ -3,6 +3,10 @@
 A ``BlackBox`` takes face crops and returns what a deployed API would: the posterior vector,
 its top-k entries, or only the label. It never exposes weights. Modelled on httpx's one-method
 ``BaseTransport``: wrappers (counting, caching, budgets, output defences) are BlackBoxes too.
+
+In one process an attribute can lead anywhere, so the boxes of ``faceleaks.serving`` keep what
+answers them owner-side (``serving.endpoints``), and the box an attack receives is sealed
+(``serving.sealed.seal``): it exposes ``query``, ``output_kind``, ``input_size`` and ``n_queries``.
 """
 
 from __future__ import annotations
