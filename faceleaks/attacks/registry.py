@@ -1,20 +1,33 @@
-"""Attack registry: build attacks by name from configuration (as Opacus' accountant registry)."""
+"""Attack registry: build attacks by name from configuration (as Opacus' accountant registry).
+
+``register_attack`` / ``create_attack`` map registry names to membership-attack classes;
+``check_attack_specs`` validates the configured ``AttackSpec`` list once (at run start) and
+``plan_attacks`` expands it for one level, k and output kind, keeping the attacks whose resources
+(public base, shadow models) the attacker holds.
+"""
 
 from __future__ import annotations
 
 import inspect
+from collections.abc import Sequence
+from typing import Any
 
-from faceleaks.attacks.base import MembershipAttack
+from faceleaks.attacks.base import Level, MembershipAttack
 from faceleaks.attacks.membership.combination import ShadowCombinationAttack
 from faceleaks.attacks.membership.diffing import BaseDiffAttack
 from faceleaks.attacks.membership.lira import IdentityLiRAAttack
 from faceleaks.attacks.membership.shadow import ShadowClassifierAttack
 from faceleaks.attacks.membership.threshold import ThresholdAttack
+from faceleaks.config import AttackSpec
 from faceleaks.errors import ConfigError
+from faceleaks.seeding import derive_seed
+from faceleaks.serving.protocol import OutputKind
 
-__all__ = ["register_attack", "create_attack", "registered_attacks", "instantiate"]
+__all__ = ["register_attack", "create_attack", "registered_attacks", "instantiate", "plan_attacks",
+           "check_attack_specs"]
 
 _REGISTRY: dict[str, type[MembershipAttack]] = {}
+_SET_PER_SETTING = frozenset({"level", "k"})
 
 
 def register_attack(name: str, cls: type[MembershipAttack]) -> None:
@@ -25,7 +38,12 @@ def register_attack(name: str, cls: type[MembershipAttack]) -> None:
 
 
 def registered_attacks() -> dict[str, type[MembershipAttack]]:
+    """A copy of the registry: name -> membership-attack class."""
     return dict(_REGISTRY)
+
+
+def _parameters(cls: type) -> dict[str, inspect.Parameter]:
+    return {n: p for n, p in inspect.signature(cls.__init__).parameters.items() if n != "self"}
 
 
 def instantiate(registry: dict[str, type], name: str, params: dict, *, what: str = "attack"):
@@ -33,7 +51,7 @@ def instantiate(registry: dict[str, type], name: str, params: dict, *, what: str
     if name not in registry:
         raise ConfigError(f"unknown {what} {name!r}; registered: {sorted(registry)}")
     cls = registry[name]
-    allowed = set(inspect.signature(cls.__init__).parameters) - {"self"}
+    allowed = set(_parameters(cls))
     unknown = sorted(set(params) - allowed)
     if unknown:
         raise ConfigError(f"{what} {name!r} has no parameter(s) {unknown}; allowed: {sorted(allowed)}")
@@ -43,6 +61,88 @@ def instantiate(registry: dict[str, type], name: str, params: dict, *, what: str
 def create_attack(name: str, **params) -> MembershipAttack:
     """Instantiate a registered membership attack; ``ConfigError`` for an unknown name or parameter."""
     return instantiate(_REGISTRY, name, params)
+
+
+def _expand(spec: AttackSpec, *, level: Level, k: int, output_kind: OutputKind, seed: int) -> MembershipAttack | None:
+    """The attack ``spec`` gives at one level, k and output kind, or None where it does not apply."""
+    if spec.outputs and output_kind.value not in spec.outputs:
+        return None
+    if spec.name not in _REGISTRY:
+        raise ConfigError(f"unknown attack {spec.name!r} in attack.membership; registered: {sorted(_REGISTRY)}")
+    cls = _REGISTRY[spec.name]
+    allowed = _parameters(cls)
+    unknown = sorted(set(spec.params) - (set(allowed) - _SET_PER_SETTING))
+    if unknown:
+        raise ConfigError(f"attack {spec.name!r} has no parameter(s) {unknown}; allowed: "
+                          f"{sorted(set(allowed) - _SET_PER_SETTING)}")
+    required = sorted(n for n, p in allowed.items() if p.default is inspect.Parameter.empty
+                      and n not in spec.params and n not in _SET_PER_SETTING)
+    if required:
+        raise ConfigError(f"attack {spec.name!r} needs parameter(s) {required} in its params")
+    params: dict[str, Any] | None = cls.for_setting(dict(spec.params), level=level, k=k, output_kind=output_kind)
+    if params is None:
+        return None
+    if "seed" in allowed and "seed" not in params:
+        params["seed"] = derive_seed(seed, "attack", spec.name)
+    attack = instantiate(_REGISTRY, spec.name, params)
+    return attack if attack.supports(output_kind) else None
+
+
+def plan_attacks(specs: Sequence[AttackSpec], *, level: Level, k: int, output_kind: OutputKind,
+                 has_public_base: bool, has_shadows: bool, seed: int,
+                 has_references: bool = True) -> list[MembershipAttack]:
+    """The attacks to run at one level and k against a box revealing ``output_kind``, unfitted.
+
+    Parameters
+    ----------
+    specs : sequence of AttackSpec, in run order (``AttackConfig.membership``)
+    level : Level
+    k : int >= 1, photos per identity (1 at INSTANCE level)
+    output_kind : OutputKind the victim API reveals
+    has_public_base, has_shadows, has_references : bool
+        Which attacker resources ``fit`` will receive; attacks whose ``needs`` are not met are left out.
+    seed : int, the run's seed; an attack with a ``seed`` parameter not set in its spec gets
+        ``derive_seed(seed, "attack", spec.name)``
+
+    Returns
+    -------
+    list of MembershipAttack, in spec order: each spec that applies at this level and k (its class's
+    ``for_setting``), to this output (the spec's ``outputs`` and the attack's ``supports``) and
+    with these resources.
+
+    Raises
+    ------
+    ConfigError
+        An unknown attack name or parameter, or a missing required parameter.
+    """
+    have = {"references": has_references, "public_base": has_public_base, "shadows": has_shadows}
+    out = []
+    for spec in specs:
+        attack = _expand(spec, level=level, k=k, output_kind=output_kind, seed=seed)
+        if attack is not None and all(have[r] for r in attack.needs):
+            out.append(attack)
+    return out
+
+
+def check_attack_specs(specs: Sequence[AttackSpec], *, ks: Sequence[int], seed: int = 0) -> None:
+    """Validate configured specs once, before any model is trained.
+
+    Every spec must name a registered attack with known parameters, build at each setting it
+    applies to (constructor checks: feature names, statistics, ...), and apply to at least one
+    (level, k in ``ks``, output kind).
+
+    Raises
+    ------
+    ConfigError
+        Naming the spec and what to fix.
+    """
+    for spec in specs:
+        settings = [(Level.INSTANCE, 1)] + [(Level.IDENTITY, k) for k in ks]
+        built = [_expand(spec, level=lvl, k=k, output_kind=kind, seed=seed)
+                 for lvl, k in settings for kind in OutputKind]
+        if not any(a is not None for a in built):
+            raise ConfigError(f"attack spec {spec!r} applies at no level, k in {tuple(ks)} or output kind; "
+                              f"check its parameters (feature or statistic names) and outputs")
 
 
 register_attack("threshold", ThresholdAttack)
