@@ -82,3 +82,32 @@ def test_report_module_does_not_import_torch():
     code = ("import sys, faceleaks.report.attribute_report, faceleaks.evaluation.attribute_results; "
             "assert 'torch' not in sys.modules, 'torch loaded'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_record_file_round_trip_and_old_schema(tmp_path):
+    from faceleaks.errors import ArtifactError
+
+    rec = _record()
+    rec.to_json(tmp_path / "attributes.json")
+    back = AttributeRecord.from_json(tmp_path / "attributes.json")
+    assert back.to_dict() == rec.to_dict() and back.labels == rec.labels
+    assert back.scores[1].balanced_accuracy_ci == (0.62, 0.77) and math.isnan(back.scores[1].auc)
+    with pytest.raises(ArtifactError, match="schema_version 1.*rerun"):
+        AttributeRecord.from_dict({**rec.to_dict(), "schema_version": 1})
+
+
+def test_attribute_auc_ci_is_the_shared_stratified_bootstrap():
+    import numpy as np
+
+    from faceleaks.evaluation.attribute_results import classification_metrics
+    from faceleaks.metrics import bootstrap_auc_replicates
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 40)
+    proba = rng.dirichlet([1, 1], size=(3, 40))
+    m = classification_metrics(y, proba, proba.argmax(-1), 2, n_bootstrap=200, seed=5)
+    gen = np.random.default_rng(5)
+    gen.integers(0, 40, size=(200, 40)), gen.integers(0, 3, size=200)  # the balanced-accuracy draws come first
+    aucs = bootstrap_auc_replicates(y, proba[..., 1], n_bootstrap=200, seed=gen)
+    alpha = (1.0 - 0.95) / 2.0
+    assert m.auc_ci == tuple(float(v) for v in np.quantile(aucs, [alpha, 1.0 - alpha]))

@@ -127,3 +127,34 @@ def test_cluster_bootstrap_is_wider_for_correlated_photos():
     # singleton groups reproduce the ordinary bootstrap's width
     single = metrics.bootstrap_auc_ci(y, s, groups=np.arange(400), n_bootstrap=400, seed=1)
     assert abs((single.high - single.low) - (naive.high - naive.low)) < 0.03
+
+
+def _slow_stratified_aucs(y, draws, n_bootstrap, seed):
+    """Obviously correct loop: the same draws as ``bootstrap_auc_replicates`` (members, then
+    non-members, then one row of ``draws`` per replicate), each AUC from scikit-learn."""
+    rng = np.random.default_rng(seed)
+    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    pi = pos[rng.integers(0, pos.size, (n_bootstrap, pos.size))]
+    ni = neg[rng.integers(0, neg.size, (n_bootstrap, neg.size))]
+    pick = rng.integers(0, len(draws), n_bootstrap) if len(draws) > 1 else np.zeros(n_bootstrap, int)
+    return np.array([skm.roc_auc_score(np.r_[np.ones(pos.size), np.zeros(neg.size)],
+                                       draws[pick[b]][np.r_[pi[b], ni[b]]]) for b in range(n_bootstrap)])
+
+
+@pytest.mark.parametrize("n_draws", [1, 3])
+def test_bootstrap_replicates_match_a_slow_loop(n_draws):
+    y, s = _data(4, n_pos=20, n_neg=30, ties=True)
+    draws = s[None] + np.random.default_rng(1).normal(0, 0.5, (n_draws, len(s)))
+    got = metrics.bootstrap_auc_replicates(y, draws if n_draws > 1 else draws[0], n_bootstrap=50, seed=9)
+    np.testing.assert_allclose(got, _slow_stratified_aucs(y, draws, 50, 9), atol=1e-12)
+
+
+def test_bootstrap_ci_is_the_quantiles_of_the_replicates():
+    y, s = _data(5)
+    aucs = metrics.bootstrap_auc_replicates(y, s, n_bootstrap=300, seed=2)
+    ci = metrics.bootstrap_auc_ci(y, s, n_bootstrap=300, seed=2, level=0.9)
+    assert (ci.low, ci.high) == tuple(np.quantile(aucs, [0.05, 0.95]))
+    with pytest.raises(DataError, match="groups need 1-D"):
+        metrics.bootstrap_auc_replicates(y, np.stack([s, s]), groups=y, n_bootstrap=10)
+    with pytest.raises(DataError, match="must be finite"):
+        metrics.bootstrap_auc_replicates(y, np.stack([s, np.r_[s[:-1], np.nan]]), n_bootstrap=10)

@@ -14,6 +14,7 @@ import dataclasses
 import functools
 import json
 import math
+import numbers
 import types
 import typing
 from pathlib import Path
@@ -100,7 +101,9 @@ def _unkey(tp: Any, key: str) -> Any:
 
 
 def _expect(raw: Any, kind: type, tp: Any) -> Any:
-    if kind is int and isinstance(raw, bool) or not isinstance(raw, kind):
+    if kind is int and isinstance(raw, numbers.Integral) and not isinstance(raw, bool):
+        return int(raw)  # numpy integers from in-memory callers
+    if kind is int or not isinstance(raw, kind):
         raise ArtifactError(f"expected {tp} in the JSON, found {type(raw).__name__} {raw!r:.60}")
     return raw
 
