@@ -1,0 +1,125 @@
+"""The configured attack list: the default plan reproduces the attack set chosen before specs existed."""
+
+import dataclasses
+
+import pytest
+
+from faceleaks.attacks.base import Level
+from faceleaks.attacks.registry import check_attack_specs, create_attack, plan_attacks, registered_attacks
+from faceleaks.config import DEFAULT_MEMBERSHIP_ATTACKS, AttackSpec, ExperimentConfig, config_from_dict, load_config
+from faceleaks.errors import ConfigError
+from faceleaks.seeding import derive_seed
+from faceleaks.serving.protocol import OutputKind
+
+
+def frozen_attack_specs(level, k, output, *, public_base=False, lira=False):
+    """Frozen copy of ``evaluation.experiment.attack_specs`` as of commit 8f8f81c (since removed)."""
+    if level is Level.INSTANCE:
+        if output is OutputKind.LABEL:
+            return []
+        return [("threshold", {"feature": f, "level": "instance"})
+                for f in ("max_posterior", "neg_entropy", "neg_modified_entropy")] + [
+            ("shadow", {"features": ("max_posterior", "top2_posterior", "top3_posterior", "neg_entropy"),
+                        "level": "instance"})]
+    if output is OutputKind.LABEL:
+        feats = ("label_agreement",) if k >= 2 else ()
+    else:
+        feats = ("mean_max_posterior", "mean_neg_entropy") + (("compactness", "label_agreement") if k >= 2 else ())
+    specs = [("threshold", {"feature": f, "level": "identity", "k": k}) for f in feats if f != "mean_neg_entropy"]
+    if feats:
+        specs.append(("shadow", {"features": feats, "level": "identity", "k": k}))
+    if public_base and k >= 2 and output is OutputKind.POSTERIOR:
+        specs.append(("base-diff", {"statistic": "combined", "k": k}))
+    if lira and k >= 2:
+        stat = "compactness" if output is not OutputKind.LABEL else "label_agreement"
+        specs += [("lira", {"statistic": stat, "k": k, "online": True}),
+                  ("lira", {"statistic": stat, "k": k, "online": False})]
+        if public_base and output is OutputKind.POSTERIOR:
+            specs += [("lira", {"statistic": s, "k": k, "online": True})
+                      for s in ("residual_norm", "residual_coherence")]
+        if output is OutputKind.POSTERIOR:
+            specs.append(("shadow-combination", {"k": k}))
+    return specs
+
+
+def _sources():
+    out = [frozen_attack_specs]
+    try:  # the live rule, while evaluation still has it
+        from faceleaks.evaluation.experiment import attack_specs
+    except ImportError:
+        return out
+    return out + [attack_specs]
+
+
+SETTINGS = [(lvl, k, kind, pb, sh) for lvl, ks in ((Level.INSTANCE, (1,)), (Level.IDENTITY, (1, 2, 5, 10)))
+            for k in ks for kind in (OutputKind.POSTERIOR, OutputKind.TOPK, OutputKind.LABEL)
+            for pb in (False, True) for sh in (False, True)]
+
+
+@pytest.mark.parametrize("level,k,kind,public_base,shadows", SETTINGS,
+                         ids=[f"{lv.value}-k{k}-{kd.value}-pb{int(pb)}-sh{int(sh)}" for lv, k, kd, pb, sh in SETTINGS])
+@pytest.mark.parametrize("source", _sources(), ids=lambda f: f.__name__)
+def test_default_plan_reproduces_todays_attack_set(source, level, k, kind, public_base, shadows):
+    seed = 7
+    plan = plan_attacks(ExperimentConfig().attack.membership, level=level, k=k, output_kind=kind,
+                        has_public_base=public_base, has_shadows=shadows, seed=seed)
+    expected = []
+    for name, params in source(level, k, kind, public_base=public_base, lira=shadows):
+        extra = {"seed": derive_seed(seed, "attack", name)} if name == "shadow" else {}
+        expected.append(create_attack(name, **params, **extra))
+    assert [(type(a), a.name, a.get_params()) for a in plan] == [(type(a), a.name, a.get_params()) for a in expected]
+
+
+def test_default_plan_is_not_empty_where_attacks_ran():
+    """Guards the comparison above against two empty lists everywhere."""
+    n = sum(len(frozen_attack_specs(lv, k, kd, public_base=pb, lira=sh)) for lv, k, kd, pb, sh in SETTINGS)
+    assert n > 200
+    assert {a for a in registered_attacks()} == {s.name for s in DEFAULT_MEMBERSHIP_ATTACKS}
+
+
+def test_specs_load_from_toml_and_round_trip(tmp_path):
+    p = tmp_path / "c.toml"
+    p.write_text('[[attack.membership]]\nname = "threshold"\nparams = {feature = "compactness"}\n'
+                 '[[attack.membership]]\nname = "shadow"\nparams = {features = ["label_agreement"]}\n'
+                 'outputs = ["label"]\n')
+    cfg = load_config(p)
+    assert cfg.attack.membership == (AttackSpec("threshold", {"feature": "compactness"}),
+                                     AttackSpec("shadow", {"features": ("label_agreement",)}, ("label",)))
+    again = config_from_dict({"attack": dataclasses.asdict(cfg.attack)})
+    assert again.attack.membership == cfg.attack.membership
+    assert config_from_dict({"seed": 1}).attack.membership == DEFAULT_MEMBERSHIP_ATTACKS
+    check_attack_specs(cfg.attack.membership, ks=cfg.attack.ks)
+    names = {kind: [a.name for a in plan_attacks(cfg.attack.membership, level=Level.IDENTITY, k=2, output_kind=kind,
+                                                 has_public_base=False, has_shadows=False, seed=0)]
+             for kind in (OutputKind.LABEL, OutputKind.POSTERIOR)}
+    assert names == {OutputKind.LABEL: ["shadow-set-classifier@k=2"], OutputKind.POSTERIOR: ["compactness@k=2"]}
+
+
+@pytest.mark.parametrize("spec, match", [
+    ({"name": "oracle"}, "unknown attack 'oracle'"),
+    ({"name": "threshold", "params": {"feature": "compactness", "depth": 3}}, r"no parameter\(s\) \['depth'\]"),
+    ({"name": "threshold"}, r"needs parameter\(s\) \['feature'\]"),
+    ({"name": "threshold", "params": {"feature": "nope"}}, "applies at no level"),
+    ({"name": "lira", "params": {"statistic": "nope"}}, "unknown identity statistic 'nope'"),
+])
+def test_unknown_names_and_params_fail_at_run_start(spec, match):
+    cfg = config_from_dict({"attack": {"membership": [spec]}})
+    with pytest.raises(ConfigError, match=match):
+        check_attack_specs(cfg.attack.membership, ks=cfg.attack.ks)
+
+
+@pytest.mark.parametrize("value, match", [
+    ([{"name": "lira", "params": {"k": 5}}], r"set per level and k"),
+    ([{"name": "lira", "outputs": ["logits"]}], "outputs must be among"),
+    ([{"name": "lira", "colour": 1}], "must be a table with name"),
+    ([{"name": "lira"}, {"name": "lira"}], "distinct attacks"),
+    ([], "distinct attacks"),
+])
+def test_bad_specs_are_config_errors(value, match):
+    with pytest.raises(ConfigError, match=match):
+        config_from_dict({"attack": {"membership": value}})
+
+
+def test_removed_shadow_switch_is_an_unknown_setting():
+    with pytest.raises(ConfigError, match="unknown setting"):
+        config_from_dict({"attack": {"shadow": False}})
