@@ -25,6 +25,7 @@ TEACHER = TeacherRecord("dlib", VERIFICATION, CONTROL, n_member_identities=50, n
 STUDENTS = (StudentRecord("lfw-identity", "victim", 0.8, 300, 40, 0.99),
             StudentRecord("utk-age", "control", 0.6, 900, 4, 0.7))
 COST = CostRecord(8, {"training-photos": 100, "unseen-photos": 100}, 100.0, 1, 0.5, 3, 40.0, 0.2, "process", 2)
+CONFIG = {"attack": {"fprs": [0.1, 0.01], "output": "posterior"}}
 DATA = DataSummary("/x/lfw", "/x/utk", {"member": 50, "nonmember": 50}, 600, 5000, 3000, 1,
                    (("/x/a.jpg", "broken"),), "dlib5-fixed-lfw-150-0.250")
 
@@ -46,7 +47,7 @@ def _attributes() -> AttributeRecord:
 
 
 def _record(**changes) -> RunRecord:
-    base = dict(seed=3, config={"attack": {"fprs": [0.1, 0.01]}}, data=DATA, teacher=TEACHER, students=STUDENTS,
+    base = dict(seed=3, config=CONFIG, data=DATA, teacher=TEACHER, students=STUDENTS,
                 membership=(_report({0.1: 0.4, 0.01: 0.05}),), queries={"victim/lfw-identity": 1234},
                 timings_s={"data": 1.0}, warnings=("w",), attributes=_attributes(), cost=COST)
     return RunRecord(**{**base, **changes})
@@ -118,7 +119,7 @@ def test_old_keyword_construction_gives_the_typed_record():
                    "n_member_identities": 50, "control": to_jsonable(CONTROL)}
     attributes = _attributes().to_dict()
     del attributes["timings_s"]
-    old = RunRecord(seed=3, config={"attack": {"fprs": [0.1, 0.01]}}, data=to_jsonable(DATA), teacher=old_teacher,
+    old = RunRecord(seed=3, config=CONFIG, data=to_jsonable(DATA), teacher=old_teacher,
                     students=[dataclasses.asdict(s) for s in STUDENTS],
                     membership=[_report({"0.1": 0.4, "0.01": 0.05})], queries={"victim/lfw-identity": 1234},
                     timings_s={"data": 1.0}, warnings=["w"], attributes=attributes, cost=dataclasses.asdict(COST))
