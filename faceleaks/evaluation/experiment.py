@@ -52,7 +52,7 @@ def run_experiment(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Path) -> 
         shadows = build_students(shadow_teacher, data, shadow_cfg, shadow=True, prefix="shadow")
     if not owner.is_control_run:
         with timer("control"):
-            add_control(owner, cfg, cache_dir=cache_dir, shadow_teacher=shadow_teacher)
+            add_control(owner, cfg, out_dir=out_dir, cache_dir=cache_dir, shadow_teacher=shadow_teacher)
     public_base = None if cfg.teacher.kind == "scratch" else TeacherPublicBase(
         dlib_base_teacher(cfg.teacher, cache_dir=cache_dir, name="attacker-dlib-base"))
     plan = AttackPlan(data, attacker, cfg, public_base)

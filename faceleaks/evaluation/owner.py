@@ -25,13 +25,14 @@ from faceleaks.errors import ConfigError
 from faceleaks.evaluation.dataset import Dataset, prepare_data
 from faceleaks.evaluation.verification import read_pairs, verification_accuracy
 from faceleaks.models.dlib_teacher import dlib_base_teacher, finetune_dlib_teacher
+from faceleaks.models.saving import save_student
 from faceleaks.models.student import Student, train_student
 from faceleaks.models.teacher import Teacher, train_scratch_teacher
 from faceleaks.models.training import configure_torch
 from faceleaks.seeding import derive_seed
 
 __all__ = ["Timer", "OwnerModels", "build_owner", "build_teacher", "build_control_teacher", "build_students",
-           "verify_teacher", "add_control", "age_group", "age_group_names"]
+           "verify_teacher", "add_control", "save_students", "age_group", "age_group_names"]
 
 log = logging.getLogger(__name__)
 
@@ -215,10 +216,21 @@ def build_owner(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Path, timer:
     with timer("students"):
         students = build_students(teacher, data, cfg, shadow=False, prefix="victim")
     role = "control" if cfg.teacher.kind == "dlib-base" else "victim"
+    save_students(students, Path(out_dir), role)
     return OwnerModels(data, teacher, role, students, verification)
 
 
-def add_control(owner: OwnerModels, cfg: ExperimentConfig, *, cache_dir: Path,
+def save_students(students: dict[str, tuple[Student, float]], out_dir: Path, role: str) -> None:
+    """Save each student (with its teacher) to ``out_dir/students/<role>/<name>/`` for serving.
+
+    Written with ``faceleaks.models.saving.save_student`` (state_dicts and JSON sidecars, read
+    back with ``load_student`` without unpickling).
+    """
+    for name, (student, _) in students.items():
+        save_student(student, Path(out_dir) / "students" / role / name)
+
+
+def add_control(owner: OwnerModels, cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Path,
                 shadow_teacher: Teacher | None = None) -> None:
     """Build the negative control's teacher, students and verification into ``owner``.
 
@@ -231,6 +243,7 @@ def add_control(owner: OwnerModels, cfg: ExperimentConfig, *, cache_dir: Path,
     control = build_control_teacher(data, cfg, shadow_teacher=shadow_teacher, cache_dir=Path(cache_dir))
     owner.control_teacher = control
     owner.control_students = build_students(control, data, cfg, shadow=False, prefix="control")
+    save_students(owner.control_students, Path(out_dir), "control")
     excluded = data.split.identities("member") + data.split.identities("control_member")
     owner.control_verification = verify_teacher(control, data, Path(cache_dir), cfg.data.verification_folds,
                                                 exclude=excluded)
