@@ -89,9 +89,9 @@ def _run_guarded(fn) -> None:
 def _print_summary(record, paths) -> None:
     from faceleaks.report.tables import auc_pivot
 
-    v = record.teacher.get("verification", {})
-    console.print(f"[bold]Teacher[/] {record.teacher['kind']}: verification accuracy on held-out identity pairs "
-                  f"{v.get('accuracy', float('nan')):.3f}")
+    v = record.teacher.verification
+    console.print(f"[bold]Teacher[/] {record.teacher.kind}: verification accuracy on held-out identity pairs "
+                  f"{v.accuracy if v is not None else float('nan'):.3f}")
     header, rows = auc_pivot(record)
     table = Table(title="Membership inference on the teacher: AUC by photos per identity, victim (negative control) (full table: summary.md)")
     for col in header:

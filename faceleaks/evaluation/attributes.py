@@ -45,6 +45,7 @@ from faceleaks.serving.function import FunctionBlackBox
 from faceleaks.serving.local import LocalBlackBox
 from faceleaks.serving.perturb import reveal
 from faceleaks.serving.protocol import BlackBox, QueryResult
+from faceleaks.serving.sealed import seal
 from faceleaks.serving.wrappers import CountingBlackBox
 
 __all__ = ["AttributeConfig", "ATTACK_NAMES", "ATTRIBUTES", "VARIANTS", "run_attribute_attacks",
@@ -229,12 +230,12 @@ def _attack_all(sets: AttributeSets, students: dict, teacher, cfg: ExperimentCon
     jobs = [(o, n, st[0] if isinstance(st, tuple) else st) for o in outputs for n, st in students.items()]
     for output, name, student in track(jobs, "attribute attacks"):
         counting = CountingBlackBox(reveal(LocalBlackBox(student), output, top_k=cfg.attack.top_k))
-        a, b = _run(_BoxAccess(counting), {"student": name, "output": output, "role": "attack"},
+        a, b = _run(_BoxAccess(seal(counting)), {"student": name, "output": output, "role": "attack"},
                     s.attacks, s.budgets, s.identity_budget, sets, s, seed)
         scores, identity, queries[f"{name}/{output}"] = scores + a, identity + b, counting.n_queries
     times["attribute-attacks"] = round(time.perf_counter() - t0, 2)
     t0 = time.perf_counter()
-    no_access = _NoAccess(FunctionBlackBox(_refuse, input_size=teacher.input_size))
+    no_access = _NoAccess(seal(FunctionBlackBox(_refuse, input_size=teacher.input_size)))
     prior = _run(no_access, {"student": "-", "output": "none", "role": "prior-only"}, ("prior-only",), s.budgets,
                  s.identity_budget, sets, s, seed)
     white = _run(_EmbeddingAccess(teacher), {"student": "teacher-embedding", "output": "embedding",

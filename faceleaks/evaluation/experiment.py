@@ -21,11 +21,14 @@ from faceleaks.evaluation.attacker import SETTINGS, TeacherPublicBase, make_atta
 from faceleaks.evaluation.dataset import Dataset
 from faceleaks.evaluation.membership import AttackPlan, attack_student, held_photos, victim_endpoint
 from faceleaks.evaluation.owner import OwnerModels, Timer, add_control, build_owner, build_students, build_teacher
-from faceleaks.evaluation.results import MembershipReport, RunRecord
+from faceleaks.evaluation.attribute_results import AttributeRecord
+from faceleaks.evaluation.results import (ControlRecord, CostRecord, DataSummary, MembershipReport, RunRecord, StudentRecord,
+                                         TeacherRecord)
 from faceleaks.models.dlib_teacher import dlib_base_teacher
 from faceleaks.progress import track
 from faceleaks.serving.local import LocalBlackBox
 from faceleaks.serving.perturb import reveal
+from faceleaks.serving.sealed import seal
 from faceleaks.serving.wrappers import CachingBlackBox, CountingBlackBox
 
 __all__ = ["run_experiment"]
@@ -57,27 +60,26 @@ def run_experiment(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Path) -> 
         dlib_base_teacher(cfg.teacher, cache_dir=cache_dir, name="attacker-dlib-base"))
     plan = AttackPlan(data, attacker, cfg, public_base)
     cost = _lira_shadows(plan, shadow_cfg, cache_dir, timer) if cfg.attack.n_shadow_teachers \
-        and cfg.teacher.kind != "scratch" else {}
+        and cfg.teacher.kind != "scratch" else None
     with timer("attacks"):
         reports, queries = _attack_students(owner, shadows, plan)
     return _record(cfg, owner, reports, queries, attributes, cost, timer, plan.caught)
 
 
-def _attributes(owner: OwnerModels, cfg: ExperimentConfig, cache_dir: Path, timer: Timer) -> dict:
-    """The attribute study on the victim students (``{}`` when disabled)."""
+def _attributes(owner: OwnerModels, cfg: ExperimentConfig, cache_dir: Path, timer: Timer) -> AttributeRecord | None:
+    """The attribute study on the victim students (None when disabled); its stage times go to ``timer``."""
     if not cfg.attributes.enabled:
-        return {}
+        return None
     from faceleaks.evaluation.attributes import run_attribute_attacks
 
     with timer("attributes"):
         record = run_attribute_attacks(owner.data, owner.students, owner.teacher, cfg, cache_dir=cache_dir,
                                        seed=cfg.seed)
-    attributes = record.to_dict()
-    timer.timings.update(attributes.pop("timings_s", {}))
-    return attributes
+    timer.timings.update(record.timings_s)
+    return replace(record, timings_s={})
 
 
-def _lira_shadows(plan: AttackPlan, shadow_cfg: ExperimentConfig, cache_dir: Path, timer: Timer) -> dict:
+def _lira_shadows(plan: AttackPlan, shadow_cfg: ExperimentConfig, cache_dir: Path, timer: Timer) -> CostRecord:
     """Build the shadow teachers into ``plan.lira_shadows``; returns the cost record."""
     from faceleaks.evaluation.lira_shadows import build_lira_shadows
 
@@ -88,14 +90,14 @@ def _lira_shadows(plan: AttackPlan, shadow_cfg: ExperimentConfig, cache_dir: Pat
     plan.lira_shadows = built.models
     n_targets = max(sum(len(t) for t in targets.values()), 1)
     train = built.train_seconds
-    return {"n_shadow_teachers_per_setting": cfg.attack.n_shadow_teachers,
-            "n_audited_per_setting": {s: len(t) for s, t in targets.items()},
-            "shadow_train_seconds": train, "shadow_train_threads": built.train_threads,
-            "shadow_train_seconds_per_audited": None if train is None else round(train / n_targets, 3),
-            "n_shadow_teachers_trained_this_run": built.n_trained,
-            "shadow_seconds": timer.timings["lira-shadows"],
-            "shadow_seconds_per_audited": round(timer.timings["lira-shadows"] / n_targets, 3),
-            "executor": cfg.runtime.executor, "workers": cfg.runtime.workers}
+    return CostRecord(
+        n_shadow_teachers_per_setting=cfg.attack.n_shadow_teachers,
+        n_audited_per_setting={s: len(t) for s, t in targets.items()},
+        shadow_train_seconds=train, shadow_train_threads=built.train_threads,
+        shadow_train_seconds_per_audited=None if train is None else round(train / n_targets, 3),
+        n_shadow_teachers_trained_this_run=built.n_trained, shadow_seconds=timer.timings["lira-shadows"],
+        shadow_seconds_per_audited=round(timer.timings["lira-shadows"] / n_targets, 3),
+        executor=cfg.runtime.executor, workers=cfg.runtime.workers)
 
 
 def _attack_students(owner: OwnerModels, shadows: dict, plan: AttackPlan) -> tuple[list[MembershipReport], dict[str, int]]:
@@ -104,31 +106,35 @@ def _attack_students(owner: OwnerModels, shadows: dict, plan: AttackPlan) -> tup
     reports, queries = [], {}
     for role, name, student in track(owner.deployed(), "attacking students"):
         api = reveal(LocalBlackBox(student), cfg.attack.output, top_k=cfg.attack.top_k)
-        shadow_box = CachingBlackBox(reveal(LocalBlackBox(shadows[name][0]), cfg.attack.output, top_k=cfg.attack.top_k))
+        shadow_box = seal(CachingBlackBox(reveal(LocalBlackBox(shadows[name][0]), cfg.attack.output,
+                                                 top_k=cfg.attack.top_k)))
         with victim_endpoint(api, cfg.attack.transport, f"{role}/{name}") as victim:
             counting = CountingBlackBox(victim)
-            reports += attack_student(CachingBlackBox(counting), shadow_box, plan, {"teacher": role, "student": name})
+            # one sealed box per student: attacks see query, output_kind, input_size and n_queries only
+            box = seal(CachingBlackBox(counting))
+            reports += attack_student(box, shadow_box, plan, {"teacher": role, "student": name})
         queries[f"{role}/{name}"] = counting.n_queries
     return reports, queries
 
 
 def _record(cfg: ExperimentConfig, owner: OwnerModels, reports: list[MembershipReport], queries: dict[str, int],
-            attributes: dict, cost: dict, timer: Timer, caught: list[str]) -> RunRecord:
+            attributes: AttributeRecord | None, cost: CostRecord | None, timer: Timer, caught: list[str]) -> RunRecord:
     data = owner.data
-    control_info = {"note": "the victim teacher is itself the negative control"}
+    control = ControlRecord(note="the victim teacher is itself the negative control")
     if owner.control_teacher is not None:
-        control_info = {"name": owner.control_teacher.name, "kind": owner.control_teacher.info.get("kind"),
-                        "n_member_identities": len(data.split.identities("control_member")),
-                        "verification": owner.control_verification}
-    teacher = {"kind": cfg.teacher.kind, "verification": owner.verification, **_public(owner.teacher.info),
-               "n_member_identities": 0 if owner.is_control_run else len(data.split.member_train),
-               "control": control_info}
-    students = [{"name": n, "teacher": role, "test_accuracy": acc, **s.info}
-                for role, group in ((owner.role, owner.students), ("control", owner.control_students))
-                for n, (s, acc) in group.items()]
-    return RunRecord(seed=cfg.seed, config=cfg.to_dict(), data=_data_summary(data), membership=reports,
-                     queries=queries, teacher=teacher, students=students, timings_s=timer.timings,
-                     warnings=_warning_summary(caught), attributes=attributes, cost=cost)
+        control = ControlRecord(name=owner.control_teacher.name, kind=owner.control_teacher.info.get("kind"),
+                                n_member_identities=len(data.split.identities("control_member")),
+                                verification=owner.control_verification)
+    teacher = TeacherRecord.from_info(
+        {"kind": cfg.teacher.kind, **owner.teacher.info}, verification=owner.verification, control=control,
+        n_member_identities=0 if owner.is_control_run else len(data.split.member_train))
+    students = tuple(StudentRecord(name=n, teacher=role, test_accuracy=acc, n_train=s.info["n_train"],
+                                   n_classes=s.info["n_classes"], train_accuracy=s.info["train_accuracy"])
+                     for role, group in ((owner.role, owner.students), ("control", owner.control_students))
+                     for n, (s, acc) in group.items())
+    return RunRecord(seed=cfg.seed, config=cfg.to_dict(), data=_data_summary(data), teacher=teacher,
+                     students=students, membership=tuple(reports), queries=queries, timings_s=timer.timings,
+                     warnings=tuple(_warning_summary(caught)), attributes=attributes, cost=cost)
 
 
 def _warning_summary(caught: list[str]) -> list[str]:
@@ -147,23 +153,14 @@ def _warning_summary(caught: list[str]) -> list[str]:
     return out
 
 
-def _public(info: dict) -> dict:
-    """Teacher metadata for results.json; cache hits are logged, not recorded (reruns must match)."""
-    return {k: v for k, v in info.items() if k not in ("version", "cached")}
-
-
-def _data_summary(data: Dataset) -> dict:
+def _data_summary(data: Dataset) -> DataSummary:
     split = data.split
     unreadable = data.faces.unreadable + data.utk_faces.unreadable
-    return {
-        "lfw_root": str(data.lfw_root),
-        "utkface_root": str(data.utk_root),
-        "n_identities": {r: len(split.identities(r)) for r in ("member", "nonmember", "reference", "student",
-                                                                "shadow_student")},
-        "n_member_train_photos": sum(map(len, split.member_train.values())),
-        "n_lfw_photos": int(len(data.faces)),
-        "n_utkface_photos": int(len(data.utk_faces)),
-        "n_unreadable": len(unreadable),
-        "unreadable": [list(u) for u in unreadable],
-        "chip": data.chipper.spec,
-    }
+    roles = ("member", "nonmember", "reference", "student", "shadow_student")
+    return DataSummary(
+        lfw_root=str(data.lfw_root), utkface_root=str(data.utk_root),
+        n_identities={r: len(split.identities(r)) for r in roles},
+        n_member_train_photos=sum(map(len, split.member_train.values())),
+        n_lfw_photos=int(len(data.faces)), n_utkface_photos=int(len(data.utk_faces)),
+        n_unreadable=len(unreadable), unreadable=tuple((str(p), str(r)) for p, r in unreadable),
+        chip=data.chipper.spec)

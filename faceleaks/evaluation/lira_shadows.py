@@ -35,6 +35,7 @@ from faceleaks.progress import track
 from faceleaks.seeding import derive_seed, make_rng
 from faceleaks.serving.local import LocalBlackBox
 from faceleaks.serving.perturb import reveal
+from faceleaks.serving.sealed import seal
 from faceleaks.serving.wrappers import CachingBlackBox
 
 __all__ = ["ShadowPlan", "LiraShadows", "plan_lira_shadows", "check_shadow_plans", "build_lira_shadows"]
@@ -142,7 +143,7 @@ def build_lira_shadows(data: Dataset, cfg: ExperimentConfig, attacker: AttackerD
         seconds.append(teacher.info.get("train_seconds"))
         threads.add(teacher.info.get("train_threads"))
         for name, (student, _) in build_students(teacher, data, cfg, shadow=True, prefix=f"lira-{plan.index}").items():
-            box = CachingBlackBox(reveal(LocalBlackBox(student), cfg.attack.output, top_k=cfg.attack.top_k))
+            box = seal(CachingBlackBox(reveal(LocalBlackBox(student), cfg.attack.output, top_k=cfg.attack.top_k)))
             out.setdefault((plan.setting, name), []).append(ShadowModel(box, frozenset(plan.train)))
     known = None not in seconds
     return LiraShadows(out, n_trained, round(sum(seconds), 2) if known else None,

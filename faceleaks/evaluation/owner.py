@@ -23,6 +23,7 @@ from faceleaks.config import ExperimentConfig
 from faceleaks.data.faces import load_faces
 from faceleaks.errors import ConfigError
 from faceleaks.evaluation.dataset import Dataset, prepare_data
+from faceleaks.evaluation.results import VerificationRecord
 from faceleaks.evaluation.verification import read_pairs, verification_accuracy
 from faceleaks.models.dlib_teacher import dlib_base_teacher, finetune_dlib_teacher
 from faceleaks.models.saving import save_student
@@ -132,7 +133,7 @@ def build_students(teacher: Teacher, data: Dataset, cfg: ExperimentConfig, *, sh
 
 
 def verify_teacher(teacher: Teacher, data: Dataset, cache_dir: Path, n_folds: int,
-                   exclude: list[str] | None = None) -> dict:
+                   exclude: list[str] | None = None) -> VerificationRecord:
     """LFW ``pairs.txt`` accuracy of ``teacher`` on pairs of people it did not train on.
 
     Parameters
@@ -142,14 +143,14 @@ def verify_teacher(teacher: Teacher, data: Dataset, cache_dir: Path, n_folds: in
 
     Returns
     -------
-    dict with ``accuracy`` (fraction; NaN plus a warning and a ``note`` when there is no
-    ``pairs.txt`` beside the LFW photos) and the per-fold details of ``verification_accuracy``.
+    VerificationRecord: ``accuracy`` as a fraction; NaN plus a warning and a ``note`` when there
+    is no ``pairs.txt`` beside the LFW photos.
     """
     pairs_path = data.lfw_root.parent / "pairs.txt"
     if not pairs_path.exists():
         msg = f"no pairs.txt beside {data.lfw_root}: teacher verification accuracy not measured"
         warnings.warn(msg, stacklevel=2)
-        return {"accuracy": float("nan"), "note": msg}
+        return VerificationRecord(float("nan"), note=msg)
 
     def embed(ids: list[str]) -> dict[str, np.ndarray]:
         paths = [data.lfw_root / i.rsplit("_", 1)[0] / f"{i}.jpg" for i in ids]
@@ -171,7 +172,7 @@ class OwnerModels:
     teacher : the teacher whose members are audited (``dlib-base``: nobody is a member)
     role : "victim", or "control" when the teacher itself is the negative control (``dlib-base``)
     students : student name -> (Student, test accuracy as a fraction)
-    verification : LFW pairs accuracy record of the teacher (empty when not measured)
+    verification : LFW pairs accuracy of the teacher (None when not measured)
     control_teacher, control_students, control_verification : the negative control (None / empty
         until ``add_control``, and for a ``dlib-base`` run, whose teacher is the control)
     """
@@ -180,10 +181,10 @@ class OwnerModels:
     teacher: Teacher
     role: str
     students: dict[str, tuple[Student, float]]
-    verification: dict = field(default_factory=dict)
+    verification: VerificationRecord | None = None
     control_teacher: Teacher | None = None
     control_students: dict[str, tuple[Student, float]] = field(default_factory=dict)
-    control_verification: dict = field(default_factory=dict)
+    control_verification: VerificationRecord | None = None
 
     @property
     def is_control_run(self) -> bool:
@@ -209,7 +210,7 @@ def build_owner(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Path, timer:
         data = prepare_data(cfg, out_dir=Path(out_dir), cache_dir=Path(cache_dir))
     with timer("teacher"):
         teacher = build_teacher(data, cfg, data.split.member_train, name="teacher", cache_dir=Path(cache_dir))
-    verification = {}
+    verification = None
     if verify:
         with timer("verification"):
             verification = verify_teacher(teacher, data, Path(cache_dir), cfg.data.verification_folds)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from faceleaks.errors import DataError
+from faceleaks.evaluation.results import VerificationRecord
 
 __all__ = ["Pair", "read_pairs", "verification_accuracy"]
 
@@ -66,12 +67,12 @@ def _best_threshold(sim: np.ndarray, same: np.ndarray) -> float:
 def verification_accuracy(
     pairs: list[Pair], embed: Callable[[list[str]], dict[str, np.ndarray]], *, exclude_identities: set[str],
     n_folds: int = 10,
-) -> dict:
+) -> VerificationRecord:
     """Cross-validated verification accuracy (fraction) on pairs of identities not in ``exclude_identities``.
 
     ``embed(image_ids)`` returns unit-norm embeddings for the ids it could read (others are dropped).
     Only the first ``n_folds`` folds are used (10 = the full official protocol).
-    Returns ``{"accuracy", "std", "n_pairs", "n_folds", "n_excluded_pairs", "protocol"}``.
+    Returns a ``VerificationRecord`` (accuracy and its std over folds, pairs kept and dropped, protocol).
     """
     pairs = [p for p in pairs if p.fold < n_folds]
     kept = [p for p in pairs if _identity(p.a) not in exclude_identities and _identity(p.b) not in exclude_identities]
@@ -87,7 +88,8 @@ def verification_accuracy(
         tr, te = fold != f, fold == f
         t = _best_threshold(sim[tr], same[tr])
         accs.append(float(((sim[te] >= t) == same[te]).mean()))
-    return {"accuracy": float(np.mean(accs)), "std": float(np.std(accs)), "n_pairs": len(kept), "n_folds": n_folds,
-            "n_excluded_pairs": len(pairs) - len(kept),
-            "protocol": f"LFW pairs.txt, first {n_folds} folds, cosine threshold from the other folds, "
-                        "teacher identities excluded"}
+    return VerificationRecord(
+        accuracy=float(np.mean(accs)), std=float(np.std(accs)), n_pairs=len(kept), n_folds=n_folds,
+        n_excluded_pairs=len(pairs) - len(kept),
+        protocol=f"LFW pairs.txt, first {n_folds} folds, cosine threshold from the other folds, "
+                 "teacher identities excluded")
