@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from faceleaks.attacks.attribute.classifier import AttributeGuesses
-from faceleaks.attacks.base import Level, group_indices
+from faceleaks.attacks.attribute.base import AttributeGuesses
+from faceleaks.attacks.base import Level, first_k_groups, group_indices
 from faceleaks.errors import ConfigError, DataError
 
 __all__ = ["first_k", "aggregate_guesses"]
@@ -36,9 +36,8 @@ def first_k(identity_ids: np.ndarray, k: int) -> np.ndarray:
     """
     if not isinstance(k, (int, np.integer)) or k < 1:
         raise ConfigError(f"k must be a positive integer, got {k!r}")
-    _, groups = group_indices(identity_ids)
-    keep = [g[:k] for g in groups if len(g) >= k]
-    return np.sort(np.concatenate(keep)).astype(np.int64) if keep else np.zeros(0, np.int64)
+    _, groups = first_k_groups(identity_ids, k)
+    return np.sort(np.concatenate(groups)).astype(np.int64) if groups else np.zeros(0, np.int64)
 
 
 def aggregate_guesses(guesses: AttributeGuesses, identity_ids: np.ndarray) -> AttributeGuesses:
