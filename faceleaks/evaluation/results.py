@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from faceleaks.evaluation.attribute_results import AttributeRecord
-from faceleaks.evaluation.jsonio import SCHEMA_VERSION, from_jsonable, read_json, to_jsonable, write_json
+from faceleaks.evaluation.jsonio import SCHEMA_VERSION, read_json, to_jsonable, write_json
 
 __all__ = ["SCHEMA_VERSION", "RocCurve", "MembershipReport", "VerificationRecord", "ControlRecord", "TeacherRecord",
            "StudentRecord", "CostRecord", "DataSummary", "RunRecord", "AttributeRecord", "read_results",
@@ -73,28 +73,9 @@ class MembershipReport:
     member_scores: dict[str, float] = field(default_factory=dict)
     nonmember_scores: dict[str, float] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        if any(not isinstance(f, float) for f in self.tpr_at_fpr):  # "0.001" from older callers
-            object.__setattr__(self, "tpr_at_fpr", {float(f): v for f, v in self.tpr_at_fpr.items()})
-
-
-class _ReadsLikeDict:
-    """Transitional: ``record["kind"]`` / ``record.get("kind", default)`` for code that still reads
-    the old dicts (``cli/main.py``'s summary); to be removed once every reader uses attributes."""
-
-    def __getitem__(self, name: str) -> Any:
-        try:
-            return getattr(self, name)
-        except AttributeError as err:
-            raise KeyError(name) from err
-
-    def get(self, name: str, default: Any = None) -> Any:
-        value = getattr(self, name, None)
-        return default if value is None else value
-
 
 @dataclass(frozen=True)
-class VerificationRecord(_ReadsLikeDict):
+class VerificationRecord:
     """LFW ``pairs.txt`` verification of a teacher on identities it did not train on.
 
     ``accuracy`` and ``std`` (over folds) are fractions, NaN when not measured (``note`` says why);
@@ -124,7 +105,7 @@ class ControlRecord:
 
 
 @dataclass(frozen=True)
-class TeacherRecord(_ReadsLikeDict):
+class TeacherRecord:
     """The victim teacher: ``kind`` (``dlib``, ``scratch``, ``dlib-base``), its verification, its
     negative control, the member identities and photos it trained on (0 for ``dlib-base``), its
     classes, embedding size ``d`` and, when it was trained, final loss, train accuracy (fraction),
@@ -209,9 +190,6 @@ class RunRecord:
     sent per ``teacher/student`` box; ``timings_s`` wall-clock seconds per stage (the attribute
     study's stages included); ``attributes`` the attribute record (its ``timings_s`` empty) or None;
     ``cost`` None without shadow teachers.
-
-    Transitional: the old dicts (``teacher={...}``, ``students=[{...}]``, ``attributes=record.to_dict()``
-    or ``{}``, ``cost={...}`` or ``{}``, ``data={...}``) and lists are still accepted and converted.
     """
 
     seed: int
@@ -228,10 +206,6 @@ class RunRecord:
     faceleaks_version: str = "0.1.0"
     schema_version: int = SCHEMA_VERSION
 
-    def __post_init__(self) -> None:
-        for name, value in _legacy_fields(self).items():
-            object.__setattr__(self, name, value)
-
     def to_dict(self) -> dict[str, Any]:
         """JSON values (NaN -> None, FPR keys as strings), as written to ``results.json``."""
         return to_jsonable(self)
@@ -244,28 +218,6 @@ class RunRecord:
     def from_json(cls, path: Path) -> "RunRecord":
         """Read ``results.json`` (see :func:`read_results`)."""
         return read_results(path)
-
-
-def _legacy_fields(record: RunRecord) -> dict[str, Any]:
-    """The fields of ``record`` given in the old untyped form, converted to records."""
-    out: dict[str, Any] = {}
-    if isinstance(record.teacher, dict):
-        t = record.teacher
-        control = from_jsonable(ControlRecord, t.get("control", {}))
-        out["teacher"] = TeacherRecord.from_info(
-            t, verification=from_jsonable(VerificationRecord, t["verification"]), control=control,
-            n_member_identities=t["n_member_identities"])
-    if isinstance(record.data, dict):
-        out["data"] = from_jsonable(DataSummary, record.data)
-    if isinstance(record.attributes, dict):
-        out["attributes"] = AttributeRecord.from_dict({**record.attributes, "timings_s": {}}) if record.attributes else None
-    if isinstance(record.cost, dict):
-        out["cost"] = from_jsonable(CostRecord, record.cost) if record.cost else None
-    for name, kind in (("students", StudentRecord), ("membership", MembershipReport), ("warnings", str)):
-        value = getattr(record, name)
-        if isinstance(value, list) or any(isinstance(v, dict) for v in value):
-            out[name] = tuple(from_jsonable(kind, v) if isinstance(v, dict) else v for v in value)
-    return out
 
 
 def write_results(record: RunRecord, path: Path) -> None:

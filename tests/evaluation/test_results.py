@@ -1,5 +1,5 @@
 """Typed run records and their one JSON reader/writer: round trip, NaN as null, float FPR keys,
-schema version, and the transitional construction from the old dicts."""
+schema version."""
 
 from __future__ import annotations
 
@@ -77,9 +77,11 @@ def test_nan_is_written_as_null_and_read_back_as_nan(tmp_path):
     assert math.isnan(back.balanced_accuracy) and back.tpr_at_fpr[0.1] == 0.4
 
 
-def test_report_keys_are_float_fprs():
-    assert list(_report({"0.001": 0.2, "0.1": 0.5}).tpr_at_fpr) == [0.001, 0.1]
-    assert _report({"0.001": 0.2}) == _report({0.001: 0.2})
+def test_fpr_keys_are_floats_after_a_round_trip(tmp_path):
+    write_results(_record(), tmp_path / "results.json")
+    back = read_results(tmp_path / "results.json")
+    assert all(isinstance(f, float) for r in back.membership for f in r.tpr_at_fpr)
+    assert [list(r.tpr_at_fpr) for r in back.membership] == [list(r.tpr_at_fpr) for r in _record().membership]
 
 
 @pytest.mark.parametrize("version, found", [(1, "schema_version 1"), (None, "no schema_version")])
@@ -109,23 +111,6 @@ def test_a_malformed_file_raises_artifact_error(tmp_path):
     (tmp_path / "broken.json").write_text("{")
     with pytest.raises(ArtifactError, match="broken.json"):
         read_results(tmp_path / "broken.json")
-
-
-def test_old_keyword_construction_gives_the_typed_record():
-    old_teacher = {"kind": "dlib", "verification": dataclasses.asdict(VERIFICATION),
-                   **{f: getattr(TEACHER, f) for f in ("n_classes", "n_train_photos", "embedding_dim", "final_loss",
-                                                         "train_accuracy", "unfreeze_last_n", "train_seconds",
-                                                         "train_threads")},
-                   "n_member_identities": 50, "control": to_jsonable(CONTROL)}
-    attributes = _attributes().to_dict()
-    del attributes["timings_s"]
-    old = RunRecord(seed=3, config=CONFIG, data=to_jsonable(DATA), teacher=old_teacher,
-                    students=[dataclasses.asdict(s) for s in STUDENTS],
-                    membership=[_report({"0.1": 0.4, "0.01": 0.05})], queries={"victim/lfw-identity": 1234},
-                    timings_s={"data": 1.0}, warnings=["w"], attributes=attributes, cost=dataclasses.asdict(COST))
-    assert old == _record()
-    empty = RunRecord(3, {}, DATA, TEACHER, [], [], {}, {}, attributes={}, cost={})
-    assert empty.attributes is None and empty.cost is None and empty.students == ()
 
 
 def test_teacher_from_model_info_keeps_only_recorded_fields():
