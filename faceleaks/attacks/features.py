@@ -23,7 +23,7 @@ from faceleaks.errors import ConfigError, UnsupportedOutputError
 from faceleaks.serving.protocol import OutputKind, QueryResult
 
 __all__ = [
-    "INSTANCE_FEATURES", "IDENTITY_FEATURES", "NEEDS_K2", "LABEL_FEATURES", "feature_usable",
+    "INSTANCE_FEATURES", "IDENTITY_FEATURES", "NEEDS_K2", "LABEL_FEATURES", "feature_usable", "check_features",
     "mean_pairwise_cosine", "max_posterior", "neg_entropy", "neg_modified_entropy", "centered_log_posterior",
     "compactness", "label_agreement", "instance_features", "identity_features",
 ]
@@ -112,6 +112,20 @@ LABEL_FEATURES = ("label_agreement",)  # identity features computable from label
 def feature_usable(name: str, *, k: int, kind: OutputKind) -> bool:
     """Whether feature ``name`` is defined for ``k`` photos per identity and outputs of ``kind``."""
     return (k >= 2 or name not in NEEDS_K2) and (kind is not OutputKind.LABEL or name in LABEL_FEATURES)
+
+
+def check_features(names: tuple[str, ...], *, level: str, k: int) -> None:
+    """``ConfigError`` unless ``names`` are one or more features of ``level`` defined for ``k`` photos.
+
+    ``level`` is ``"instance"`` (k must be 1) or ``"identity"`` (``NEEDS_K2`` features need k >= 2).
+    """
+    instance = level == "instance"
+    known = INSTANCE_FEATURES if instance else IDENTITY_FEATURES
+    bad = [f for f in names if f not in known] or ([] if names else ["<none>"])
+    if bad:
+        raise ConfigError(f"unknown {level} feature(s) {bad}; known: {sorted(known)}")
+    if k < 1 or (instance and k != 1) or (any(f in NEEDS_K2 for f in names) and k < 2):
+        raise ConfigError(f"k={k} is not valid for {level} feature(s) {list(names)}")
 
 
 def instance_features(result: QueryResult, names: tuple[str, ...]) -> np.ndarray:

@@ -15,7 +15,8 @@ from sklearn.neural_network import MLPClassifier
 
 from faceleaks.attacks.base import Level, MembershipAttack, MembershipScores, ReferenceSet
 from faceleaks.attacks.calibration import extract, fit_standardizer
-from faceleaks.attacks.features import IDENTITY_FEATURES, INSTANCE_FEATURES, LABEL_FEATURES, NEEDS_K2, feature_usable
+from faceleaks.attacks.features import (IDENTITY_FEATURES, INSTANCE_FEATURES, LABEL_FEATURES, check_features,
+                                        feature_usable)
 from faceleaks.errors import ConfigError, DataError
 from faceleaks.seeding import make_rng
 from faceleaks.serving.protocol import BlackBox, OutputKind
@@ -46,14 +47,9 @@ class ShadowClassifierAttack(MembershipAttack):
         self.classifier = classifier
         self.seed = seed
         lvl = Level(level)
-        known = INSTANCE_FEATURES if lvl is Level.INSTANCE else IDENTITY_FEATURES
-        bad = [f for f in self.features if f not in known] or ([] if self.features else ["<none>"])
-        if bad:
-            raise ConfigError(f"unknown {level} features {bad}; known: {sorted(known)}")
+        check_features(self.features, level=level, k=k)
         if classifier not in ("logistic", "mlp"):
             raise ConfigError(f"unknown classifier {classifier!r}; choose logistic or mlp")
-        if (lvl is Level.INSTANCE and k != 1) or any(f in NEEDS_K2 for f in self.features) and k < 2:
-            raise ConfigError(f"k={k} is not valid for {level} features {self.features}")
         self.name = "shadow-classifier" if lvl is Level.INSTANCE else f"shadow-set-classifier@k={k}"
 
     @classmethod

@@ -11,8 +11,7 @@ import numpy as np
 
 from faceleaks.attacks.base import Level, MembershipAttack, MembershipScores, ReferenceSet
 from faceleaks.attacks.calibration import choose_threshold, extract, fit_standardizer
-from faceleaks.attacks.features import IDENTITY_FEATURES, INSTANCE_FEATURES, LABEL_FEATURES, NEEDS_K2
-from faceleaks.errors import ConfigError
+from faceleaks.attacks.features import IDENTITY_FEATURES, INSTANCE_FEATURES, LABEL_FEATURES, NEEDS_K2, check_features
 from faceleaks.serving.protocol import BlackBox, OutputKind
 
 __all__ = ["ThresholdAttack"]
@@ -40,11 +39,7 @@ class ThresholdAttack(MembershipAttack):
         self.k = k
         self.target_fpr = target_fpr
         lvl = Level(level)
-        known = INSTANCE_FEATURES if lvl is Level.INSTANCE else IDENTITY_FEATURES
-        if feature not in known:
-            raise ConfigError(f"unknown {level} feature {feature!r}; known: {sorted(known)}")
-        if k < 1 or (lvl is Level.INSTANCE and k != 1) or (feature in NEEDS_K2 and k < 2):
-            raise ConfigError(f"k={k} is not valid for {level} feature {feature!r}")
+        check_features((feature,), level=level, k=k)
         self.name = f"{feature}" if lvl is Level.INSTANCE else f"{feature}@k={k}"
 
     @classmethod
