@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.parametrize("changes", [
     {"budgets": ()}, {"budgets": (0, "all")}, {"budgets": (5, 5)}, {"budgets": (1, "most")},
-    {"identity_budget": 7}, {"attacks": ("oracle",)}, {"attacks": ()}, {"outputs": ("logits",)},
+    {"identity_budget": 7}, {"attacks": ("logreg", "logreg")}, {"attacks": (3,)}, {"outputs": ("logits",)},
     {"ks": (0,)}, {"n_bootstrap": 0}, {"n_utk_aux": -1}, {"max_lfw_photos_per_person": True},
 ])
 def test_config_rejects_bad_settings(changes):

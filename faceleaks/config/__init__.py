@@ -8,7 +8,7 @@ Modules: ``sections`` (data, split, teacher, students, runtime), ``attack`` (mem
 specs, attack settings, the attribute study), ``experiment`` (the whole run, reading and presets).
 """
 
-from faceleaks.config.attack import ATTRIBUTE_ATTACKS, DEFAULT_MEMBERSHIP_ATTACKS, AttackConfig, AttackSpec, AttributeConfig
+from faceleaks.config.attack import DEFAULT_MEMBERSHIP_ATTACKS, AttackConfig, AttackSpec, AttributeConfig
 from faceleaks.config.experiment import ExperimentConfig, config_from_dict, load_config, quick_config
 from faceleaks.config.sections import (CONTROL_KINDS, OUTPUT_KINDS, TEACHER_KINDS, DataConfig, RuntimeConfig,
                                        SplitConfig, StudentConfig, TeacherConfig)
@@ -22,7 +22,6 @@ __all__ = [
     "AttackSpec",
     "DEFAULT_MEMBERSHIP_ATTACKS",
     "AttributeConfig",
-    "ATTRIBUTE_ATTACKS",
     "RuntimeConfig",
     "ExperimentConfig",
     "TEACHER_KINDS",

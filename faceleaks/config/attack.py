@@ -15,11 +15,10 @@ from typing import Any
 from faceleaks.config.sections import OUTPUT_KINDS, positive, positive_ints
 from faceleaks.errors import ConfigError
 
-__all__ = ["AttackSpec", "DEFAULT_MEMBERSHIP_ATTACKS", "AttackConfig", "AttributeConfig", "ATTRIBUTE_ATTACKS"]
+__all__ = ["AttackSpec", "DEFAULT_MEMBERSHIP_ATTACKS", "AttackConfig", "AttributeConfig"]
 
-# Transitional: the default attribute-attack selection. Names are checked by the attribute registry
-# (``faceleaks.attacks.attribute.registry.resolve_attribute_attacks``), not here.
-ATTRIBUTE_ATTACKS = ("logreg", "knn", "cluster")
+# Attribute-attack names are checked by the attribute registry at run start
+# (``faceleaks.attacks.attribute.registry.resolve_attribute_attacks``): this core module cannot import it.
 
 
 def _frozen(value: Any) -> Any:
@@ -163,7 +162,7 @@ class AttributeConfig:
     """
 
     enabled: bool = True
-    attacks: tuple[str, ...] = ATTRIBUTE_ATTACKS
+    attacks: tuple[str, ...] = ()
     budgets: tuple[int | str, ...] = (1, 5, 10, 50, "all")
     outputs: tuple[str, ...] = ()
     ks: tuple[int, ...] = (1, 2, 5, 10)
@@ -178,8 +177,9 @@ class AttributeConfig:
 
     def __post_init__(self) -> None:
         name = type(self).__name__
-        if not self.attacks or not all(isinstance(a, str) for a in self.attacks) or len(set(self.attacks)) != len(self.attacks):
-            raise ConfigError(f"{name}.attacks must be distinct attribute-attack names, got {self.attacks!r}")
+        if not all(isinstance(a, str) for a in self.attacks) or len(set(self.attacks)) != len(self.attacks):
+            raise ConfigError(f"{name}.attacks must be distinct attribute-attack names (empty: every registered "
+                              f"attack), got {self.attacks!r}")
         positive_ints(name, "budgets", [b for b in self.budgets if b != "all"] or ([1] if self.budgets else []))
         if len(set(self.budgets)) != len(self.budgets):
             raise ConfigError(f"{name}.budgets has duplicates: {self.budgets!r}")

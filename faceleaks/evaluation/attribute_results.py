@@ -22,16 +22,15 @@ from typing import Any
 
 import numpy as np
 
-from faceleaks.config import ATTRIBUTE_ATTACKS as ATTACK_NAMES
 from faceleaks.config import AttributeConfig
-from faceleaks.errors import ConfigError, DataError
+from faceleaks.errors import DataError
 from faceleaks.evaluation.jsonio import (SCHEMA_VERSION, check_schema, from_jsonable, read_json, to_jsonable,
                                          write_json)
 from faceleaks.metrics import auc_score, bootstrap_auc_replicates
 from faceleaks.seeding import make_rng
 
 __all__ = [
-    "SCHEMA_VERSION", "ATTACK_NAMES", "AttributeConfig", "ClassificationMetrics", "AttributeScore", "LabelSummary",
+    "SCHEMA_VERSION", "AttributeConfig", "ClassificationMetrics", "AttributeScore", "LabelSummary",
     "AttributeRecord",
     "classification_metrics", "confusion_counts", "balanced_accuracy_from_confusion", "macro_f1_from_confusion",
 ]

@@ -30,11 +30,12 @@ from threadpoolctl import threadpool_limits
 from faceleaks.attacks.attribute.aggregate import aggregate_guesses, first_k
 from faceleaks.attacks.attribute.classifier import (AttributeAttack, AttributeGuesses, AttributeReferenceSet,
                                                     create_attribute_attack)
+from faceleaks.attacks.attribute.registry import resolve_attribute_attacks
 from faceleaks.attacks.base import Level
 from faceleaks.config import ExperimentConfig
 from faceleaks.data.attributes import LabelColumn, LabelledFaces, sample_budget
 from faceleaks.errors import DataError, QueryError
-from faceleaks.evaluation.attribute_results import (ATTACK_NAMES, AttributeConfig, AttributeRecord, AttributeScore,
+from faceleaks.evaluation.attribute_results import (AttributeConfig, AttributeRecord, AttributeScore,
                                                     classification_metrics)
 from faceleaks.evaluation.attribute_sets import AttributeSets, gather_attribute_sets, label_summaries
 from faceleaks.evaluation.dataset import Dataset
@@ -48,7 +49,7 @@ from faceleaks.serving.protocol import BlackBox, QueryResult
 from faceleaks.serving.sealed import seal
 from faceleaks.serving.wrappers import CountingBlackBox
 
-__all__ = ["AttributeConfig", "ATTACK_NAMES", "ATTRIBUTES", "VARIANTS", "run_attribute_attacks",
+__all__ = ["AttributeConfig", "ATTRIBUTES", "VARIANTS", "run_attribute_attacks",
            "run_attribute_experiment"]
 
 log = logging.getLogger(__name__)
@@ -213,6 +214,7 @@ def run_attribute_attacks(data: Dataset, students: dict, teacher, cfg: Experimen
     s = settings if settings is not None else getattr(cfg, "attributes", None) or AttributeConfig()
     if not s.enabled:
         return AttributeRecord(seed, dataclasses.asdict(s), (), (), (), (), {}, {}, ("attribute attack disabled",))
+    s = dataclasses.replace(s, attacks=resolve_attribute_attacks(s.attacks))  # ConfigError for an unknown name
     t0 = time.perf_counter()
     sets = gather_attribute_sets(data, cfg, s, Path(cache_dir), seed)
     for group in sets.groups():
@@ -254,6 +256,7 @@ def run_attribute_experiment(cfg: ExperimentConfig, *, out_dir: Path, cache_dir:
     Writes ``split.json`` into ``out_dir``; returns the record with the pipeline's stage timings
     (seconds) added.
     """
+    resolve_attribute_attacks((settings or cfg.attributes).attacks)  # fail on a bad name before training
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     timer = Timer()
     owner = build_owner(cfg, out_dir=Path(out_dir), cache_dir=Path(cache_dir), timer=timer, verify=False)

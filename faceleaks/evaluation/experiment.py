@@ -15,6 +15,8 @@ import warnings
 from dataclasses import replace
 from pathlib import Path
 
+from faceleaks.attacks.attribute.registry import resolve_attribute_attacks
+from faceleaks.attacks.registry import check_attack_specs
 from faceleaks.config import ExperimentConfig
 from faceleaks.errors import UndefinedMetricWarning
 from faceleaks.evaluation.attacker import SETTINGS, TeacherPublicBase, make_attacker_data
@@ -41,6 +43,7 @@ def run_experiment(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Path) -> 
 
     Raises ``DataError`` / ``ConfigError`` with a clear message on bad data or settings.
     """
+    _check_attacks(cfg)
     timer = Timer()
     owner = build_owner(cfg, out_dir=out_dir, cache_dir=cache_dir, timer=timer)
     attributes = _attributes(owner, cfg, cache_dir, timer)
@@ -64,6 +67,13 @@ def run_experiment(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Path) -> 
     with timer("attacks"):
         reports, queries = _attack_students(owner, shadows, plan)
     return _record(cfg, owner, reports, queries, attributes, cost, timer, plan.caught)
+
+
+def _check_attacks(cfg: ExperimentConfig) -> None:
+    """``ConfigError`` for an unknown attack name or parameter, before anything is trained."""
+    check_attack_specs(cfg.attack.membership, ks=cfg.attack.ks, seed=cfg.seed)
+    if cfg.attributes.enabled:
+        resolve_attribute_attacks(cfg.attributes.attacks)
 
 
 def _attributes(owner: OwnerModels, cfg: ExperimentConfig, cache_dir: Path, timer: Timer) -> AttributeRecord | None:
