@@ -15,6 +15,7 @@ from faceleaks.errors import (ArtifactError, ConfigError, DataError, FaceLeaksEr
                               UnsupportedOutputError)
 from faceleaks.serving.function import FunctionBlackBox
 from faceleaks.serving.protocol import BlackBox, OutputKind, QueryResult
+from faceleaks.serving.sealed import SealedBlackBox, seal
 from faceleaks.serving.wrappers import BudgetedBlackBox, CachingBlackBox, CountingBlackBox
 
 __version__ = "0.1.0"
@@ -23,9 +24,9 @@ __all__ = [
     "ArtifactError", "BlackBox", "BudgetedBlackBox", "CachingBlackBox", "ConfigError", "CountingBlackBox",
     "DataError", "ExperimentConfig", "FaceLeaksError", "FaceLeaksWarning", "FunctionBlackBox", "Level",
     "MembershipAttack", "MembershipScores", "NotFittedError", "OutputKind", "QueryBudgetExceeded",
-    "QueryError", "QueryResult", "ReferenceSet", "ShadowClassifierAttack", "ThresholdAttack",
+    "QueryError", "QueryResult", "ReferenceSet", "SealedBlackBox", "ShadowClassifierAttack", "ThresholdAttack",
     "UndefinedMetricWarning", "UnsupportedOutputError", "create_attack", "load_config", "quick_config",
-    "register_attack", "run_experiment",
+    "register_attack", "run_experiment", "seal",
 ]
 
 
