@@ -11,6 +11,7 @@ import matplotlib.ticker  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from faceleaks.evaluation.results import MembershipReport, RunRecord  # noqa: E402
+from faceleaks.evaluation.sweep_results import SweepRow  # noqa: E402
 
 __all__ = ["roc_figure", "auc_vs_k_figure", "sweep_roc_figure"]
 
@@ -114,31 +115,31 @@ def auc_vs_k_figure(record: RunRecord) -> Figure:
     return fig
 
 
-def sweep_roc_figure(rows: list[dict], *, student: str = "lfw-identity", k: int = 5) -> Figure:
+def sweep_roc_figure(rows: list[SweepRow], *, student: str = "lfw-identity", k: int = 5) -> Figure:
     """Log-scale ROC of every identity attack at ``k`` through ``student``, people of all seeds pooled
     (rows from ``summarise_seeds``): victim solid, negative control dashed grey; one panel per setting.
     Each curve starts at the smallest FPR its pooled non-members resolve."""
-    mine = [r for r in rows if r.get("pooled_roc") and r["student"] == student and r["attack"].endswith(f"@k={k}")]
-    settings = sorted({r["setting"] for r in mine}, key=lambda x: _SETTING_ORDER.get(x, 9)) or ["(none)"]
+    mine = [r for r in rows if r.pooled_roc and r.student == student and r.attack.endswith(f"@k={k}")]
+    settings = sorted({r.setting for r in mine}, key=lambda x: _SETTING_ORDER.get(x, 9)) or ["(none)"]
     fig, axes = plt.subplots(1, len(settings), figsize=(6.5 * len(settings), 5.2), squeeze=False)
-    families = sorted({r["attack"].split("@")[0] for r in mine})
+    families = sorted({r.attack.split("@")[0] for r in mine})
     colours = {f: plt.get_cmap("tab10" if len(families) <= 10 else "tab20")(i % 20) for i, f in enumerate(families)}
     lo = 1e-3
     for ax, setting in zip(axes[0], settings):
-        for r in sorted((r for r in mine if r["setting"] == setting), key=lambda r: (r["teacher"] != "victim", r["attack"])):
-            n_neg = max(r["pooled_n_nonmembers"], 1)
-            pts = [(f, t) for f, t in zip(r["pooled_roc"]["fpr"], r["pooled_roc"]["tpr"]) if f >= 1.0 / n_neg - 1e-12]
-            fam = r["attack"].split("@")[0]
-            victim = r["teacher"] == "victim"
+        for r in sorted((r for r in mine if r.setting == setting), key=lambda r: (r.teacher != "victim", r.attack)):
+            n_neg = max(r.pooled_n_nonmembers, 1)
+            pts = [(f, t) for f, t in zip(r.pooled_roc.fpr, r.pooled_roc.tpr) if f >= 1.0 / n_neg - 1e-12]
+            fam = r.attack.split("@")[0]
+            victim = r.teacher == "victim"
             ax.plot([p[0] for p in pts], [max(p[1], lo) for p in pts], "-" if victim else "--",
                     color=colours[fam] if victim else "0.6", lw=1.4 if victim else 0.8,
-                    label=f"{fam} ({r['pooled_auc']:.2f})" if victim else None)
+                    label=f"{fam} ({r.pooled_auc:.2f})" if victim else None)
         ax.plot([lo, 1], [lo, 1], ":", color="grey", lw=0.8)
         ax.set_xscale("log"); ax.set_yscale("log"); ax.set_xlim(lo, 1); ax.set_ylim(lo, 1.02)  # noqa: E702
         ax.set_title(f"{student}, {setting}, k = {k} (grey dashed: control)", fontsize=10)
         ax.set_xlabel("false positive rate"); ax.set_ylabel("true positive rate")  # noqa: E702
         ax.legend(fontsize=7, loc="lower right", title="victim (pooled AUC)", title_fontsize=7)
-    seeds = mine[0]["seeds"] if mine else []
+    seeds = mine[0].seeds if mine else []
     fig.suptitle(f"Identity-level membership, people of seeds {', '.join(map(str, seeds))} pooled")
     fig.tight_layout()
     return fig

@@ -3,14 +3,14 @@ a sweep's (sweep.json, sweep.md, sweep_roc.png) and the attribute study's (attri
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from faceleaks.evaluation.attribute_results import AttributeRecord
-from faceleaks.evaluation.results import RunRecord, json_safe, write_results
+from faceleaks.evaluation.results import RunRecord, write_results
+from faceleaks.evaluation.sweep_results import SweepRow, write_sweep_json
 from faceleaks.report.attribute_report import attribute_markdown, budget_figure
 from faceleaks.report.plots import auc_vs_k_figure, roc_figure, sweep_roc_figure
 from faceleaks.report.tables import summary_markdown, sweep_markdown
@@ -46,15 +46,21 @@ def write_report(record: RunRecord, out_dir: Path) -> dict[str, Path]:
     return paths
 
 
-def write_sweep(rows: list[dict], out_dir: Path) -> Path:
-    """Write ``sweep.json`` (NaN as null), ``sweep.md`` (AUC mean ± sd over seeds, pooled AUC and TPR)
-    and ``sweep_roc.png`` (pooled log-scale ROC curves) for ``summarise_seeds`` rows; returns the
-    markdown path."""
+def write_sweep(rows: list[SweepRow], out_dir: Path) -> Path:
+    """Write a sweep's files into ``out_dir`` (which must exist) for ``summarise_seeds`` rows.
+
+    ``sweep.json`` (``write_sweep_json``: NaN as null), ``sweep.md`` (AUC mean ± sd over seeds,
+    pooled AUC and TPR) and, when a row is pooled, ``sweep_roc.png`` (pooled log-scale ROC curves).
+
+    Returns
+    -------
+    path : Path
+        The markdown file, ``out_dir / "sweep.md"``.
+    """
     out = Path(out_dir)
-    (out / "sweep.json").write_text(json.dumps({"schema_version": 1, "rows": json_safe(rows)}, indent=1,
-                                               allow_nan=False) + "\n")
+    write_sweep_json(rows, out / "sweep.json")
     (out / "sweep.md").write_text(sweep_markdown(rows))
-    if any("pooled_roc" in r for r in rows):
+    if any(r.is_pooled for r in rows):
         _save(sweep_roc_figure(rows), out / "sweep_roc.png", dpi=120)
     return out / "sweep.md"
 

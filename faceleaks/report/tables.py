@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from faceleaks.evaluation.results import ControlRecord, CostRecord, MembershipReport, RunRecord
+from faceleaks.evaluation.sweep_results import SweepRow
 from faceleaks.report.attribute_report import attribute_markdown
 from faceleaks.report.format import fmt, markdown_table
 
@@ -129,29 +130,27 @@ def _cost_note(cost: CostRecord | None) -> str:
             "audited people) are in the per-student totals under *Queries and time*.")
 
 
-def sweep_markdown(rows: list[dict]) -> str:
+def sweep_markdown(rows: list[SweepRow]) -> str:
     """AUC mean ± standard deviation over seeds, one row per (teacher, student, setting, attack);
-    identity-level rows add the AUC [95 % CI] and TPR at each FPR of all seeds' people pooled."""
-    def order(r: dict) -> tuple:
-        k = int(r["attack"].split("@k=")[1]) if "@k=" in r["attack"] else 0
-        return (r["teacher"] != "victim", r["student"], r["setting"], r["level"] != "instance",
-                r["attack"].split("@")[0], k)
+    identity-level rows add the AUC [95 % CI] and TPR at each FPR of all seeds' people pooled
+    (``summarise_seeds`` rows; the FPR columns are those of the first pooled row)."""
+    def order(r: SweepRow) -> tuple:
+        k = int(r.attack.split("@k=")[1]) if "@k=" in r.attack else 0
+        return (r.teacher != "victim", r.student, r.setting, r.level != "instance", r.attack.split("@")[0], k)
 
-    fprs = next((list(r["pooled_tpr_at_fpr"]) for r in rows if r.get("pooled_tpr_at_fpr")), [])
+    fprs = next((list(r.pooled_tpr_at_fpr) for r in rows if r.pooled_tpr_at_fpr), [])
     head = " / ".join(f"{float(f):.1%}" for f in fprs)
 
-    def pooled(r: dict) -> list[str]:
-        if "pooled_auc" not in r:
+    def pooled(r: SweepRow) -> list[str]:
+        if not r.is_pooled:
             return ["", "", ""]
-        lo, hi = r["pooled_auc_ci"]
-        tprs = " / ".join("n/a" if v is None or v != v else fmt(v) for v in r["pooled_tpr_at_fpr"].values())
-        return [f"{fmt(r['pooled_auc'])} [{fmt(lo)}, {fmt(hi)}]", tprs,
-                f"{r['pooled_n_members']}+{r['pooled_n_nonmembers']}"]
+        lo, hi = r.pooled_auc_ci
+        tprs = " / ".join("n/a" if v is None or v != v else fmt(v) for v in r.pooled_tpr_at_fpr.values())
+        return [f"{fmt(r.pooled_auc)} [{fmt(lo)}, {fmt(hi)}]", tprs, f"{r.pooled_n_members}+{r.pooled_n_nonmembers}"]
 
-    body = [[r["teacher"], r["student"], r["setting"], r["level"], r["attack"],
-             f"{fmt(r['auc_mean'])} ± {fmt(r['auc_std'])}", " ".join(fmt(a, 2) for a in r["aucs"]), *pooled(r)]
-            for r in sorted(rows, key=order)]
-    seeds = rows[0]["seeds"] if rows else []
+    body = [[r.teacher, r.student, r.setting, r.level, r.attack, f"{fmt(r.auc_mean)} ± {fmt(r.auc_std)}",
+             " ".join(fmt(a, 2) for a in r.aucs), *pooled(r)] for r in sorted(rows, key=order)]
+    seeds = rows[0].seeds if rows else []
     return ("# FaceLeaks sweep over seeds " + ", ".join(map(str, seeds)) + "\n\n"
             + "Pooled: the people of all seeds together (identity level); AUC with 95 % bootstrap CI; "
             + "TPR at FPR " + head + " (n/a: fewer than 1/FPR non-members even pooled). The CI resamples "
