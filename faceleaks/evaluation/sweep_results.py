@@ -91,7 +91,14 @@ class SweepRow:
         return self.pooled_n_members is not None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON values (NaN -> None, FPR keys as ``"0.01"``); a row that is not pooled has no ``pooled_*`` key."""
+        """JSON values (NaN -> None, FPR keys as ``"0.01"``); a row that is not pooled has no ``pooled_*`` key.
+
+        Examples
+        --------
+        >>> SweepRow("victim", "s", "training-photos", "instance", "t", 0.5, 0.0, (0,), (float("nan"),)).to_dict()
+        {'teacher': 'victim', 'student': 's', 'setting': 'training-photos', 'level': 'instance', 'attack': 't', \
+'auc_mean': 0.5, 'auc_std': 0.0, 'seeds': [0], 'aucs': [None]}
+        """
         raw = to_jsonable(self)
         return raw if self.is_pooled else {k: v for k, v in raw.items() if k not in _POOLED}
 
