@@ -19,7 +19,7 @@ from faceleaks.evaluation.jsonio import SCHEMA_VERSION, read_json, to_jsonable, 
 
 __all__ = ["SCHEMA_VERSION", "RocCurve", "MembershipReport", "VerificationRecord", "ControlRecord", "TeacherRecord",
            "StudentRecord", "CostRecord", "DataSummary", "RunRecord", "AttributeRecord", "read_results",
-           "write_results", "json_safe"]
+           "write_results"]
 
 _NAN = float("nan")
 
@@ -236,7 +236,3 @@ def read_results(path: Path) -> RunRecord:
     """
     return read_json(RunRecord, path)
 
-
-def json_safe(x: Any) -> Any:
-    """``x`` as JSON values, every NaN float (nested in dicts, lists, tuples) as None (JSON ``null``)."""
-    return to_jsonable(x)
