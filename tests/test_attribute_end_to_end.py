@@ -98,14 +98,14 @@ def run(real_data, session_cache, tmp_path_factory):
     for name, cls in (("logreg", SpyLogistic), ("knn", SpyKnn), ("cluster", SpyCluster), ("prior-only", SpyPrior)):
         mp.setitem(C.ATTRIBUTE_ATTACKS, name, cls)
     captured = {}
-    original = A._gather
+    original = A.gather_attribute_sets
 
     def gather(*args, **kwargs):
         captured["sets"] = original(*args, **kwargs)
         captured["data"] = args[0]
         return captured["sets"]
 
-    mp.setattr(A, "_gather", gather)
+    mp.setattr(A, "gather_attribute_sets", gather)
     CALLS.clear()
     cfg = config_from_dict(TINY)
     try:

@@ -1,11 +1,15 @@
 """The quick setting end to end on real LFW/UTKFace, through the CLI, twice with the same seed."""
 
 import json
+
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from faceleaks.cli.main import app
 from faceleaks.config import quick_config
+from faceleaks.evaluation.results import RunRecord, TeacherRecord, read_results
+from faceleaks.models.saving import load_student
 
 
 CLI_OUTPUT: dict = {}
@@ -40,7 +44,7 @@ def test_output_folder_has_report_files(quick_runs):
 def test_results_structure_and_sanity(quick_runs):
     r = _load(quick_runs[0])
     cfg = quick_config()
-    assert r["schema_version"] == 1 and r["seed"] == 0
+    assert r["schema_version"] == 2 and r["seed"] == 0
     assert r["data"]["n_identities"]["member"] == cfg.split.n_members
     assert 0.55 < r["teacher"]["verification"]["accuracy"] <= 1.0
     assert r["teacher"]["verification"]["n_pairs"] > 1000
@@ -66,6 +70,19 @@ def test_results_structure_and_sanity(quick_runs):
     assert f"null in {sum(m['tpr_at_fpr']['0.001'] is None for m in reports)} results" in null[0]
     assert all(v > 0 for v in r["queries"].values())
     assert {"data", "teacher", "students", "attacks"} <= set(r["timings_s"])
+
+
+def test_results_read_back_typed_and_students_are_saved(quick_runs):
+    out = quick_runs[0]
+    record = read_results(out / "results.json")
+    assert isinstance(record, RunRecord) and isinstance(record.teacher, TeacherRecord)
+    assert all(isinstance(f, float) for m in record.membership for f in m.tpr_at_fpr)
+    chips = np.zeros((2, 150, 150, 3), np.uint8)
+    for s in record.students:
+        student = load_student(out / "students" / s.teacher / s.name)
+        assert len(student.classes) == s.n_classes
+        p = student.predict_proba(chips)
+        assert p.shape == (2, s.n_classes) and np.allclose(p.sum(1), 1, atol=1e-5)
 
 
 def test_negative_control_is_near_chance(quick_runs):
