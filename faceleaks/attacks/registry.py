@@ -9,6 +9,8 @@
 from __future__ import annotations
 
 import inspect
+import types
+import typing
 from collections.abc import Sequence
 from typing import Any
 
@@ -46,8 +48,46 @@ def _parameters(cls: type) -> dict[str, inspect.Parameter]:
     return {n: p for n, p in inspect.signature(cls.__init__).parameters.items() if n != "self"}
 
 
+def _matches(value: Any, hint: Any) -> bool:
+    """Whether ``value`` fits the annotation ``hint`` (bool, int, float, str, tuples, unions); other
+    annotations are not checked here (the constructor validates them)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, a) for a in args)
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if origin is tuple:
+        if not isinstance(value, (tuple, list)):
+            return False
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(_matches(v, args[0]) for v in value)
+        return len(args) == len(value) and all(_matches(v, a) for v, a in zip(value, args))
+    return True
+
+
+def _check_types(cls: type, params: dict, name: str, what: str) -> None:
+    """``ConfigError`` naming the first parameter whose value does not fit the constructor's annotation."""
+    try:
+        hints = typing.get_type_hints(cls.__init__)
+    except (NameError, TypeError):  # an annotation we cannot evaluate: leave it to the constructor
+        return
+    for key, value in params.items():
+        if key in hints and not _matches(value, hints[key]):
+            raise ConfigError(f"{what} {name!r}: parameter {key}={value!r} must be of type "
+                              f"{getattr(hints[key], '__name__', hints[key])}")
+
+
 def instantiate(registry: dict[str, type], name: str, params: dict, *, what: str = "attack"):
-    """``registry[name](**params)``; ``ConfigError`` naming the choices for an unknown name or parameter."""
+    """``registry[name](**params)``; ``ConfigError`` for an unknown name or parameter, or a value of
+    the wrong type (checked against the constructor's annotations: ``online="false"`` is refused)."""
     if name not in registry:
         raise ConfigError(f"unknown {what} {name!r}; registered: {sorted(registry)}")
     cls = registry[name]
@@ -55,6 +95,7 @@ def instantiate(registry: dict[str, type], name: str, params: dict, *, what: str
     unknown = sorted(set(params) - allowed)
     if unknown:
         raise ConfigError(f"{what} {name!r} has no parameter(s) {unknown}; allowed: {sorted(allowed)}")
+    _check_types(cls, params, name, what)
     return cls(**params)
 
 
@@ -124,25 +165,46 @@ def plan_attacks(specs: Sequence[AttackSpec], *, level: Level, k: int, output_ki
     return out
 
 
-def check_attack_specs(specs: Sequence[AttackSpec], *, ks: Sequence[int], seed: int = 0) -> None:
+def _why_nowhere(spec: AttackSpec, ks: Sequence[int]) -> str:
+    """The constructor's own complaint about ``spec`` at identity and instance level, if any."""
+    allowed = _parameters(_REGISTRY[spec.name])
+    for level, k in ((Level.IDENTITY, max(ks)), (Level.INSTANCE, 1)):
+        params = {**spec.params, **({"level": level.value} if "level" in allowed else {}),
+                  **({"k": k} if "k" in allowed else {})}
+        try:
+            instantiate(_REGISTRY, spec.name, params)
+        except (ConfigError, ValueError, TypeError) as err:
+            return str(err)
+    return "check its outputs"
+
+
+def check_attack_specs(specs: Sequence[AttackSpec], *, ks: Sequence[int], seed: int = 0,
+                       output_kind: OutputKind | None = None) -> None:
     """Validate configured specs once, before any model is trained.
 
-    Every spec must name a registered attack with known parameters, build at each setting it
-    applies to (constructor checks: feature names, statistics, ...), and apply to at least one
-    (level, k in ``ks``, output kind).
+    Every spec must name a registered attack with known parameters of the right types, build at
+    each setting it applies to (constructor checks: feature names, statistics, ...), and apply to at
+    least one (level, k in ``ks``, output kind). With ``output_kind`` (what the run's API reveals),
+    at least one spec must run on it.
 
     Raises
     ------
     ConfigError
         Naming the spec and what to fix.
     """
+    settings = [(Level.INSTANCE, 1)] + [(Level.IDENTITY, k) for k in ks]
+    runs_here = False
     for spec in specs:
-        settings = [(Level.INSTANCE, 1)] + [(Level.IDENTITY, k) for k in ks]
-        built = [_expand(spec, level=lvl, k=k, output_kind=kind, seed=seed)
-                 for lvl, k in settings for kind in OutputKind]
-        if not any(a is not None for a in built):
-            raise ConfigError(f"attack spec {spec!r} applies at no level, k in {tuple(ks)} or output kind; "
-                              f"check its parameters (feature or statistic names) and outputs")
+        built = {kind: [_expand(spec, level=lvl, k=k, output_kind=kind, seed=seed) for lvl, k in settings]
+                 for kind in OutputKind}
+        if not any(a is not None for group in built.values() for a in group):
+            raise ConfigError(f"attack {spec.name!r} with params {spec.params} applies at no level, k in "
+                              f"{tuple(ks)} or output: {_why_nowhere(spec, ks)}")
+        runs_here |= output_kind is None or any(a is not None for a in built[output_kind])
+    if not runs_here:
+        raise ConfigError(f"no attack in attack.membership can use {output_kind.value} outputs (attack.output); "
+                          f"add one that can (e.g. lira with statistic label_agreement, or threshold on "
+                          f"label_agreement) or change the output")
 
 
 register_attack("threshold", ThresholdAttack)

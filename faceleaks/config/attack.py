@@ -139,8 +139,9 @@ class AttackConfig:
                               f"(the shadow combination leaves one out in turn; LiRA wants >= 8), got {self.n_shadow_teachers}")
         if self.transport not in ("local", "http"):
             raise ConfigError(f"unknown transport {self.transport!r}; choose local or http")
-        if not self.ks or any(not isinstance(k, int) or k < 1 for k in self.ks):
-            raise ConfigError(f"AttackConfig.ks must be positive integers, got {self.ks}")
+        if not self.ks or any(not isinstance(k, int) or isinstance(k, bool) or k < 1 for k in self.ks) \
+                or len(set(self.ks)) != len(self.ks):
+            raise ConfigError(f"AttackConfig.ks must be distinct positive integers, got {self.ks}")
         if self.output not in OUTPUT_KINDS:
             raise ConfigError(f"unknown output {self.output!r}; choose one of {OUTPUT_KINDS}")
         positive(self, "top_k", "n_instance_max", "n_bootstrap", "instance_photos_per_identity")

@@ -30,6 +30,7 @@ from faceleaks.models.dlib_teacher import dlib_base_teacher
 from faceleaks.progress import track
 from faceleaks.serving.local import LocalBlackBox
 from faceleaks.serving.perturb import reveal
+from faceleaks.serving.protocol import OutputKind
 from faceleaks.serving.sealed import seal
 from faceleaks.serving.wrappers import CachingBlackBox, CountingBlackBox
 
@@ -71,7 +72,8 @@ def run_experiment(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Path) -> 
 
 def _check_attacks(cfg: ExperimentConfig) -> None:
     """``ConfigError`` for an unknown attack name or parameter, before anything is trained."""
-    check_attack_specs(cfg.attack.membership, ks=cfg.attack.ks, seed=cfg.seed)
+    check_attack_specs(cfg.attack.membership, ks=cfg.attack.ks, seed=cfg.seed,
+                       output_kind=OutputKind(cfg.attack.output))
     if cfg.attributes.enabled:
         resolve_attribute_attacks(cfg.attributes.attacks)
 

@@ -75,7 +75,7 @@ class Teacher:
         """Embeddings (n, d) float32 with unit L2 norm; ``DataError`` on a wrong image shape."""
         images = np.asarray(images)
         if images.ndim != 4 or images.shape[1:] != (self.input_size, self.input_size, 3) or images.dtype != np.uint8:
-            raise DataError(f"teacher {self.name} expects uint8 (n, {self.input_size}, {self.input_size}, 3) "
+            raise DataError(f"teacher {self.name!r} expects uint8 (n, {self.input_size}, {self.input_size}, 3) "
                             f"crops, got {images.dtype} {images.shape}")
         keys = image_keys(images)
         if not keys:

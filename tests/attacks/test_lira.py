@@ -159,3 +159,14 @@ def test_in_out_fit_recovers_the_spread_without_bias():
     shadow[1, 0] = np.nan  # a NaN where the mask is False does not spoil the fit
     mu2, sd2 = fit_in_out(shadow, mask)
     assert np.isfinite(sd2) and np.isclose(sd2, sd)
+
+
+def test_online_lira_refuses_shadows_where_nobody_was_in():
+    import numpy as np
+
+    from faceleaks.attacks.membership.lira import fit_in_out
+    from faceleaks.errors import DataError
+
+    shadow = np.random.default_rng(0).normal(size=(4, 6))
+    with pytest.raises(DataError, match="IN or OUT"):
+        fit_in_out(shadow, np.zeros((4, 6), bool))

@@ -123,3 +123,28 @@ def test_bad_specs_are_config_errors(value, match):
 def test_removed_shadow_switch_is_an_unknown_setting():
     with pytest.raises(ConfigError, match="unknown setting"):
         config_from_dict({"attack": {"shadow": False}})
+
+
+@pytest.mark.parametrize("params, needle", [
+    ({"statistic": "compactness", "online": "false"}, "online='false' must be of type bool"),
+    ({"statistic": "compactness", "ridge": "big"}, "ridge='big' must be of type float"),
+    ({"statistic": 3}, "unknown identity statistic 3"),
+])
+def test_parameter_values_of_the_wrong_type_are_refused_at_start(params, needle):
+    with pytest.raises(ConfigError, match=needle):
+        check_attack_specs((AttackSpec("lira", params),), ks=(5,))
+
+
+def test_a_misspelled_feature_is_named_with_the_known_ones():
+    with pytest.raises(ConfigError, match=r"unknown identity feature.*compactnes.*known"):
+        check_attack_specs((AttackSpec("threshold", {"feature": "compactnes"}),), ks=(2, 5))
+
+
+def test_a_config_whose_attacks_cannot_use_the_output_is_refused():
+    posterior_only = (AttackSpec("lira", {"statistic": "residual_coherence", "online": True}),
+                      AttackSpec("threshold", {"feature": "compactness"}))
+    check_attack_specs(posterior_only, ks=(5,), output_kind=OutputKind.POSTERIOR)
+    with pytest.raises(ConfigError, match="no attack in attack.membership can use label outputs"):
+        check_attack_specs(posterior_only, ks=(5,), output_kind=OutputKind.LABEL)
+    for kind in OutputKind:  # the default set runs on every output
+        check_attack_specs(DEFAULT_MEMBERSHIP_ATTACKS, ks=(1, 2, 5, 10), output_kind=kind)

@@ -61,7 +61,16 @@ def fit_in_out(shadow: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.nda
     (mu (n_people[, n_stats]), sd (scalar or (n_stats,))): a person with no such shadow gets the
     mean of the others' means; sd is the pooled within-person standard deviation (sum of squares
     over the sum of per-person counts minus one), 1 when no person has two such values, floored at 1e-6.
+
+    Raises
+    ------
+    DataError
+        ``mask`` is False everywhere: no shadow holds any of the people in that role, so there is no
+        distribution to fit (e.g. online LiRA with shadows none of the audited people trained).
     """
+    if not np.any(mask):
+        raise DataError("no shadow model holds any audited person in the needed role (IN or OUT): LiRA needs "
+                        "shadows trained with and without the audited people")
     m = np.broadcast_to(mask.reshape(mask.shape + (1,) * (shadow.ndim - 2)), shadow.shape)
     counts = m.sum(0)
     mu = np.where(counts > 0, np.where(m, shadow, 0.0).sum(0) / np.maximum(counts, 1), np.nan)
