@@ -29,7 +29,8 @@ def write_report(record: RunRecord, out_dir: Path) -> dict[str, Path]:
     Returns
     -------
     paths : dict of str to Path
-        ``results``, ``summary``, ``roc``, ``auc_vs_k`` and, with an attribute record, ``attributes``.
+        ``results``, ``summary``, ``roc`` and ``auc_vs_k`` (when there is a membership result) and,
+        with an attribute record, ``attributes``.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -37,7 +38,11 @@ def write_report(record: RunRecord, out_dir: Path) -> dict[str, Path]:
              "auc_vs_k": out / "auc_vs_k.png"}
     write_results(record, paths["results"])
     paths["summary"].write_text(summary_markdown(record))
-    figures = [("roc", roc_figure(record)), ("auc_vs_k", auc_vs_k_figure(record))]
+    figures = []
+    if record.membership:  # no membership result (e.g. every k skipped): no membership plots
+        figures = [("roc", roc_figure(record)), ("auc_vs_k", auc_vs_k_figure(record))]
+    else:
+        del paths["roc"], paths["auc_vs_k"]
     if record.attributes is not None:
         paths["attributes"] = out / "attributes.png"
         figures.append(("attributes", budget_figure(record.attributes)))

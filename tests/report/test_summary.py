@@ -42,3 +42,10 @@ def test_write_report_writes_a_readable_results_json(tmp_path):
     assert json.loads(paths["results"].read_text())["schema_version"] == 2
     assert paths["summary"].read_text() == summary_markdown(record)
     assert all(paths[k].stat().st_size > 1000 for k in ("roc", "auc_vs_k", "attributes"))
+
+
+def test_a_run_without_membership_results_still_writes_its_report(tmp_path):
+    paths = write_report(_record(membership=()), tmp_path)
+    assert "roc" not in paths and not (tmp_path / "roc.png").exists()
+    assert read_results(paths["results"]).membership == ()
+    assert paths["summary"].read_text().strip()
