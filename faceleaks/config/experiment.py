@@ -34,15 +34,17 @@ class ExperimentConfig:
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
 
     def __post_init__(self) -> None:
-        kmax = max(self.attack.ks)
-        if 2 * kmax > self.data.max_images_per_identity:
-            raise ConfigError(f"k={kmax} (attack.ks / --k) cannot be evaluated: a member needs k training and k "
-                              f"unseen photos, and data.max_images_per_identity={self.data.max_images_per_identity} "
-                              f"caps photos per person; use k <= {self.data.max_images_per_identity // 2}")
+        kmax, cap = max(self.attack.ks), self.data.max_images_per_identity
+        # with half the photos training, the largest k needs k training (and k unseen) photos of a person
+        need = kmax if self.teacher.resolved_recipe.photos == "all" else 2 * kmax
+        if need > cap:
+            raise ConfigError(f"k={kmax} (attack.ks / --k) cannot be evaluated: a member needs {need} photos "
+                              f"(teacher.train_photos = {self.teacher.resolved_recipe.photos!r}), and "
+                              f"data.max_images_per_identity={cap} caps photos per person; use k <= {cap * kmax // need}")
 
     def to_dict(self) -> dict[str, Any]:
-        """All settings as nested plain dicts (for results.json)."""
-        return dataclasses.asdict(self)
+        """All settings as nested plain dicts (for results.json), the teacher's recipe resolved."""
+        return {**dataclasses.asdict(self), "teacher": self.teacher.to_dict()}
 
 
 _SECTIONS = {
@@ -117,7 +119,7 @@ def quick_config(base: ExperimentConfig | None = None) -> ExperimentConfig:
         {
             "split": {"n_members": 24, "n_nonmembers": 24, "n_reference": 24,
                       "n_student_identities": 20, "n_shadow_student_identities": 20,
-                      "n_utkface_train": 300, "n_utkface_test": 100},
+                      "n_utkface_train": 300, "n_utkface_test": 100, "n_reference_pool": 1000},
             "data": {"max_images_per_identity": 20, "verification_folds": 2},
             "teacher": {"epochs": 12},
             "student": {"epochs": 100},

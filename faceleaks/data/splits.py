@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +30,7 @@ from faceleaks.config import SplitConfig
 from faceleaks.errors import ArtifactError, ConfigError, DataError
 from faceleaks.seeding import derive_seed, make_rng
 
-__all__ = ["MembershipSplit", "make_split", "n_train_photos", "group_by_identity", "ROLES", "SCHEMA_VERSION"]
+__all__ = ["MembershipSplit", "make_split", "n_train_photos", "draw_reference_pool", "photo_identity", "group_by_identity", "ROLES", "SCHEMA_VERSION"]
 
 ROLES = ("member", "nonmember", "reference", "student", "shadow_student", "control_member")
 SCHEMA_VERSION = 1
@@ -61,6 +61,8 @@ class MembershipSplit:
         the ones the teacher trains on (the rest are held out)
     student_test : image ids held out from the LFW students (and the shadow student)
     utk : ``"train"`` / ``"test"`` / ``"shadow"`` -> disjoint UTKFace image ids
+    reference_pool : LFW image ids of people with no role (at most ``pool_photos_per_person`` each): the
+        attacker's known non-members for its base-model surrogate; empty when turned off
     """
 
     seed: int
@@ -69,6 +71,7 @@ class MembershipSplit:
     member_train: dict[str, list[str]]
     student_test: list[str]
     utk: dict[str, list[str]]
+    reference_pool: list[str] = field(default_factory=list)
 
     def identities(self, role: str) -> list[str]:
         """The identities of ``role`` (a copy); ``DataError`` naming the roles if ``role`` is unknown."""
@@ -96,6 +99,10 @@ class MembershipSplit:
                 raise DataError(f"member_train for {ident!r} is not a subset of a member's photos")
         _single_owner(self.utk, lambda iid, a, b: f"UTKFace photo {iid!r} is in both {a} and {b}: "
                                                   "train/test/shadow photo sets overlap")
+        taken = sorted({photo_identity(i) for i in self.reference_pool} & set(owner))
+        if taken or len(set(self.reference_pool)) != len(self.reference_pool):
+            raise DataError(f"the reference pool must hold distinct photos of people with no role; "
+                            f"{taken[:1] or 'a repeated photo'} is not")
 
     def to_json(self, path: Path) -> None:
         """Write the manifest as JSON with its ``schema_version`` (read back with ``from_json``)."""
@@ -151,6 +158,31 @@ def n_train_photos(n_photos: int, fraction: float) -> int:
         raise DataError(f"an identity with {n_photos} photos cannot be split into training and held-out "
                         "photos; drop identities without photos first")
     return min(n_photos - 1, max(1, int(round(fraction * n_photos))))
+
+
+def photo_identity(image_id: str) -> str:
+    """The LFW person of an image id (``George_W_Bush_0001`` -> ``George_W_Bush``)."""
+    return image_id.rsplit("_", 1)[0]
+
+
+def draw_reference_pool(by_identity: dict[str, list[str]], exclude: set[str], *, n_photos: int,
+                        per_person: int, seed: int) -> list[str]:
+    """The attacker's reference pool: ``n_photos`` photos of many people outside ``exclude``.
+
+    People are visited in a seeded order and give at most ``per_person`` of their photos (a seeded
+    choice) until ``n_photos`` are taken, so the pool spreads over as many people as it can
+    [reconstructed]. Raises ``DataError`` if the people available hold fewer photos than asked.
+    """
+    rng = make_rng(seed)
+    people = sorted(p for p in by_identity if p not in exclude)
+    out: list[str] = []
+    for i in rng.permutation(len(people)):
+        ids = sorted(by_identity[people[i]])
+        out += [ids[j] for j in rng.permutation(len(ids))[:per_person]][: n_photos - len(out)]
+        if len(out) >= n_photos:
+            return out
+    raise DataError(f"the reference pool asks for {n_photos} photos but people with no role hold only "
+                    f"{len(out)} (at most {per_person} each); lower split.n_reference_pool")
 
 
 def _take(pool: list[str], n: int, what: str, cfg_name: str) -> list[str]:
@@ -218,7 +250,12 @@ def make_split(by_identity: dict[str, list[str]], utk_ids: list[str], cfg: Split
         for ident in roles["control_member"]:
             ids = sorted(by_identity[ident])
             photos[ident] = [ids[i] for i in extra.permutation(len(ids))[:max_images_per_identity]]
-    split = MembershipSplit(seed, roles, photos, member_train, student_test, utk)
+    pool = []
+    if cfg.n_reference_pool:  # its own generator: every role is the same with or without it
+        few = {n: ids for n, ids in by_identity.items() if len(ids) < cfg.min_images_student}
+        pool = draw_reference_pool(few, {i for ids in roles.values() for i in ids}, n_photos=cfg.n_reference_pool,
+                                   per_person=cfg.pool_photos_per_person, seed=derive_seed(seed, "reference-pool"))
+    split = MembershipSplit(seed, roles, photos, member_train, student_test, utk, pool)
     split.validate()
     return split
 

@@ -22,11 +22,14 @@ SETTINGS = ("training-photos", "unseen-photos")
 @dataclass(frozen=True)
 class AttackerData:
     """``photos``: reference identity -> its photo ids (shuffled). ``shadow_in`` identities train the
-    shadow teacher on ``shadow_train`` photos; the rest of the references are shadow non-members."""
+    shadow teacher on ``shadow_train`` photos; the rest of the references are shadow non-members.
+    ``pool``: photo ids of the reference pool (many people with 1-2 photos, none a member of anything
+    the attacker audits), for the base-model surrogate; empty when the split has none."""
 
     photos: dict[str, list[str]]
     shadow_in: list[str]
     shadow_train: dict[str, list[str]]
+    pool: tuple[str, ...] = ()
 
     def shadow_heldout(self, identity: str) -> list[str]:
         used = set(self.shadow_train[identity])
@@ -43,7 +46,7 @@ def make_attacker_data(split: MembershipSplit, *, train_fraction: float, seed: i
     photos = {r: [split.photos[r][i] for i in rng.permutation(len(split.photos[r]))] for r in refs}
     shadow_in = sorted(refs[i] for i in rng.permutation(len(refs))[: len(refs) // 2])
     train = {r: photos[r][: n_train_photos(len(photos[r]), train_fraction)] for r in shadow_in}
-    return AttackerData(photos, shadow_in, train)
+    return AttackerData(photos, shadow_in, train, tuple(split.reference_pool))
 
 
 class PhotoSource:

@@ -69,7 +69,7 @@ def prepare_data(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Path) -> Da
     split_path = Path(out_dir) / "split.json"
     split.to_json(split_path)
     split = MembershipSplit.from_json(split_path)  # validated, as any later reader would
-    wanted = {i for ids in split.photos.values() for i in ids}
+    wanted = {i for ids in split.photos.values() for i in ids} | set(split.reference_pool)
     chosen = [r for r in records if r.image_id in wanted]
     chipper, utk_chipper = chippers(cfg)
     faces = load_faces([r.path for r in chosen], [r.image_id for r in chosen], [r.identity for r in chosen],

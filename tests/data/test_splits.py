@@ -7,7 +7,7 @@ from faceleaks.data.splits import MembershipSplit, make_split, n_train_photos
 from faceleaks.errors import ConfigError, DataError
 
 CFG = SplitConfig(n_members=5, n_nonmembers=5, n_reference=6, n_student_identities=4,
-                  n_shadow_student_identities=4, n_utkface_train=10, n_utkface_test=5)
+                  n_shadow_student_identities=4, n_utkface_train=10, n_utkface_test=5, n_reference_pool=0)
 
 
 def _people():
@@ -66,7 +66,7 @@ def test_photo_listed_twice_is_detected(tmp_path):
 def test_too_few_identities_is_a_clear_error():
     people, utk = _people()
     with pytest.raises(DataError, match="need 50 identities for members but only 20"):
-        make_split(people, utk, SplitConfig(n_members=50), max_images_per_identity=10, seed=0)
+        make_split(people, utk, SplitConfig(n_members=50, n_reference_pool=0), max_images_per_identity=10, seed=0)
 
 
 def test_control_members_are_extra_people_and_change_no_other_role(tmp_path):
@@ -136,3 +136,24 @@ def test_validate_names_what_overlaps(edit, message):
     s = _broken(edit)
     with pytest.raises(DataError, match=message):
         s.validate()
+
+
+def test_reference_pool_spreads_over_people_with_no_role_and_changes_no_role():
+    from faceleaks.config import SplitConfig
+    from faceleaks.data.splits import make_split, photo_identity
+
+    by_identity = {f"big{i:03d}": [f"big{i:03d}_{j:04d}" for j in range(12)] for i in range(160)}
+    by_identity.update({f"mid{i:03d}": [f"mid{i:03d}_{j:04d}" for j in range(6)] for i in range(90)})
+    by_identity.update({f"few{i:03d}": [f"few{i:03d}_{j:04d}" for j in range(1 + i % 3)] for i in range(600)})
+    utk = [f"u{i}" for i in range(5000)]
+    base = dict(n_utkface_train=100, n_utkface_test=50)
+    without = make_split(by_identity, utk, SplitConfig(**base, n_reference_pool=0), max_images_per_identity=40, seed=3)
+    split = make_split(by_identity, utk, SplitConfig(**base, n_reference_pool=500, pool_photos_per_person=2),
+                       max_images_per_identity=40, seed=3)
+    assert split.roles == without.roles and split.photos == without.photos and without.reference_pool == []
+    people = [photo_identity(i) for i in split.reference_pool]
+    assert len(split.reference_pool) == len(set(split.reference_pool)) == 500
+    assert all(p.startswith("few") for p in people) and max(people.count(p) for p in set(people)) <= 2
+    assert len(set(people)) >= 250
+    with pytest.raises(DataError, match="n_reference_pool"):
+        make_split(by_identity, utk, SplitConfig(**base, n_reference_pool=5000), max_images_per_identity=40, seed=3)

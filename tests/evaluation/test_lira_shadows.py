@@ -15,7 +15,7 @@ from faceleaks.evaluation.membership import held_photos as _held_photos
 from faceleaks.evaluation.lira_shadows import ShadowPlan, check_shadow_plans, plan_lira_shadows
 
 CFG = SplitConfig(n_members=8, n_nonmembers=8, n_reference=8, n_student_identities=4,
-                  n_shadow_student_identities=4, n_utkface_train=10, n_utkface_test=5)
+                  n_shadow_student_identities=4, n_utkface_train=10, n_utkface_test=5, n_reference_pool=0)
 
 
 def _split(seed=0):
@@ -30,6 +30,7 @@ class LabelBlindSplit:
     def __init__(self, split):
         self._split = split
         self.photos = split.photos
+        self.reference_pool = split.reference_pool  # the attacker's own known non-members
 
     def identities(self, role):
         if role in ("member", "nonmember"):
