@@ -4,10 +4,10 @@ Every membership attack follows one contract, modelled on scikit-learn's estimat
 
 - ``__init__`` takes keyword-only hyperparameters and stores each under its own name;
 - ``needs`` declares the attacker resources ``fit`` must receive (a subset of ``RESOURCES``:
-  ``"references"``, ``"public_base"``, ``"shadows"``) and ``supports(kind)`` the output kinds it
-  can use;
-- ``fit(references=(), *, public_base=None, shadows=())`` calibrates and returns ``self``
-  (fitted state ends in ``_``);
+  ``"references"``, ``"public_base"``, ``"shadows"``, ``"pool"``) and ``supports(kind)`` the output
+  kinds it can use;
+- ``fit(references=(), *, public_base=None, shadows=(), pool=None)`` calibrates and returns
+  ``self`` (fitted state ends in ``_``); an attack ignores the resources it does not need;
 - ``score(box, images, *, identity_ids, image_ids=None)`` scores through ``box.query`` only.
 
 Attacks see victim students only through ``BlackBox.query``; ``ReferenceSet`` carries what the
@@ -32,10 +32,12 @@ from faceleaks.serving.protocol import BlackBox, OutputKind
 __all__ = ["Level", "ReferenceSet", "MembershipScores", "MembershipAttack", "PublicBase", "ShadowModel",
            "RESOURCES", "group_indices", "first_k_groups", "stack_groups"]
 
-RESOURCES = frozenset({"references", "public_base", "shadows"})
+RESOURCES = frozenset({"references", "public_base", "shadows", "pool"})
 _RESOURCE_HELP = {"references": "known non-member references (references=[ReferenceSet, ...])",
                   "public_base": "the public base model (public_base=PublicBase)",
-                  "shadows": "shadow models (shadows=[ShadowModel, ...])"}
+                  "shadows": "shadow models (shadows=[ShadowModel, ...])",
+                  "pool": "a reference pool of photos of many known non-members queried on the victim box "
+                          "(pool=ReferenceSet)"}
 
 
 class Level(enum.Enum):
@@ -213,7 +215,7 @@ class MembershipAttack(abc.ABC):
                                          f"reveal posteriors or choose an attack that supports {kind.value}")
 
     def fit(self, references: Sequence[ReferenceSet] = (), *, public_base: PublicBase | None = None,
-            shadows: Sequence[ShadowModel] = ()) -> "MembershipAttack":
+            shadows: Sequence[ShadowModel] = (), pool: ReferenceSet | None = None) -> "MembershipAttack":
         """Calibrate on what the attacker knows; returns self.
 
         Parameters
@@ -224,6 +226,11 @@ class MembershipAttack(abc.ABC):
             set's box only.
         public_base : PublicBase, optional; the attacker's copy of the public base model
         shadows : sequence of ShadowModel; shadow students with the identities their teachers saw
+        pool : ReferenceSet, optional
+            The **reference pool**: thousands of photos of many people the attacker knows are not
+            members (1-2 photos each; ``is_member`` all False), with ``box`` the victim box they are
+            queried on. Used by the consistency-gap attacks to fit a surrogate of each box on the
+            public base; other attacks ignore it (their results do not change).
 
         Returns
         -------
@@ -238,14 +245,16 @@ class MembershipAttack(abc.ABC):
             A reference or shadow box returns an output kind the attack cannot use.
         """
         given = {"references": len(references) > 0, "public_base": public_base is not None,
-                 "shadows": len(shadows) > 0}
+                 "shadows": len(shadows) > 0, "pool": pool is not None and len(pool.images) > 0}
         missing = sorted(r for r in self.needs if not given[r])
         if missing:
             raise DataError(f"{self.name} needs {' and '.join(_RESOURCE_HELP[r] for r in missing)} to fit; "
                             f"pass them to fit or choose an attack that does without")
         for box in [r.box for r in references] + [s.box for s in shadows]:
             self._check_kind(box.output_kind, "a reference or shadow box")
-        return self._fit(list(references), public_base=public_base, shadows=list(shadows))
+        if pool is not None and "pool" in self.needs:
+            self._check_kind(pool.box.output_kind, "the reference pool's box")
+        return self._fit(list(references), public_base=public_base, shadows=list(shadows), pool=pool)
 
     def score(self, box: BlackBox, images: np.ndarray, *, identity_ids: np.ndarray,
               image_ids: np.ndarray | None = None) -> MembershipScores:
@@ -281,7 +290,7 @@ class MembershipAttack(abc.ABC):
 
     @abc.abstractmethod
     def _fit(self, references: list[ReferenceSet], *, public_base: PublicBase | None,
-             shadows: list[ShadowModel]) -> "MembershipAttack":
+             shadows: list[ShadowModel], pool: ReferenceSet | None) -> "MembershipAttack":
         """Fit with the resources already checked against ``needs``; returns self."""
 
     @abc.abstractmethod

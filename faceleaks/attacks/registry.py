@@ -3,7 +3,7 @@
 ``register_attack`` / ``create_attack`` map registry names to membership-attack classes;
 ``check_attack_specs`` validates the configured ``AttackSpec`` list once (at run start) and
 ``plan_attacks`` expands it for one level, k and output kind, keeping the attacks whose resources
-(public base, shadow models) the attacker holds.
+(public base, shadow models, reference pool) the attacker holds.
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ def _expand(spec: AttackSpec, *, level: Level, k: int, output_kind: OutputKind, 
 
 def plan_attacks(specs: Sequence[AttackSpec], *, level: Level, k: int, output_kind: OutputKind,
                  has_public_base: bool, has_shadows: bool, seed: int,
-                 has_references: bool = True) -> list[MembershipAttack]:
+                 has_references: bool = True, has_pool: bool = False) -> list[MembershipAttack]:
     """The attacks to run at one level and k against a box revealing ``output_kind``, unfitted.
 
     Parameters
@@ -140,8 +140,9 @@ def plan_attacks(specs: Sequence[AttackSpec], *, level: Level, k: int, output_ki
     level : Level
     k : int >= 1, photos per identity (1 at INSTANCE level)
     output_kind : OutputKind the victim API reveals
-    has_public_base, has_shadows, has_references : bool
-        Which attacker resources ``fit`` will receive; attacks whose ``needs`` are not met are left out.
+    has_public_base, has_shadows, has_references, has_pool : bool
+        Which attacker resources ``fit`` will receive (``has_pool``: the reference pool,
+        ``fit(..., pool=...)``); attacks whose ``needs`` are not met are left out.
     seed : int, the run's seed; an attack with a ``seed`` parameter not set in its spec gets
         ``derive_seed(seed, "attack", spec.name)``
 
@@ -156,7 +157,8 @@ def plan_attacks(specs: Sequence[AttackSpec], *, level: Level, k: int, output_ki
     ConfigError
         An unknown attack name or parameter, or a missing required parameter.
     """
-    have = {"references": has_references, "public_base": has_public_base, "shadows": has_shadows}
+    have = {"references": has_references, "public_base": has_public_base, "shadows": has_shadows,
+            "pool": has_pool}
     out = []
     for spec in specs:
         attack = _expand(spec, level=level, k=k, output_kind=output_kind, seed=seed)

@@ -85,24 +85,30 @@ class AttackSpec:
 
 _INSTANCE_SHADOW = ("max_posterior", "top2_posterior", "top3_posterior", "neg_entropy")
 _IDENTITY_SHADOW = ("mean_max_posterior", "mean_neg_entropy", "compactness", "label_agreement")
+_COMBINED = ("compactness", "mean_max_posterior", "label_agreement", "consistency_gap")
 
 DEFAULT_MEMBERSHIP_ATTACKS: tuple[AttackSpec, ...] = (
     *(AttackSpec("threshold", {"feature": f}) for f in ("max_posterior", "neg_entropy", "neg_modified_entropy")),
     AttackSpec("shadow", {"features": _INSTANCE_SHADOW}),
     *(AttackSpec("threshold", {"feature": f}) for f in ("mean_max_posterior", "compactness", "label_agreement")),
     AttackSpec("shadow", {"features": _IDENTITY_SHADOW}),
-    AttackSpec("base-diff", {"statistic": "combined"}),
+    AttackSpec("base-diff", {"statistic": "consistency_gap"}),
+    AttackSpec("lira", {"statistic": "consistency_gap", "online": True}),
+    AttackSpec("lira", {"statistic": "consistency_gap", "online": False}),
     AttackSpec("lira", {"statistic": "compactness", "online": True}),
     AttackSpec("lira", {"statistic": "compactness", "online": False}),
     AttackSpec("lira", {"statistic": "label_agreement", "online": True}, outputs=("label",)),
     AttackSpec("lira", {"statistic": "label_agreement", "online": False}, outputs=("label",)),
-    AttackSpec("lira", {"statistic": "residual_norm", "online": True}),
-    AttackSpec("lira", {"statistic": "residual_coherence", "online": True}),
-    AttackSpec("shadow-combination"),
+    AttackSpec("shadow-combination", {"statistics": _COMBINED}),
 )
-"""Today's attack set. Each spec runs at every level and k it applies to, on every output it
-supports, when its resources are there (public base, shadows): the identity shadow classifier keeps
-the features the output and k can give; LiRA on ``label_agreement`` runs on label outputs only."""
+"""The default attack set. Each spec runs at every level and k it applies to, on every output it
+supports, when its resources are there (public base, shadows, reference pool): the identity shadow
+classifier keeps the features the output and k can give; the consistency-gap attacks (base-model
+diffing, LiRA on ``consistency_gap``) need posterior outputs, the public base and the reference pool
+(``fit(..., pool=...)``); LiRA on ``label_agreement`` runs on label outputs only; the shadow
+combination drops ``consistency_gap`` without a pool. The residual statistics of base-model diffing
+(``residual_norm``, ``residual_coherence``, ``combined``) stay registered as diagnostics: add them
+as specs (e.g. ``AttackSpec("base-diff", {"statistic": "combined"})``) to run them."""
 
 @dataclass(frozen=True)
 class AttackConfig:

@@ -7,11 +7,11 @@ from faceleaks.errors import ConfigError, DataError, NotFittedError, QueryBudget
 from faceleaks.metrics import auc_score
 from faceleaks.serving.protocol import OutputKind
 from faceleaks.serving.wrappers import BudgetedBlackBox
-from tests.attacks.test_registry import frozen_attack_specs
+from tests.attacks.test_registry import expected_default_specs
 from tests.fakes import SpyBox, fake_box, population, references
 
 SPECS = [(lvl, k, name, params) for lvl, k in ((Level.INSTANCE, 1), (Level.IDENTITY, 1), (Level.IDENTITY, 2), (Level.IDENTITY, 5))
-         for name, params in frozen_attack_specs(lvl, k, OutputKind.POSTERIOR)]
+         for name, params in expected_default_specs(lvl, k, OutputKind.POSTERIOR)]
 IDS = [f"{name}-{params.get('feature', 'clf')}-{lvl.value}-k{k}" for lvl, k, name, params in SPECS]
 
 

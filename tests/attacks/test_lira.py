@@ -118,16 +118,35 @@ def test_references_that_trained_a_shadow_are_not_used():
     assert len(set(kept.identity_ids.tolist())) == 28
 
 
-@pytest.mark.parametrize("with_base", [False, True])
-def test_shadow_combination_learns_from_shadows_only(with_base):
+def _pool(victim):
+    from faceleaks.attacks.base import ReferenceSet
+
+    pi, pid, _, _ = make_images(list(range(150)), [False] * 150, 2, offset=8)
+    return ReferenceSet(victim, pi, pid, np.zeros(len(pi), bool))
+
+
+@pytest.mark.parametrize("with_base,with_pool", [(False, False), (False, True), (True, False), (True, True)])
+def test_shadow_combination_learns_from_shadows_only(with_base, with_pool):
     victim, shadows, images, idents, iids, members = _setup(True)
     attack = create_attack("shadow-combination", k=5).fit(_refs(victim, shadows), shadows=shadows,
-                                                           public_base=FakeBase() if with_base else None)
+                                                           public_base=FakeBase() if with_base else None,
+                                                           pool=_pool(victim) if with_pool else None)
     s = attack.score(victim, images, identity_ids=idents, image_ids=iids)
     y = np.array([n in members for n in s.ids])
     assert auc_score(y, s.scores) > 0.8
     names = attack.stats_.names
-    assert ("residual_norm" in names) == with_base
+    assert ("consistency_gap" in names) == (with_base and with_pool)
+    assert {"compactness", "mean_max_posterior", "label_agreement"} <= set(names)
+
+
+def test_shadow_combination_keeps_the_residual_diagnostics_with_a_base():
+    victim, shadows, images, idents, iids, members = _setup(True)
+    stats = ("compactness", "residual_norm", "residual_coherence")
+    attack = create_attack("shadow-combination", k=5, statistics=stats).fit(_refs(victim, shadows), shadows=shadows,
+                                                                             public_base=FakeBase())
+    assert attack.stats_.names == stats
+    s = attack.score(victim, images, identity_ids=idents, image_ids=iids)
+    assert auc_score(np.array([n in members for n in s.ids]), s.scores) > 0.8
 
 
 def test_shadow_combination_without_members_is_at_chance():

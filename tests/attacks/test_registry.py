@@ -1,4 +1,4 @@
-"""The configured attack list: the default plan reproduces the attack set chosen before specs existed."""
+"""The configured attack list: the default plan is exactly the attack set of issue 13, written out by hand."""
 
 import dataclasses
 
@@ -11,9 +11,18 @@ from faceleaks.errors import ConfigError
 from faceleaks.seeding import derive_seed
 from faceleaks.serving.protocol import OutputKind
 
+COMBINED = ("compactness", "mean_max_posterior", "label_agreement", "consistency_gap")
 
-def frozen_attack_specs(level, k, output, *, public_base=False, lira=False):
-    """Frozen copy of ``evaluation.experiment.attack_specs`` as of commit 8f8f81c (since removed)."""
+
+def expected_default_specs(level, k, output, *, public_base=False, lira=False, pool=False):
+    """The default attacks at one setting, written independently of ``DEFAULT_MEMBERSHIP_ATTACKS``.
+
+    Issue 13 (part 1): base-model diffing on the consistency gap replaces the residual ``combined``
+    score; LiRA online + offline on ``consistency_gap`` (posteriors, public base, reference pool)
+    come before LiRA on compactness; LiRA on the residual statistics leaves the defaults; the shadow
+    combination runs over (compactness, mean_max_posterior, label_agreement, consistency_gap).
+    Everything else is as before (thresholds, shadow classifiers, label-output LiRA).
+    """
     if level is Level.INSTANCE:
         if output is OutputKind.LABEL:
             return []
@@ -28,53 +37,59 @@ def frozen_attack_specs(level, k, output, *, public_base=False, lira=False):
     specs = [("threshold", {"feature": f, "level": "identity", "k": k}) for f in feats if f != "mean_neg_entropy"]
     if feats:
         specs.append(("shadow", {"features": feats, "level": "identity", "k": k}))
-    if public_base and k >= 2 and output is OutputKind.POSTERIOR:
-        specs.append(("base-diff", {"statistic": "combined", "k": k}))
+    gap = public_base and pool and k >= 2 and output is OutputKind.POSTERIOR
+    if gap:
+        specs.append(("base-diff", {"statistic": "consistency_gap", "k": k}))
     if lira and k >= 2:
+        if gap:
+            specs += [("lira", {"statistic": "consistency_gap", "k": k, "online": o}) for o in (True, False)]
         stat = "compactness" if output is not OutputKind.LABEL else "label_agreement"
         specs += [("lira", {"statistic": stat, "k": k, "online": True}),
                   ("lira", {"statistic": stat, "k": k, "online": False})]
-        if public_base and output is OutputKind.POSTERIOR:
-            specs += [("lira", {"statistic": s, "k": k, "online": True})
-                      for s in ("residual_norm", "residual_coherence")]
         if output is OutputKind.POSTERIOR:
-            specs.append(("shadow-combination", {"k": k}))
+            specs.append(("shadow-combination", {"statistics": COMBINED, "k": k}))
     return specs
 
 
-def _sources():
-    out = [frozen_attack_specs]
-    try:  # the live rule, while evaluation still has it
-        from faceleaks.evaluation.experiment import attack_specs
-    except ImportError:
-        return out
-    return out + [attack_specs]
-
-
-SETTINGS = [(lvl, k, kind, pb, sh) for lvl, ks in ((Level.INSTANCE, (1,)), (Level.IDENTITY, (1, 2, 5, 10)))
+SETTINGS = [(lvl, k, kind, pb, sh, po) for lvl, ks in ((Level.INSTANCE, (1,)), (Level.IDENTITY, (1, 2, 5, 10)))
             for k in ks for kind in (OutputKind.POSTERIOR, OutputKind.TOPK, OutputKind.LABEL)
-            for pb in (False, True) for sh in (False, True)]
+            for pb in (False, True) for sh in (False, True) for po in (False, True)]
 
 
-@pytest.mark.parametrize("level,k,kind,public_base,shadows", SETTINGS,
-                         ids=[f"{lv.value}-k{k}-{kd.value}-pb{int(pb)}-sh{int(sh)}" for lv, k, kd, pb, sh in SETTINGS])
-@pytest.mark.parametrize("source", _sources(), ids=lambda f: f.__name__)
-def test_default_plan_reproduces_todays_attack_set(source, level, k, kind, public_base, shadows):
+@pytest.mark.parametrize("level,k,kind,public_base,shadows,pool", SETTINGS,
+                         ids=[f"{lv.value}-k{k}-{kd.value}-pb{int(pb)}-sh{int(sh)}-pool{int(po)}"
+                              for lv, k, kd, pb, sh, po in SETTINGS])
+def test_default_plan_is_the_issue_13_attack_set(level, k, kind, public_base, shadows, pool):
     seed = 7
     plan = plan_attacks(ExperimentConfig().attack.membership, level=level, k=k, output_kind=kind,
-                        has_public_base=public_base, has_shadows=shadows, seed=seed)
+                        has_public_base=public_base, has_shadows=shadows, has_pool=pool, seed=seed)
     expected = []
-    for name, params in source(level, k, kind, public_base=public_base, lira=shadows):
-        extra = {"seed": derive_seed(seed, "attack", name)} if name == "shadow" else {}
+    for name, params in expected_default_specs(level, k, kind, public_base=public_base, lira=shadows, pool=pool):
+        extra = {"seed": derive_seed(seed, "attack", name)} if name in ("shadow", "base-diff", "lira",
+                                                                        "shadow-combination") else {}
         expected.append(create_attack(name, **params, **extra))
     assert [(type(a), a.name, a.get_params()) for a in plan] == [(type(a), a.name, a.get_params()) for a in expected]
 
 
 def test_default_plan_is_not_empty_where_attacks_ran():
-    """Guards the comparison above against two empty lists everywhere."""
-    n = sum(len(frozen_attack_specs(lv, k, kd, public_base=pb, lira=sh)) for lv, k, kd, pb, sh in SETTINGS)
-    assert n > 200
+    """Guards the comparison above against two empty lists everywhere, and pins the headline names."""
+    n = sum(len(expected_default_specs(lv, k, kd, public_base=pb, lira=sh, pool=po))
+            for lv, k, kd, pb, sh, po in SETTINGS)
+    assert n > 400
     assert {a for a in registered_attacks()} == {s.name for s in DEFAULT_MEMBERSHIP_ATTACKS}
+    names = [a.name for a in plan_attacks(DEFAULT_MEMBERSHIP_ATTACKS, level=Level.IDENTITY, k=5,
+                                          output_kind=OutputKind.POSTERIOR, has_public_base=True,
+                                          has_shadows=True, has_pool=True, seed=0)]
+    assert {"base-diff-consistency_gap@k=5", "lira-online-consistency_gap@k=5", "lira-offline-consistency_gap@k=5",
+            "lira-online-compactness@k=5", "lira-offline-compactness@k=5", "shadow-combination@k=5"} <= set(names)
+    assert not [n for n in names if "residual" in n or "combined" in n]
+
+
+def test_without_the_pool_no_consistency_gap_attack_is_planned():
+    plan = plan_attacks(DEFAULT_MEMBERSHIP_ATTACKS, level=Level.IDENTITY, k=5, output_kind=OutputKind.POSTERIOR,
+                        has_public_base=True, has_shadows=True, seed=0)
+    assert not [a.name for a in plan if "consistency_gap" in a.name]
+    assert [a for a in plan if a.name.startswith("shadow-combination")]  # it drops the gap and runs
 
 
 def test_specs_load_from_toml_and_round_trip(tmp_path):

@@ -1,6 +1,7 @@
 """Every registered membership attack against one contract (in the spirit of scikit-learn's
 ``parametrize_with_checks``): the cases are the default plan's attacks at instance level and at
-k=2, under posterior, top-k and label outputs, so every registered attack is covered."""
+k=2, under posterior, top-k and label outputs, plus the diagnostic residual statistics of
+base-model diffing (no longer default), so every registered attack and statistic is covered."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 
 from faceleaks.attacks.base import RESOURCES, Level, MembershipScores
 from faceleaks.attacks.registry import create_attack, plan_attacks, registered_attacks
-from faceleaks.config import DEFAULT_MEMBERSHIP_ATTACKS
+from faceleaks.config import DEFAULT_MEMBERSHIP_ATTACKS, AttackSpec
 from faceleaks.errors import DataError, NotFittedError, QueryBudgetExceeded, UnsupportedOutputError
 from faceleaks.serving.protocol import OutputKind
 from faceleaks.serving.wrappers import BudgetedBlackBox
@@ -19,14 +20,18 @@ from faceleaks.serving.wrappers import BudgetedBlackBox
 from .world import ALLOWED, SpyBox, make_world, member_box
 
 _NAMES = {cls: name for name, cls in registered_attacks().items()}
+DIAGNOSTICS = (AttackSpec("base-diff", {"statistic": "combined"}),
+               AttackSpec("lira", {"statistic": "residual_norm", "online": True}),
+               AttackSpec("lira", {"statistic": "residual_coherence", "online": True}),
+               AttackSpec("shadow-combination", {"statistics": ("compactness", "residual_norm", "residual_coherence")}))
 
 
 def _cases() -> list[tuple[OutputKind, str, dict]]:
     out = []
     for kind in (OutputKind.POSTERIOR, OutputKind.TOPK, OutputKind.LABEL):
         for level, k in ((Level.INSTANCE, 1), (Level.IDENTITY, 2)):
-            for a in plan_attacks(DEFAULT_MEMBERSHIP_ATTACKS, level=level, k=k, output_kind=kind,
-                                  has_public_base=True, has_shadows=True, seed=0):
+            for a in plan_attacks(DEFAULT_MEMBERSHIP_ATTACKS + DIAGNOSTICS, level=level, k=k, output_kind=kind,
+                                  has_public_base=True, has_shadows=True, has_pool=True, seed=0):
                 out.append((kind, _NAMES[type(a)], a.get_params()))
     return out
 
@@ -128,7 +133,8 @@ def test_unsupported_output_kind_is_a_clear_error(kind, name, params):
 @contract
 def test_a_missing_resource_is_named(kind, name, params):
     attack = create_attack(name, **params)
-    words = {"references": "references", "public_base": "public base", "shadows": "shadow models"}
+    words = {"references": "references", "public_base": "public base", "shadows": "shadow models",
+             "pool": "reference pool"}
     for resource in sorted(attack.needs):
         with pytest.raises(DataError, match=words[resource]):
             create_attack(name, **params).fit(**make_world(kind).resources(drop=resource))
@@ -145,3 +151,18 @@ def test_never_sees_member_labels(kind, name, params):
     a, b = _score(attack, world, members_first), _score(attack, world, members_last)
     by_id = dict(zip(b.ids.tolist(), b.scores))
     np.testing.assert_allclose(a.scores, [by_id[i] for i in a.ids.tolist()], rtol=1e-9, atol=1e-12)
+
+
+@contract
+def test_an_attack_that_does_not_need_the_pool_ignores_it(kind, name, params):
+    """Bitwise the same scores with and without the reference pool, unless the attack uses it."""
+    attack = create_attack(name, **params)
+    world = make_world(kind)
+    with_pool = _score(create_attack(name, **params).fit(**world.resources()), world)
+    if "pool" in attack.needs:
+        with pytest.raises(DataError, match="reference pool"):
+            create_attack(name, **params).fit(**world.resources(drop="pool"))
+        return
+    without = _score(create_attack(name, **params).fit(**world.resources(drop="pool")), world)
+    uses_pool = "consistency_gap" in params.get("statistics", ())
+    assert (with_pool.scores.tobytes() == without.scores.tobytes()) is not uses_pool

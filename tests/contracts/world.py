@@ -1,4 +1,5 @@
-"""A small crafted world for the contract checks: victim, references, shadows, public base, spies.
+"""A small crafted world for the contract checks: victim, references, shadows, public base, reference
+pool, spies.
 
 Faces are ``tests.fakes`` images; a box built with ``member_box(members, seed, kind)`` answers as a
 student whose teacher trained on ``members`` (their photos come out tighter and more confident).
@@ -77,6 +78,7 @@ class World:
     references: list[ReferenceSet]
     shadows: list[ShadowModel]
     public_base: PublicBase
+    pool: ReferenceSet
     images: np.ndarray
     identity_ids: np.ndarray
     image_ids: np.ndarray
@@ -84,14 +86,16 @@ class World:
 
     def resources(self, drop: str | None = None) -> dict:
         """Keyword arguments of ``fit``: every resource, or all but ``drop`` (given empty)."""
-        out = {"references": self.references, "public_base": self.public_base, "shadows": self.shadows}
+        out = {"references": self.references, "public_base": self.public_base, "shadows": self.shadows,
+               "pool": self.pool}
         if drop:
-            out[drop] = {"references": [], "public_base": None, "shadows": []}[drop]
+            out[drop] = {"references": [], "public_base": None, "shadows": [], "pool": None}[drop]
         return out
 
 
 def make_world(kind: OutputKind, wrap=lambda box: box) -> World:
-    """The victim (20 members among 40 targets, 6 photos each), references, 6 shadows, a public base.
+    """The victim (20 members among 40 targets, 6 photos each), references, 6 shadows, a public base
+    and a reference pool (120 known non-members, 2 photos each, queried on the victim).
 
     ``wrap`` is applied to every box (e.g. ``SpyBox``); the victim is wrapped once and the same
     object is both the victim reference box and the scored box.
@@ -108,4 +112,6 @@ def make_world(kind: OutputKind, wrap=lambda box: box) -> World:
     for j in range(6):
         members = frozenset(n for n in names if rng.random() < 0.5)
         shadows.append(ShadowModel(wrap(member_box(set(members), 10 + j, kind)), members))
-    return World(victim, refs, shadows, FakeBase(), images, idents, iids, truth)
+    pi, pid, _, _ = make_images(list(range(120)), [False] * 120, 2, offset=4)
+    pool = ReferenceSet(victim, pi, pid, np.zeros(len(pi), bool))
+    return World(victim, refs, shadows, FakeBase(), pool, images, idents, iids, truth)

@@ -1,6 +1,7 @@
 """A combination of identity statistics, learned on shadow data only [reconstructed; beyond the paper].
 
-For every target person and every statistic (naive and diffing), the per-person LiRA features are
+For every target person and every statistic (naive, consistency gap and diffing diagnostics), the
+per-person LiRA features are
 computed as in ``lira``: the online log-likelihood ratio and the offline OUT z-score. A logistic
 regression (scikit-learn, standardised inputs) learns how to weigh them from the shadows alone:
 each shadow in turn plays the victim, its features computed against the *other* shadows
@@ -18,15 +19,18 @@ from sklearn.preprocessing import StandardScaler
 
 from faceleaks.attacks.base import Level, MembershipAttack, MembershipScores, PublicBase, ReferenceSet, ShadowModel
 from faceleaks.attacks.features import IDENTITY_FEATURES
-from faceleaks.attacks.membership.identity_stats import (IdentityStatistics, check_statistic, statistic_min_k,
-                                                         common_nonmember_references, target_groups)
-from faceleaks.attacks.membership.lira import fit_in_out, likelihood_ratio, shadow_statistics, statistic_supports
+from faceleaks.attacks.membership.consistency import check_pool_size
+from faceleaks.attacks.membership.identity_stats import (POOL_STATISTICS, IdentityStatistics, check_statistic,
+                                                         common_nonmember_references, shadow_identities,
+                                                         statistic_min_k, target_groups)
+from faceleaks.attacks.membership.lira import (DEFAULT_POOL_SIZE, fit_in_out, likelihood_ratio, shadow_statistics,
+                                               statistic_supports)
 from faceleaks.errors import DataError
 from faceleaks.serving.protocol import BlackBox, OutputKind
 
 __all__ = ["ShadowCombinationAttack", "DEFAULT_COMBINED"]
 
-DEFAULT_COMBINED = ("compactness", "mean_max_posterior", "label_agreement", "residual_norm", "residual_coherence")
+DEFAULT_COMBINED = ("compactness", "mean_max_posterior", "label_agreement", "consistency_gap")
 
 
 def _lira_features(x: np.ndarray, shadow: np.ndarray, is_in: np.ndarray) -> np.ndarray:
@@ -43,19 +47,30 @@ class ShadowCombinationAttack(MembershipAttack):
     Parameters
     ----------
     statistics : tuple of str, from ``identity_stats.SHADOW_STATISTICS``; diffing ones are dropped
-        (with the rest kept) when ``fit`` gets no public base
+        (with the rest kept) when ``fit`` gets no public base, ``consistency_gap`` also when it
+        gets no reference pool
     k : int >= 2, photos per identity
     C : float, inverse L2 strength of the logistic regression
-    ridge : float, L2 penalty of the diffing surrogates
+    ridge : float, L2 penalty of the residual surrogates
+    pool_size : int >= 20 or None, reference-pool photos each box's consistency-gap surrogate is
+        fitted on (seeded subsample; None: all)
+    seed : int, seed of that subsample
+
+    Raises
+    ------
+    ConfigError
+        Unknown statistic, k too small for one, or a bad ``pool_size``.
     """
 
     needs = frozenset({"shadows"})
 
     def __init__(self, *, statistics: tuple[str, ...] = DEFAULT_COMBINED, k: int = 5, C: float = 1.0,
-                 ridge: float = 1.0) -> None:
+                 ridge: float = 1.0, pool_size: int | None = DEFAULT_POOL_SIZE, seed: int = 0) -> None:
         self.statistics, self.k, self.C, self.ridge = tuple(statistics), k, C, ridge
+        self.pool_size, self.seed = pool_size, seed
         for s in self.statistics:
             check_statistic(s, k)
+        check_pool_size(pool_size)
         self.name = f"shadow-combination@k={k}"
 
     @classmethod
@@ -70,22 +85,25 @@ class ShadowCombinationAttack(MembershipAttack):
         return all(statistic_supports(s, kind) for s in self.statistics)
 
     def _fit(self, references: list[ReferenceSet], *, public_base: PublicBase | None = None,
-             shadows: list[ShadowModel]) -> "ShadowCombinationAttack":
+             shadows: list[ShadowModel], pool: ReferenceSet | None = None) -> "ShadowCombinationAttack":
         """Keep the shadows (>= 3: one is left out in turn); the weights are learned in ``score``,
         once the target people are known, from their statistics on the shadows only.
 
-        Diffing statistics are dropped (the rest kept) without a public base. Raises ``DataError``
-        with fewer than 3 shadows.
+        Diffing statistics are dropped (the rest kept) without a public base, the consistency gap
+        without a public base or a reference pool. Raises ``DataError`` with fewer than 3 shadows.
         """
         if len(shadows) < 3:
             raise DataError(f"ShadowCombinationAttack needs at least 3 shadow models, got {len(shadows)}")
-        names = self.statistics if public_base is not None else tuple(s for s in self.statistics
-                                                                       if s in IDENTITY_FEATURES)
+        names = tuple(s for s in self.statistics if s in IDENTITY_FEATURES or (
+            public_base is not None and (s not in POOL_STATISTICS or pool is not None)))
         if not names:
-            raise DataError("ShadowCombinationAttack: every statistic asked for needs the public base model")
+            raise DataError("ShadowCombinationAttack: every statistic asked for needs the public base model "
+                            "(and the consistency gap the reference pool)")
         self.shadows_ = list(shadows)
         refs = common_nonmember_references(references, shadows) if public_base is not None else None
-        self.stats_ = IdentityStatistics(names, self.k, references=refs, public_base=public_base, ridge=self.ridge)
+        self.stats_ = IdentityStatistics(names, self.k, references=refs, public_base=public_base, ridge=self.ridge,
+                                         pool=pool, pool_size=self.pool_size, seed=self.seed,
+                                         exclude=shadow_identities(shadows))
         self.threshold_ = 0.0
         return self
 

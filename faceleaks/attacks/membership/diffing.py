@@ -7,11 +7,20 @@ constant: a softmax undone). For a target person it computes the residuals of th
 outputs on k of their photos against that surrogate: fine-tuning moved the members' photos, so
 their residuals are larger and point the same way. No shadow model is needed.
 
-Statistics per identity (k photos): ``residual_norm`` (mean L2 norm of the residuals),
-``residual_coherence`` (mean pairwise cosine similarity of the residuals) and ``combined`` (the
-sum of both, each standardised by the references). Scores are standardised by the statistics of
-held-out reference identities (5-fold cross-fitting, so no reference is scored by a surrogate
-that saw it); the threshold is their ``1 - target_fpr`` quantile.
+Statistics per identity (k photos):
+
+- ``consistency_gap`` (the default; see ``consistency``): the box's compactness over the k photos
+  minus the compactness the surrogate predicts, the surrogate fitted (ridge, alpha by leave-one-out
+  CV, L2-normalised embeddings with intercept) on the attacker's **reference pool** (``pool``: many
+  known non-members, a few photos each) plus the reference identities;
+- diagnostics, with a ridge surrogate of fixed penalty ``ridge`` fitted on the reference identities
+  only: ``residual_norm`` (mean L2 norm of the residuals), ``residual_coherence`` (mean pairwise
+  cosine similarity of the residuals) and ``combined`` (the sum of both, each standardised by the
+  references).
+
+Scores are standardised by the statistics of held-out reference identities (5-fold cross-fitting,
+so no reference is scored by a surrogate that saw it); the threshold is their ``1 - target_fpr``
+quantile.
 """
 
 from __future__ import annotations
@@ -22,12 +31,15 @@ from sklearn.linear_model import Ridge
 from faceleaks.attacks.base import (Level, MembershipAttack, MembershipScores, PublicBase, ReferenceSet, first_k_groups,
                                    stack_groups)
 from faceleaks.attacks.features import centered_log_posterior, mean_pairwise_cosine
+from faceleaks.attacks.membership.consistency import (box_log_posteriors, check_pool_size, consistency_gaps,
+                                                      fit_surrogate, normalise_rows, pool_indices)
 from faceleaks.errors import ConfigError, DataError, UnsupportedOutputError
 from faceleaks.serving.protocol import BlackBox, OutputKind
 
 __all__ = ["BaseDiffAttack", "DIFF_STATISTICS", "RAW_DIFF_STATISTICS", "box_logits", "residual_statistics"]
 
-DIFF_STATISTICS = ("residual_norm", "residual_coherence", "combined")
+DIFF_STATISTICS = ("consistency_gap", "residual_norm", "residual_coherence", "combined")
+_N_FOLDS = 5
 RAW_DIFF_STATISTICS = ("residual_norm", "residual_coherence")
 
 
@@ -52,28 +64,46 @@ def residual_statistics(surrogate: Ridge, e: np.ndarray, z: np.ndarray, groups: 
 
 
 class BaseDiffAttack(MembershipAttack):
-    """Identity-level membership from residuals against a surrogate built on the public base.
+    """Identity-level membership from a box's outputs against a surrogate built on the public base.
 
     Parameters
     ----------
-    statistic : {"residual_norm", "residual_coherence", "combined"}
-    k : int, photos per identity (>= 2)
-    ridge : float, L2 penalty of the surrogate (scikit-learn ``Ridge(alpha=ridge)``)
+    statistic : {"consistency_gap", "residual_norm", "residual_coherence", "combined"}
+        ``consistency_gap`` (default) needs the reference pool (``fit(..., pool=...)``); the
+        residual statistics are diagnostics and ignore the pool.
+    k : int >= 2, photos per identity
+    ridge : float, L2 penalty of the residual statistics' surrogate (``Ridge(alpha=ridge)``); the
+        consistency gap chooses its own by cross-validation (``consistency.GAP_ALPHAS``)
     target_fpr : float, FPR (fraction) of the threshold on the reference identities
+    pool_size : int >= 20 or None, photos of the pool the consistency gap's surrogate is fitted on
+        (a seeded subsample; None: all)
+    seed : int, seed of that subsample
+
+    Raises
+    ------
+    ConfigError
+        Unknown statistic, k < 2 or a bad ``pool_size``.
     """
 
-    needs = frozenset({"references", "public_base"})
-
-    def __init__(self, *, statistic: str = "combined", k: int = 5, ridge: float = 1.0, target_fpr: float = 0.05) -> None:
+    def __init__(self, *, statistic: str = "consistency_gap", k: int = 5, ridge: float = 1.0,
+                 target_fpr: float = 0.05, pool_size: int | None = None, seed: int = 0) -> None:
         self.statistic = statistic
         self.k = k
         self.ridge = ridge
         self.target_fpr = target_fpr
+        self.pool_size = pool_size
+        self.seed = seed
         if statistic not in DIFF_STATISTICS:
             raise ConfigError(f"unknown statistic {statistic!r}; choose one of {DIFF_STATISTICS}")
         if k < 2:
             raise ConfigError(f"BaseDiffAttack needs k >= 2 photos per identity, got {k}")
+        check_pool_size(pool_size)
         self.name = f"base-diff-{statistic}@k={k}"
+
+    @property
+    def needs(self) -> frozenset[str]:
+        """References and the public base; the consistency gap also needs the reference pool."""
+        return frozenset({"references", "public_base"} | ({"pool"} if self.statistic == "consistency_gap" else set()))
 
     @classmethod
     def for_setting(cls, params, *, level, k, output_kind):
@@ -85,34 +115,68 @@ class BaseDiffAttack(MembershipAttack):
         return kind is OutputKind.POSTERIOR
 
     def _fit(self, references: list[ReferenceSet], *, public_base: PublicBase | None = None,
-             shadows=()) -> "BaseDiffAttack":
+             shadows=(), pool: ReferenceSet | None = None) -> "BaseDiffAttack":
         refs = [r for r in references if not np.any(r.is_member)]
         if not refs:
             raise DataError("BaseDiffAttack needs references of known non-members queried on the victim box")
         ref = refs[0]
-        _, groups = first_k_groups(ref.identity_ids, self.k)
+        names, groups = first_k_groups(ref.identity_ids, self.k)
         if len(groups) < 10:
             raise DataError(f"BaseDiffAttack needs >= 10 reference identities with k={self.k} photos, got {len(groups)}")
         idx, local = stack_groups(groups)
+        self.box_, self.public_base_ = ref.box, public_base
+        if self.statistic == "consistency_gap":
+            null = self._fit_gap(ref, idx, local, set(names), pool)
+        else:
+            null = self._fit_residuals(ref, idx, local)
+        self.mean_, self.std_ = null.mean(0), np.maximum(null.std(0), 1e-12)
+        self.null_scores_ = self._combine(null)
+        self.threshold_ = float(np.quantile(self.null_scores_, 1.0 - self.target_fpr))
+        return self
+
+    def _fit_residuals(self, ref: ReferenceSet, idx: np.ndarray, local: list[np.ndarray]) -> np.ndarray:
+        """(n_ref, 2) cross-fitted residual statistics of the references; fits ``surrogate_``."""
         z = box_logits(ref.box, ref.images[idx])
-        e = np.asarray(public_base.embed(ref.images[idx]), dtype=np.float64)
-        folds = np.arange(len(local)) % 5
+        e = np.asarray(self.public_base_.embed(ref.images[idx]), dtype=np.float64)
+        folds = np.arange(len(local)) % _N_FOLDS
         null = np.zeros((len(local), 2))
-        for f in range(5):
+        for f in range(_N_FOLDS):
             train = np.concatenate([local[i] for i in np.flatnonzero(folds != f)])
             held = [local[i] for i in np.flatnonzero(folds == f)]
             sur = Ridge(alpha=self.ridge).fit(e[train], z[train])
             null[folds == f] = residual_statistics(sur, e, z, held)
         self.surrogate_ = Ridge(alpha=self.ridge).fit(e, z)
-        self.box_, self.public_base_ = ref.box, public_base
-        self.mean_, self.std_ = null.mean(0), np.maximum(null.std(0), 1e-12)
-        self.null_scores_ = self._combine(null)
-        self.threshold_ = float(np.quantile(self.null_scores_, 1.0 - self.target_fpr))
         self.n_queries_fit_ = len(idx)
-        return self
+        return null
+
+    def _fit_gap(self, ref: ReferenceSet, idx: np.ndarray, local: list[np.ndarray], ref_names: set[str],
+                 pool: ReferenceSet) -> np.ndarray:
+        """(n_ref, 1) cross-fitted consistency gaps of the references; fits ``surrogate_`` on the
+        pool (minus any reference identity) plus every reference photo."""
+        if pool.box is not ref.box:
+            raise DataError("BaseDiffAttack: the reference pool must be queried on the victim box (pool.box is not "
+                            "the box of the known non-member references)")
+        pidx = pool_indices(pool, pool_size=self.pool_size, seed=self.seed, exclude=ref_names)
+        zp, ep = box_log_posteriors(pool.box, pool.images[pidx]), self._embed(pool.images[pidx])
+        z, e = box_log_posteriors(ref.box, ref.images[idx]), self._embed(ref.images[idx])
+        folds = np.arange(len(local)) % _N_FOLDS
+        null = np.zeros((len(local), 1))
+        for f in range(_N_FOLDS):
+            train = np.concatenate([local[i] for i in np.flatnonzero(folds != f)])
+            held = [local[i] for i in np.flatnonzero(folds == f)]
+            sur = fit_surrogate(np.vstack([ep, e[train]]), np.vstack([zp, z[train]]))
+            null[folds == f, 0] = consistency_gaps(z, sur.predict(e), held)
+        self.surrogate_ = fit_surrogate(np.vstack([ep, e]), np.vstack([zp, z]))
+        self.n_queries_fit_ = len(idx) + len(pidx)
+        return null
+
+    def _embed(self, images: np.ndarray) -> np.ndarray:
+        return normalise_rows(self.public_base_.embed(images))
 
     def _combine(self, raw: np.ndarray) -> np.ndarray:
         zs = (raw - self.mean_) / self.std_
+        if self.statistic == "consistency_gap":
+            return zs[:, 0]
         return {"residual_norm": zs[:, 0], "residual_coherence": zs[:, 1], "combined": zs.sum(1)}[self.statistic]
 
     def _score(self, box: BlackBox, images: np.ndarray, *, identity_ids: np.ndarray,
@@ -121,7 +185,12 @@ class BaseDiffAttack(MembershipAttack):
             raise DataError("BaseDiffAttack scores the box its surrogate was fitted on")
         names, groups = first_k_groups(identity_ids, self.k, strict=True)
         idx, local = stack_groups(groups)
-        z = box_logits(box, images[idx])
-        e = np.asarray(self.public_base_.embed(images[idx]), dtype=np.float64)
-        scores = self._combine(residual_statistics(self.surrogate_, e, z, local))
+        if self.statistic == "consistency_gap":
+            z = box_log_posteriors(box, images[idx])
+            raw = consistency_gaps(z, self.surrogate_.predict(self._embed(images[idx])), local)[:, None]
+        else:
+            z = box_logits(box, images[idx])
+            e = np.asarray(self.public_base_.embed(images[idx]), dtype=np.float64)
+            raw = residual_statistics(self.surrogate_, e, z, local)
+        scores = self._combine(raw)
         return MembershipScores(scores, np.array(names), Level.IDENTITY, self.name, self.threshold_, len(idx))

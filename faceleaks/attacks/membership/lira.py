@@ -4,8 +4,9 @@ arXiv 2112.03570, Sec. IV [paper]; per identity instead of per example [reconstr
 The attacker fine-tunes S shadow teachers from the public base on data it controls, each target
 person's photos included in a random half of them ("online") or in none ("offline"), and builds a
 shadow student on each with the victim's recipe. For a target person it computes an identity
-statistic of k photos on the victim and on every shadow (``compactness``, ..., or the diffing
-statistics ``residual_norm`` / ``residual_coherence``, see ``identity_stats``), fits Gaussians to
+statistic of k photos on the victim and on every shadow (``compactness``, ..., the
+``consistency_gap`` against each box's own surrogate fitted on the reference pool, or the diagnostic
+diffing statistics ``residual_norm`` / ``residual_coherence``, see ``identity_stats``), fits Gaussians to
 the shadows where the person was IN and OUT (per-person means, variances pooled over people, as
 LiRA does with few shadows), and scores the log-likelihood ratio (online) or the standardised
 distance from the OUT distribution (offline). Higher = member.
@@ -20,22 +21,28 @@ from scipy.stats import norm
 
 from faceleaks.attacks.base import Level, MembershipAttack, MembershipScores, PublicBase, ReferenceSet, ShadowModel
 from faceleaks.attacks.features import LABEL_FEATURES
+from faceleaks.attacks.membership.consistency import check_pool_size
 from faceleaks.attacks.membership.diffing import RAW_DIFF_STATISTICS
-from faceleaks.attacks.membership.identity_stats import (IdentityStatistics, check_statistic, statistic_min_k,
-                                                         common_nonmember_references, target_groups)
+from faceleaks.attacks.membership.identity_stats import (POOL_STATISTICS, IdentityStatistics, check_statistic,
+                                                         common_nonmember_references, shadow_identities,
+                                                         statistic_min_k, target_groups)
 from faceleaks.errors import DataError
 from faceleaks.serving.protocol import BlackBox, OutputKind
 
-__all__ = ["IdentityLiRAAttack", "fit_in_out", "shadow_statistics", "statistic_supports", "likelihood_ratio"]
+__all__ = ["IdentityLiRAAttack", "fit_in_out", "shadow_statistics", "statistic_supports", "likelihood_ratio",
+           "DEFAULT_POOL_SIZE"]
+
+DEFAULT_POOL_SIZE = 1000
+"""Pool photos each box's consistency-gap surrogate is fitted on, on the shadow paths (LiRA, combination)."""
 
 
 def statistic_supports(statistic: str, kind: OutputKind) -> bool:
     """Whether an identity statistic is computable from outputs of ``kind``.
 
-    Diffing statistics need full posteriors; ``label_agreement`` works on labels; the others need
-    posteriors or top-k.
+    Diffing statistics and the consistency gap need full posteriors; ``label_agreement`` works on
+    labels; the others need posteriors or top-k.
     """
-    if statistic in RAW_DIFF_STATISTICS:
+    if statistic in RAW_DIFF_STATISTICS or statistic in POOL_STATISTICS:
         return kind is OutputKind.POSTERIOR
     return kind is not OutputKind.LABEL or statistic in LABEL_FEATURES
 
@@ -94,22 +101,36 @@ class IdentityLiRAAttack(MembershipAttack):
 
     Parameters
     ----------
-    statistic : str, one of ``SHADOW_STATISTICS`` (``compactness``, ``residual_norm``, ...)
+    statistic : str, one of ``SHADOW_STATISTICS`` (``compactness``, ``consistency_gap``, ...)
     k : int, photos per identity
     online : bool, use IN and OUT shadows (True) or OUT only (False)
-    ridge : float, L2 penalty of the diffing surrogates (diffing statistics only)
+    ridge : float, L2 penalty of the residual surrogates (``residual_norm`` / ``residual_coherence`` only)
+    pool_size : int >= 20 or None, reference-pool photos each box's consistency-gap surrogate is
+        fitted on (a seeded subsample of the pool minus every shadow's identities; None: all);
+        ``consistency_gap`` only
+    seed : int, seed of that subsample
+
+    Raises
+    ------
+    ConfigError
+        Unknown statistic, k too small for it, or a bad ``pool_size``.
     """
 
-    def __init__(self, *, statistic: str = "compactness", k: int = 5, online: bool = True, ridge: float = 1.0) -> None:
+    def __init__(self, *, statistic: str = "compactness", k: int = 5, online: bool = True, ridge: float = 1.0,
+                 pool_size: int | None = DEFAULT_POOL_SIZE, seed: int = 0) -> None:
         self.statistic, self.k, self.online, self.ridge = statistic, k, online, ridge
+        self.pool_size, self.seed = pool_size, seed
         check_statistic(statistic, k)
+        check_pool_size(pool_size)
         self.name = f"lira-{'online' if online else 'offline'}-{statistic}@k={k}"
 
     @property
     def needs(self) -> frozenset[str]:
-        """Shadows; diffing statistics also need the public base and known non-member references."""
-        diff = self.statistic in RAW_DIFF_STATISTICS
-        return frozenset({"shadows"} | ({"public_base", "references"} if diff else set()))
+        """Shadows; residual statistics also need the public base and known non-member references, the
+        consistency gap the public base and the reference pool."""
+        extra = {"public_base", "references"} if self.statistic in RAW_DIFF_STATISTICS else (
+            {"public_base", "pool"} if self.statistic in POOL_STATISTICS else set())
+        return frozenset({"shadows"} | extra)
 
     @classmethod
     def for_setting(cls, params, *, level, k, output_kind):
@@ -123,9 +144,10 @@ class IdentityLiRAAttack(MembershipAttack):
         return statistic_supports(self.statistic, kind)
 
     def _fit(self, references: list[ReferenceSet], *, public_base: PublicBase | None = None,
-             shadows: list[ShadowModel]) -> "IdentityLiRAAttack":
-        """Keep the shadow models; diffing statistics also fit one surrogate per box on the known
-        non-members in ``references`` that no shadow trained on (needs ``public_base``).
+             shadows: list[ShadowModel], pool: ReferenceSet | None = None) -> "IdentityLiRAAttack":
+        """Keep the shadow models; residual statistics also fit one surrogate per box on the known
+        non-members in ``references`` that no shadow trained on (needs ``public_base``), the
+        consistency gap one per box on the pool photos of people no shadow trained on.
 
         The threshold is 0 online (equal likelihoods) and 2 standard deviations above the OUT mean offline.
 
@@ -134,8 +156,10 @@ class IdentityLiRAAttack(MembershipAttack):
         if len(shadows) < 2:
             raise DataError(f"IdentityLiRAAttack needs at least 2 shadow models, got {len(shadows)}")
         self.shadows_ = list(shadows)
-        self.stats_ = IdentityStatistics((self.statistic,), self.k, references=common_nonmember_references(
-            references, shadows) if public_base is not None else None, public_base=public_base, ridge=self.ridge)
+        refs = common_nonmember_references(references, shadows) if public_base is not None else None
+        self.stats_ = IdentityStatistics((self.statistic,), self.k, references=refs, public_base=public_base,
+                                         ridge=self.ridge, pool=pool, pool_size=self.pool_size, seed=self.seed,
+                                         exclude=shadow_identities(shadows))
         self.threshold_ = 0.0 if self.online else 2.0
         return self
 

@@ -77,7 +77,8 @@ class ShadowClassifierAttack(MembershipAttack):
             return MLPClassifier(hidden_layer_sizes=(32,), max_iter=500, random_state=seed)
         return LogisticRegression(C=1.0, class_weight="balanced", max_iter=1000, random_state=seed)
 
-    def _fit(self, references: list[ReferenceSet], *, public_base=None, shadows=()) -> "ShadowClassifierAttack":
+    def _fit(self, references: list[ReferenceSet], *, public_base=None, shadows=(),
+             pool=None) -> "ShadowClassifierAttack":
         ex = [self._extract(r.box, r.images, r.identity_ids, is_member=r.is_member, strict=False)
               for r in references]
         self.calibrator_ = fit_standardizer(references, ex)

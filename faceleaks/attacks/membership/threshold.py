@@ -61,7 +61,7 @@ class ThresholdAttack(MembershipAttack):
         return extract(box, images, identity_ids, level=Level(self.level), k=self.k,
                        names=(self.feature,), **kw)
 
-    def _fit(self, references: list[ReferenceSet], *, public_base=None, shadows=()) -> "ThresholdAttack":
+    def _fit(self, references: list[ReferenceSet], *, public_base=None, shadows=(), pool=None) -> "ThresholdAttack":
         ex = [self._extract(r.box, r.images, r.identity_ids, is_member=r.is_member, strict=False)
               for r in references]
         self.calibrator_ = fit_standardizer(references, ex)
