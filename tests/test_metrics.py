@@ -158,3 +158,82 @@ def test_bootstrap_ci_is_the_quantiles_of_the_replicates():
         metrics.bootstrap_auc_replicates(y, np.stack([s, s]), groups=y, n_bootstrap=10)
     with pytest.raises(DataError, match="must be finite"):
         metrics.bootstrap_auc_replicates(y, np.stack([s, np.r_[s[:-1], np.nan]]), n_bootstrap=10)
+
+
+# --- bootstrap over people (decisions sharing people, e.g. one per victim) ------------------------
+
+
+def _shared_people(seed, n_people=60, max_decisions=8, ties=False):
+    """Each person makes 1..max_decisions decisions, as a member in some and a non-member in others,
+    with a person effect shared by all their decisions."""
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(1, max_decisions + 1, n_people)
+    person = np.repeat([f"p{i}" for i in range(n_people)], sizes)
+    y = rng.integers(0, 2, person.size)
+    s = rng.normal(0, 1, n_people)[np.repeat(np.arange(n_people), sizes)] + 0.8 * y + rng.normal(0, 0.5, y.size)
+    return y, (np.round(s, 1) if ties else s), person
+
+
+def _slow_people_bootstrap(y, s, person, fprs, n_bootstrap, seed):
+    """Obviously correct loop: the same people drawn as ``bootstrap_people_replicates`` (people in
+    sorted order of their ids), every decision of each drawn person kept, metrics from
+    ``tpr_at_fpr`` and scikit-learn on the concatenated resample."""
+    people = np.unique(person.astype(str))
+    picks = np.random.default_rng(seed).integers(0, people.size, (n_bootstrap, people.size))
+    aucs, tprs = [], []
+    for b in range(n_bootstrap):
+        idx = np.concatenate([np.flatnonzero(person == people[p]) for p in picks[b]])
+        yb, sb = y[idx], s[idx]
+        both = 0 < yb.sum() < yb.size
+        aucs.append(skm.roc_auc_score(yb, sb) if both else np.nan)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UndefinedMetricWarning)
+            tprs.append([metrics.tpr_at_fpr(yb, sb, f) if both else np.nan for f in fprs])
+    return np.array(aucs), np.array(tprs).reshape(n_bootstrap, len(fprs))
+
+
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("n_people", [3, 60])
+def test_people_bootstrap_matches_a_slow_loop(ties, n_people):
+    y, s, person = _shared_people(7, n_people=n_people, ties=ties)
+    fprs = (0.005, 0.0075, 0.05, 0.5)  # 60 people: 0.005 never resolvable, 0.0075 in ~2 of 3 resamples
+    aucs, tprs = metrics.bootstrap_people_replicates(y, s, groups=person, fprs=fprs, n_bootstrap=300, seed=3)
+    slow_aucs, slow_tprs = _slow_people_bootstrap(y, s, person, fprs, 300, 3)
+    np.testing.assert_allclose(aucs, slow_aucs, atol=1e-12)
+    np.testing.assert_allclose(tprs, slow_tprs, atol=1e-12)
+    assert np.isnan(tprs[:, 0]).all() and np.isfinite(tprs[:, 3]).all()
+
+
+def test_people_bootstrap_without_groups_resamples_decisions():
+    y, s, _ = _shared_people(2)
+    a = metrics.bootstrap_people_replicates(y, s, fprs=(0.1,), n_bootstrap=50, seed=1)
+    b = metrics.bootstrap_people_replicates(y, s, groups=np.arange(y.size), fprs=(0.1,), n_bootstrap=50, seed=1)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    with pytest.raises(DataError, match="groups .* differ in length"):
+        metrics.bootstrap_people_replicates(y, s, groups=np.arange(3), n_bootstrap=5)
+
+
+def test_tpr_ci_is_nan_with_warning_when_resamples_cannot_resolve_the_fpr():
+    y, s, person = _shared_people(0, n_people=200)  # about 450 non-member decisions
+    with pytest.warns(UndefinedMetricWarning, match=r"TPR at FPR=0.001: \d+ of 200 resamples cannot resolve it"):
+        ci = metrics.bootstrap_tpr_at_fpr_ci(y, s, 0.001, groups=person, n_bootstrap=200, seed=0)
+    assert np.isnan(ci.low) and np.isnan(ci.high)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ci = metrics.bootstrap_tpr_at_fpr_ci(y, s, 0.05, groups=person, n_bootstrap=200, seed=0)
+    assert ci.low <= metrics.tpr_at_fpr(y, s, 0.05) <= ci.high and ci.level == 0.95
+
+
+def test_people_bootstrap_is_wider_than_a_decision_bootstrap_for_shared_people():
+    rng = np.random.default_rng(5)
+    person = np.repeat(np.arange(150), 20)  # 150 people x 20 victims, strong person effect
+    y = rng.integers(0, 2, person.size)
+    s = 2.0 * rng.normal(0, 1, 150)[person] + 1.0 * y + rng.normal(0, 0.3, person.size)
+    by_person = metrics.bootstrap_tpr_at_fpr_ci(y, s, 0.01, groups=person, n_bootstrap=300, seed=1)
+    by_decision = metrics.bootstrap_tpr_at_fpr_ci(y, s, 0.01, n_bootstrap=300, seed=1)
+    assert (by_person.high - by_person.low) > 2 * (by_decision.high - by_decision.low)
+    auc_person = metrics.bootstrap_people_auc_ci(y, s, groups=person, n_bootstrap=300, seed=1)
+    auc_decision = metrics.bootstrap_people_auc_ci(y, s, n_bootstrap=300, seed=1)
+    assert auc_person.low <= metrics.auc_score(y, s) <= auc_person.high
+    assert (auc_person.high - auc_person.low) > 1.3 * (auc_decision.high - auc_decision.low)
