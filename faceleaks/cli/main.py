@@ -123,6 +123,7 @@ def run(
     shadows: Optional[int] = typer.Option(None, "--shadows", help="Shadow teachers per setting for LiRA and the shadow combination (default 8; 0: off)."),
     executor: Optional[str] = typer.Option(None, "--executor", help="Where shadow teachers train: process (default), serial, ray."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Parallel shadow-teacher tasks (default 2)."),
+    victims: Optional[str] = typer.Option(None, "--victims", help="Low-FPR evaluation by random inclusion instead: N victim teachers (or 'auto' for >= 3,000 non-member decisions at k = 5), each attacked with the others as shadows; writes inclusion.json/.md/_roc.png."),
     no_progress: bool = typer.Option(False, "--no-progress", help="Hide progress bars."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what is cached, loaded and trained."),
 ) -> None:
@@ -145,6 +146,9 @@ def run(
     def go() -> None:
         if k is not None:  # typed here, once: the config only ever sees integers
             overrides.setdefault("attack", {})["ks"] = _parse_ints(k, "--k")
+        if victims is not None:
+            _run_inclusion(build_config(quick=quick, config=config, overrides=overrides), _parse_victims(victims))
+            return
         _run(quick, config, overrides, _parse_ints(seeds, "--seeds", "0,1,2") if seeds else None)
 
     _run_guarded(go)
@@ -165,6 +169,40 @@ def _run(quick: bool, config: Optional[Path], overrides: dict, seeds: tuple[int,
         return
     record = run_experiment(cfg, out_dir=out_dir, cache_dir=cache)
     _print_summary(record, write_report(record, out_dir))
+
+
+def _parse_victims(text: str) -> int | None:
+    """``--victims``: an integer N >= 4, or ``auto`` (None: N chosen for 3,000 non-member decisions at k = 5)."""
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        return int(text)
+    except ValueError as err:
+        raise ConfigError(f"--victims must be an integer N >= 4 or 'auto', got {text!r}") from err
+
+
+def _run_inclusion(cfg: ExperimentConfig, n_victims: int | None) -> None:
+    """The random-inclusion (N-victim) evaluation: run it, write its report, print the headline lines."""
+    from faceleaks.evaluation.random_inclusion import run_random_inclusion
+    from faceleaks.progress import set_enabled
+    from faceleaks.report.inclusion import write_inclusion_report
+
+    set_enabled(cfg.runtime.progress)
+    out_dir = Path(cfg.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cache = Path(cfg.runtime.cache_dir).expanduser() if cfg.runtime.cache_dir else default_cache_dir()
+    record = run_random_inclusion(cfg, out_dir=out_dir, cache_dir=cache, n_victims=n_victims)
+    paths = write_inclusion_report(record, out_dir)
+    table = Table(title=f"Random inclusion: {record.n_victims} victims, pooled decisions (full table: inclusion.md)")
+    for col in ("student", "k", "attack", "teacher", "AUC", "TPR@1%", "TPR@0.1%", "eps lower bound"):
+        table.add_column(col)
+    for r in record.rows:
+        eps = f"{r.epsilon.epsilon:.2f}" if r.epsilon is not None else "n/a"
+        table.add_row(r.student, str(r.k), r.attack, r.teacher, f"{r.auc:.3f}", f"{r.tpr_at_fpr.get(0.01, float('nan')):.3f}",
+                      f"{r.tpr_at_fpr.get(0.001, float('nan')):.3f}", eps)
+    console.print(table)
+    for name, path in paths.items():
+        console.print(f"{name}: {path}")
 
 
 def _sweep(cfg: ExperimentConfig, seeds: tuple[int, ...], out_dir: Path, cache: Path) -> None:
