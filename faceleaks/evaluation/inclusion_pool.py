@@ -74,11 +74,12 @@ class InclusionPool:
 
 
 def candidate_pool(data: Dataset, cfg: ExperimentConfig, *, cache_dir: Path | None,
-                   exclude_roles: tuple[str, ...] = EXCLUDED_ROLES) -> InclusionPool:
+                   exclude_roles: tuple[str, ...] = EXCLUDED_ROLES, max_people: int | None = None) -> InclusionPool:
     """Every LFW person with >= ``cfg.split.min_images_student`` readable photos outside ``exclude_roles``.
 
     Photos are read with the run's chipper (cached chips); each person's order is a seeded
     permutation (``derive_seed(cfg.seed, "inclusion-pool")``) cut at ``data.max_images_per_identity``.
+    ``max_people`` keeps a seeded subset of that many people (None: all; small runs and tests).
 
     Raises
     ------
@@ -91,6 +92,8 @@ def candidate_pool(data: Dataset, cfg: ExperimentConfig, *, cache_dir: Path | No
     low = cfg.split.min_images_student
     people = sorted(p for p, ids in by_identity.items() if len(ids) >= low and p not in taken)
     rng = make_rng(derive_seed(cfg.seed, "inclusion-pool"))
+    if max_people is not None and max_people < len(people):
+        people = sorted(people[i] for i in rng.permutation(len(people))[:max_people])
     order = {}
     for p in people:
         ids = sorted(by_identity[p])

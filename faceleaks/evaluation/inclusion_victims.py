@@ -17,17 +17,20 @@ import json
 import logging
 import os
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from faceleaks.attacks.membership.identity_stats import IdentityStatistics
+from faceleaks.attacks.base import PublicBase, ReferenceSet
+from faceleaks.attacks.membership.identity_stats import POOL_STATISTICS, IdentityStatistics
+from faceleaks.attacks.membership.lira import DEFAULT_POOL_SIZE
 from faceleaks.config import ExperimentConfig
 from faceleaks.errors import ArtifactError, ConfigError
 from faceleaks.evaluation.inclusion_pool import InclusionPool, QuerySet
 from faceleaks.evaluation.inclusion_results import VictimRecord, VictimStatistics
 from faceleaks.evaluation.jsonio import read_json, write_json
+from faceleaks.memo import image_keys
 from faceleaks.evaluation.owner import build_students
 from faceleaks.models.dlib_teacher import FinetuneJob, dlib_base_teacher, dlib_teacher_path, finetune_dlib_teacher, \
     finetune_dlib_teachers
@@ -37,8 +40,8 @@ from faceleaks.serving.perturb import reveal
 from faceleaks.serving.sealed import seal
 from faceleaks.serving.wrappers import CachingBlackBox, CountingBlackBox
 
-__all__ = ["victim_name", "victim_jobs", "train_victims", "box_statistics", "victim_statistics",
-           "control_statistics"]
+__all__ = ["victim_name", "victim_jobs", "train_victims", "MemoPublicBase", "StatisticResources", "box_statistics",
+           "victim_statistics", "control_statistics"]
 
 log = logging.getLogger(__name__)
 
@@ -85,17 +88,65 @@ def _box(student, cfg: ExperimentConfig) -> tuple[object, CountingBlackBox]:
     return seal(CachingBlackBox(counting)), counting
 
 
+class MemoPublicBase(PublicBase):
+    """A public base that embeds each batch of images once (the same pool photos reach every box)."""
+
+    def __init__(self, base: PublicBase) -> None:
+        self._base, self._memo = base, {}
+
+    def embed(self, images: np.ndarray) -> np.ndarray:
+        key = b"".join(image_keys(images))
+        if key not in self._memo:
+            self._memo[key] = np.asarray(self._base.embed(images), dtype=np.float64)
+        return self._memo[key]
+
+
+@dataclass(frozen=True)
+class StatisticResources:
+    """What statistics beyond the naive ones need (``POOL_STATISTICS``: the consistency gap).
+
+    Attributes
+    ----------
+    public_base : PublicBase, the attacker's copy of the public model
+    pool_images : ndarray (n_pool, S, S, 3) uint8, the attacker's reference pool (people of no role)
+    pool_ids : ndarray (n_pool,) str, the person in each pool photo
+    pool_size : int or None, pool photos each box's surrogate is fitted on (seeded subsample)
+    seed : int, seed of that subsample
+    """
+
+    public_base: PublicBase
+    pool_images: np.ndarray
+    pool_ids: np.ndarray
+    pool_size: int | None = DEFAULT_POOL_SIZE
+    seed: int = 0
+
+    def for_box(self, box) -> dict:
+        """``IdentityStatistics`` keyword arguments, the pool queried on ``box`` (its own surrogate)."""
+        pool = ReferenceSet(box, self.pool_images, self.pool_ids, np.zeros(len(self.pool_ids), dtype=bool))
+        return {"public_base": self.public_base, "pool": pool, "pool_size": self.pool_size, "seed": self.seed}
+
+
 def box_statistics(box, queries: QuerySet, statistics: tuple[str, ...],
-                   resources: dict | None = None) -> dict[int, dict[str, tuple[float, ...]]]:
+                   resources: StatisticResources | None = None) -> dict[int, dict[str, tuple[float, ...]]]:
     """k -> statistic -> its value for each person audited at k (``queries.groups[k][0]`` order).
 
     Computed by ``IdentityStatistics`` (the object ``IdentityLiRAAttack`` scores with) through
-    ``box.query`` only; ``resources`` are extra keyword arguments for it (public base, pool).
+    ``box.query`` only. Statistics in ``POOL_STATISTICS`` need ``resources``; each box then gets its
+    own surrogate, fitted on the pool photos queried on that box (none of them is a pool person).
+
+    Raises
+    ------
+    ConfigError
+        A pool statistic without ``resources``.
     """
+    if set(statistics) & set(POOL_STATISTICS) and resources is None:
+        raise ConfigError(f"statistics {sorted(set(statistics) & set(POOL_STATISTICS))} need the public base and the "
+                          "reference pool (split.n_reference_pool > 0)")
+    kwargs = resources.for_box(box) if set(statistics) & set(POOL_STATISTICS) else {}
     out = {}
     for k in sorted(queries.groups, reverse=True):  # largest k first: the smaller ones hit the box's cache
         _, groups = queries.groups[k]
-        stats = IdentityStatistics(tuple(statistics), k, **(resources or {}))(box, queries.images, groups)
+        stats = IdentityStatistics(tuple(statistics), k, **kwargs)(box, queries.images, groups)
         out[k] = {name: tuple(float(x) for x in stats[:, j]) for j, name in enumerate(statistics)}
     return dict(sorted(out.items()))
 
@@ -103,7 +154,8 @@ def box_statistics(box, queries: QuerySet, statistics: tuple[str, ...],
 def _key(cfg: ExperimentConfig, members: np.ndarray, queries: QuerySet, statistics: tuple[str, ...],
          students: tuple[str, ...]) -> str:
     """Hash of everything a victim's statistics depend on (a saved file with another key is recomputed)."""
-    what = {"teacher": asdict(cfg.teacher), "student": asdict(cfg.student), "output": cfg.attack.output,
+    what = {"teacher": asdict(cfg.teacher), "student": asdict(cfg.student), "split": asdict(cfg.split),
+            "output": cfg.attack.output,
             "top_k": cfg.attack.top_k, "seed": cfg.seed, "members": np.flatnonzero(members).tolist(),
             "queries": queries.image_ids.tolist(), "ks": sorted(queries.groups), "statistics": list(statistics),
             "students": list(students)}
@@ -131,7 +183,7 @@ def _save(stats: VictimStatistics, path: Path) -> None:
 
 
 def _measure(teacher, data, cfg: ExperimentConfig, queries: QuerySet, statistics, students, prefix: str,
-             resources: dict | None) -> tuple[dict, dict[str, float], int]:
+             resources: StatisticResources | None) -> tuple[dict, dict[str, float], int]:
     """Students on ``teacher``, then the statistics through each attacked student's sealed box."""
     built = build_students(teacher, data, cfg, shadow=False, prefix=prefix)
     unknown = sorted(set(students) - set(built))
@@ -147,7 +199,7 @@ def _measure(teacher, data, cfg: ExperimentConfig, queries: QuerySet, statistics
 
 def victim_statistics(v: int, job: FinetuneJob, data, cfg: ExperimentConfig, queries: QuerySet, members: np.ndarray,
                       *, statistics: tuple[str, ...], students: tuple[str, ...], cache_dir: Path, out_dir: Path,
-                      was_cached: bool, resources: dict | None = None) -> VictimStatistics:
+                      was_cached: bool, resources: StatisticResources | None = None) -> VictimStatistics:
     """Victim ``v``'s statistics: read back from ``out_dir`` if saved for the same settings, else computed.
 
     The teacher comes from the cache (``train_victims`` fine-tuned it); its students are built and
@@ -173,7 +225,7 @@ def victim_statistics(v: int, job: FinetuneJob, data, cfg: ExperimentConfig, que
 
 def control_statistics(data, cfg: ExperimentConfig, queries: QuerySet, *, statistics: tuple[str, ...],
                        students: tuple[str, ...], cache_dir: Path,
-                       resources: dict | None = None) -> tuple[dict, dict[str, float], int]:
+                       resources: StatisticResources | None = None) -> tuple[dict, dict[str, float], int]:
     """The negative control: dlib's unmodified model with students, queried like every victim."""
     base = dlib_base_teacher(cfg.teacher, cache_dir=cache_dir, name="inclusion-control")
     return _measure(base, data, cfg, queries, statistics, students, "inclusion-control", resources)

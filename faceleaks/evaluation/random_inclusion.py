@@ -31,15 +31,19 @@ from pathlib import Path
 
 import numpy as np
 
+from faceleaks.attacks.membership.identity_stats import POOL_STATISTICS
 from faceleaks.config import ExperimentConfig
 from faceleaks.errors import ConfigError
+from faceleaks.evaluation.attacker import TeacherPublicBase
 from faceleaks.evaluation.dataset import prepare_data
 from faceleaks.evaluation.inclusion_pool import InclusionPool, candidate_pool, query_set
 from faceleaks.evaluation.inclusion_results import InclusionCost, InclusionRecord, InclusionRow, PoolSummary
 from faceleaks.evaluation.inclusion_scoring import (assign_members, choose_n_victims, loo_lira_scores,
                                                     nonmember_decisions, pool_decisions, summarise_decisions)
-from faceleaks.evaluation.inclusion_victims import control_statistics, train_victims, victim_jobs, victim_statistics
+from faceleaks.evaluation.inclusion_victims import (MemoPublicBase, StatisticResources, control_statistics,
+                                                    train_victims, victim_jobs, victim_statistics)
 from faceleaks.evaluation.owner import Timer
+from faceleaks.models.dlib_teacher import dlib_base_teacher
 from faceleaks.models.training import configure_torch
 from faceleaks.progress import track
 
@@ -65,7 +69,7 @@ def _check(cfg: ExperimentConfig, n_victims: int | None, statistics: tuple[str, 
 def run_random_inclusion(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Path, n_victims: int | None = None,
                          statistics: tuple[str, ...] = ("compactness",), students: tuple[str, ...] = ("lfw-identity",),
                          target_nonmember_decisions: int = TARGET_NONMEMBER_DECISIONS,
-                         member_fraction: float = 0.5, resources: dict | None = None) -> InclusionRecord:
+                         member_fraction: float = 0.5, max_pool_people: int | None = None) -> InclusionRecord:
     """Run the N-victim evaluation; per-victim results go to ``out_dir/inclusion-victims/``.
 
     Parameters
@@ -73,11 +77,11 @@ def run_random_inclusion(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Pat
     cfg : the run's settings (teacher recipe, students, output kind, ks, FPRs, bootstrap, executor)
     out_dir, cache_dir : output folder (``split.json``, per-victim files) and the model/chip cache
     n_victims : N >= 4, or None to choose it for ``target_nonmember_decisions`` at k = 5
-    statistics : identity statistics for LiRA (``IdentityStatistics`` names, e.g. ``compactness``)
+    statistics : identity statistics for LiRA (``IdentityStatistics`` names: ``compactness``, or
+        ``consistency_gap``, which also needs the split's reference pool and the public dlib base)
     students : which of the owner's students are attacked (``lfw-identity``, ``utk-age``)
     member_fraction : share of the pool each victim trains on
-    resources : extra keyword arguments of ``IdentityStatistics`` (public base, pool) for statistics
-        that need them
+    max_pool_people : keep a seeded subset of the pool of this many people (None: the whole pool)
 
     Returns
     -------
@@ -95,7 +99,7 @@ def run_random_inclusion(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Pat
     configure_torch(cfg.runtime.threads)
     with timer("data"):
         data = prepare_data(cfg, out_dir=Path(out_dir), cache_dir=Path(cache_dir))
-        pool = candidate_pool(data, cfg, cache_dir=Path(cache_dir))
+        pool = candidate_pool(data, cfg, cache_dir=Path(cache_dir), max_people=max_pool_people)
         queries = query_set(pool, ks)
     k_target = 5 if 5 in ks else max(ks)
     if n_victims is None:
@@ -109,7 +113,8 @@ def run_random_inclusion(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Pat
         warnings.warn(notes[-1], stacklevel=2)
     with timer("victims-train"):
         n_trained, cached = train_victims(pool, is_member, cfg, cache_dir=Path(cache_dir))
-    kw = {"statistics": tuple(statistics), "students": tuple(students), "resources": resources}
+    kw = {"statistics": tuple(statistics), "students": tuple(students),
+          "resources": _resources(data, cfg, tuple(statistics), Path(cache_dir))}
     with timer("victims-measure"):
         victims = [victim_statistics(v, victim_jobs(pool, is_member[v:v + 1], cfg, start=v)[0], data, cfg, queries,
                                      is_member[v], cache_dir=Path(cache_dir), out_dir=Path(out_dir),
@@ -126,6 +131,18 @@ def run_random_inclusion(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Pat
         member_fraction=member_fraction, statistics=tuple(statistics), pool=_pool_summary(pool, ks),
         victims=records, rows=tuple(rows), cost=_cost(records, pool, ks, cfg, seconds, n_trained),
         timings_s=timer.timings, warnings=tuple(notes))
+
+
+def _resources(data, cfg: ExperimentConfig, statistics: tuple[str, ...], cache_dir: Path) -> StatisticResources | None:
+    """The public dlib base and the split's reference pool, when a statistic needs them (else None)."""
+    if not set(statistics) & set(POOL_STATISTICS):
+        return None
+    if not data.split.reference_pool:
+        raise ConfigError(f"statistics {statistics} need the attacker's reference pool: set split.n_reference_pool > 0")
+    pool = data.photos(data.split.reference_pool)
+    base = MemoPublicBase(TeacherPublicBase(dlib_base_teacher(cfg.teacher, cache_dir=cache_dir,
+                                                              name="attacker-dlib-base")))
+    return StatisticResources(base, pool.images, pool.identities, seed=cfg.seed)
 
 
 def _rows(victims: list[dict], control: dict, is_member: np.ndarray, queries, cfg: ExperimentConfig,

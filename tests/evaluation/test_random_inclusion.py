@@ -3,13 +3,14 @@ IdentityLiRAAttack, a control at chance, typed record round trip, report, resume
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from faceleaks.attacks.base import ShadowModel
+from faceleaks.attacks.base import PublicBase, ShadowModel
 from faceleaks.attacks.membership.lira import IdentityLiRAAttack
 from faceleaks.config import config_from_dict
 from faceleaks.errors import ConfigError, DataError
@@ -18,7 +19,7 @@ from faceleaks.evaluation.inclusion_results import (InclusionCost, InclusionReco
                                                     VictimStatistics, read_inclusion)
 from faceleaks.evaluation.inclusion_scoring import (assign_members, choose_n_victims, loo_lira_scores,
                                                     nonmember_decisions, pool_decisions, summarise_decisions)
-from faceleaks.evaluation.inclusion_victims import _load, _save, box_statistics
+from faceleaks.evaluation.inclusion_victims import MemoPublicBase, StatisticResources, _load, _save, box_statistics
 from faceleaks.evaluation.random_inclusion import _rows
 from faceleaks.report.inclusion import inclusion_markdown, write_inclusion_report
 from faceleaks.serving.function import FunctionBlackBox
@@ -44,7 +45,7 @@ def _victim_box(members: np.ndarray, seed: int, gap: float):
             p, j = int(im[0, 0, 0]), int(im[0, 0, 1])
             centre = np.random.default_rng([p]).normal(0, 1, N_CLASSES)
             noise = np.random.default_rng([seed, p, j]).normal(0, 1, N_CLASSES)
-            z = centre + (1.0 - gap * members[p]) * noise
+            z = centre + (1.0 - gap * (p < len(members) and members[p])) * noise
             out[i] = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
         return out
 
@@ -81,16 +82,35 @@ def test_choose_n_victims_is_the_fewest_reaching_the_target():
         choose_n_victims(np.zeros(10, bool), seed=0)
 
 
-def test_loo_lira_equals_identity_lira_attack_with_the_other_victims_as_shadows():
+class _FakeBase(PublicBase):
+    """The public base: each photo's person centre (as the boxes use it) plus photo noise, 16-D."""
+
+    def embed(self, images):
+        rows = []
+        for im in images:
+            p, j = int(im[0, 0, 0]), int(im[0, 0, 1])
+            centre = np.random.default_rng([p]).normal(0, 1, N_CLASSES)
+            rows.append(np.concatenate([centre, np.random.default_rng([p, j, 5]).normal(0, 0.3, 8)]))
+        return np.array(rows)
+
+
+@pytest.mark.parametrize("statistic", ["compactness", "consistency_gap"])
+def test_loo_lira_equals_identity_lira_attack_with_the_other_victims_as_shadows(statistic):
     is_member, boxes, queries = _world()
     people = [f"p{p:03d}" for p in range(is_member.shape[1])]
-    stats = np.array([box_statistics(b, queries, ("compactness",))[3]["compactness"] for b in boxes])
+    pool_images, pool_ids = _images(30, 2)
+    pool_images[:, 0, 0, 0] += 100  # people 100..129: members of no victim
+    pool_ids = np.array([f"q{i}" for i in pool_ids])
+    resources = StatisticResources(MemoPublicBase(_FakeBase()), pool_images, pool_ids, pool_size=40, seed=3)
+    stats = np.array([box_statistics(b, queries, (statistic,), resources)[3][statistic] for b in boxes])
+    assert np.all(np.isfinite(stats))
     for online in (True, False):
         ours = loo_lira_scores(stats, is_member, online=online)
         for v in (0, 3):
             shadows = [ShadowModel(boxes[u], frozenset(np.array(people)[is_member[u]].tolist()))
                        for u in range(len(boxes)) if u != v]
-            attack = IdentityLiRAAttack(statistic="compactness", k=3, online=online).fit(shadows=shadows)
+            attack = IdentityLiRAAttack(statistic=statistic, k=3, online=online, pool_size=40, seed=3)
+            attack.fit(shadows=shadows, public_base=_FakeBase(), pool=resources.for_box(boxes[v])["pool"])
             scores = attack.score(boxes[v], queries.images, identity_ids=queries.identity_ids)
             assert scores.ids.tolist() == people
             np.testing.assert_allclose(ours[v], scores.scores, rtol=1e-10, atol=1e-12)
@@ -111,6 +131,12 @@ def test_victims_separate_and_the_control_sits_at_chance():
         assert victim.n_member_decisions + victim.n_nonmember_decisions == 8 * 60
     assert rows["victim", "lira-online-compactness@k=3"].n_shadow_models == 7
     assert rows["victim", "compactness@k=3"].n_shadow_models == 0
+
+
+def test_pool_statistic_without_pool_is_refused():
+    _, boxes, queries = _world(n_victims=4)
+    with pytest.raises(ConfigError, match="reference pool"):
+        box_statistics(boxes[0], queries, ("consistency_gap",))
 
 
 def test_loo_lira_refuses_too_few_victims():
@@ -197,11 +223,12 @@ def test_small_real_run_end_to_end(tmp_path, session_cache):
         "teacher": {"finetune_epochs": 2}, "student": {"epochs": 20},
         "attack": {"ks": [2], "n_bootstrap": 50}, "runtime": {"progress": False, "executor": "serial"}})
     with pytest.warns(UserWarning, match="non-member decisions"):
-        record = run_random_inclusion(cfg, out_dir=tmp_path, cache_dir=session_cache, n_victims=4)
-    assert record.n_victims == 4 and len(record.victims) == 4 and record.pool.eligible[2] > 100
+        record = run_random_inclusion(cfg, out_dir=tmp_path, cache_dir=session_cache, n_victims=4, max_pool_people=40)
+    assert record.n_victims == 4 and len(record.victims) == 4 and record.pool.eligible[2] == 40
+    assert not set(record.pool.people) & set(json.loads((tmp_path / "split.json").read_text())["roles"]["student"])
     assert {r.attack for r in record.rows} == {"lira-online-compactness@k=2", "lira-offline-compactness@k=2",
                                                "compactness@k=2"}
     assert all(0.0 <= r.auc <= 1.0 for r in record.rows)
-    again = run_random_inclusion(cfg, out_dir=tmp_path, cache_dir=session_cache, n_victims=4)
+    again = run_random_inclusion(cfg, out_dir=tmp_path, cache_dir=session_cache, n_victims=4, max_pool_people=40)
     assert all(v.resumed for v in again.victims) and again.cost.n_trained_this_run == 0
     assert [r.auc for r in again.rows] == [r.auc for r in record.rows]
