@@ -37,7 +37,11 @@ class AttackSpec:
         any attack added with ``faceleaks.attacks.registry.register_attack``).
     params : dict of str to scalar or tuple
         Constructor keyword arguments, without ``level`` and ``k``: the registry sets those for
-        each level and k (``attack.ks``), and leaves out a spec where it does not apply.
+        each level and k (``attack.ks``), and leaves out a spec where it does not apply. E.g.
+        ``{"statistic": "consistency_gap"}`` for ``base-diff`` and ``lira`` (needs posterior
+        outputs, the public base and the attacker's reference pool; ``pool_size`` sets how many
+        pool photos each box's surrogate is fitted on), ``{"statistic": "residual_coherence"}``
+        for the diagnostic residual statistics, ``{"statistics": (...)}`` for ``shadow-combination``.
     outputs : tuple of str, from ``OUTPUT_KINDS``
         Run only when the student API reveals one of these; empty: on every output the attack
         supports.

