@@ -1,0 +1,101 @@
+"""The white-box ceiling of the consistency gap: what the teacher's own embeddings reveal.
+
+Not an attack (the attacker never holds the teacher): a reference line for the black-box
+consistency gap [reconstructed, issue 13]. For each audited person and their first k photos:
+
+    gap = mean pairwise cosine of the teacher's embeddings of the k photos
+          - mean pairwise cosine of the public base's embeddings of the same photos mapped into the
+            teacher's embedding space by a linear map (ridge with intercept, alpha by
+            cross-validation) fitted on the attacker's reference pool.
+
+The map predicts how the teacher would place the photos had it not been fine-tuned on the person;
+fine-tuning on a member pulls the member's photos together beyond that prediction. Scores are
+joined with the split's truth and measured exactly as attacks are (``evaluate_scores``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.linear_model import RidgeCV
+
+from faceleaks.attacks.base import Level, MembershipScores
+from faceleaks.attacks.features import mean_pairwise_cosine
+from faceleaks.evaluation.results import MembershipReport
+from faceleaks.evaluation.scoring import evaluate_scores
+from faceleaks.seeding import derive_seed
+
+__all__ = ["CEILING_NAME", "ceiling_map", "ceiling_report"]
+
+CEILING_NAME = "white-box-consistency_gap"
+_ALPHAS = np.logspace(-3, 3, 13)
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def ceiling_map(teacher_embed, base_embed, pool_images: np.ndarray) -> RidgeCV:
+    """Ridge map (with intercept; alpha by leave-one-out CV over 1e-3..1e3) from the public base's
+    unit embeddings to the teacher's, fitted on the pool photos (n, S, S, 3) uint8.
+
+    ``teacher_embed`` / ``base_embed``: callables mapping uint8 crops to (n, d) float embeddings.
+    """
+    return RidgeCV(alphas=_ALPHAS).fit(_unit(base_embed(pool_images)), _unit(teacher_embed(pool_images)))
+
+
+def ceiling_scores(teacher_embed, base_embed, mapping: RidgeCV, images: np.ndarray,
+                   identity_ids: np.ndarray, k: int) -> MembershipScores:
+    """One white-box gap per identity from its first k rows of ``images`` (input order)."""
+    identity_ids = np.asarray(identity_ids).astype(str)
+    names = sorted(set(identity_ids.tolist()))
+    rows = [np.flatnonzero(identity_ids == n)[:k] for n in names]
+    teacher = _unit(teacher_embed(images))
+    predicted = mapping.predict(_unit(base_embed(images)))
+    gaps = np.array([mean_pairwise_cosine(teacher[r]) - mean_pairwise_cosine(predicted[r]) for r in rows])
+    return MembershipScores(gaps, np.array(names), Level.IDENTITY, f"{CEILING_NAME}@k={k}", float("nan"), 0)
+
+
+def ceiling_report(teacher_embed, base_embed, mapping: RidgeCV, photos, members: dict[str, list[str]],
+                   nonmembers: dict[str, list[str]], *, k: int, seed: int, fprs: tuple[float, ...],
+                   n_bootstrap: int, context: dict[str, str], caught: list[str]) -> MembershipReport:
+    """The ceiling's metrics for members vs non-members (identity -> its first k photo ids).
+
+    ``photos(ids) -> FaceSet`` looks the chips up; ``context`` is {"teacher", "student", "setting"}
+    (``student`` names the teacher's embedding, e.g. ``teacher-embedding``).
+    """
+    faces = photos([i for ids in {**members, **nonmembers}.values() for i in ids])
+    scores = ceiling_scores(teacher_embed, base_embed, mapping, faces.images, faces.identities, k)
+    truth = {**dict.fromkeys(nonmembers, False), **dict.fromkeys(members, True)}
+    n_photos = {"member": sum(map(len, members.values())), "nonmember": sum(map(len, nonmembers.values()))}
+    return evaluate_scores(scores, truth, k=k, n_photos=n_photos, n_queries=0, fprs=fprs, n_bootstrap=n_bootstrap,
+                           seed=derive_seed(seed, "bootstrap", scores.attack), caught=caught, **context)
+
+
+def ceiling_reports(teachers: list[tuple[str, object]], base, plan, *, settings: tuple[str, ...]) -> list[MembershipReport]:
+    """The ceiling for each (role, teacher), setting and k >= 2, on the people the attacks audit.
+
+    ``base``: the public base teacher (``embed``); ``plan``: the run's ``AttackPlan`` (data, attacker
+    pool, config, warnings). Empty when the split has no reference pool.
+    """
+    from faceleaks.evaluation.membership import eligible_first_k, evaluation_lists
+
+    cfg, data = plan.cfg, plan.data
+    if not plan.attacker.pool:
+        return []
+    pool_images = data.photos(list(plan.attacker.pool)).images
+    out = []
+    for role, teacher in teachers:
+        mapping = ceiling_map(teacher.embed, base.embed, pool_images)
+        for setting in settings:
+            members, nonmembers = evaluation_lists(data, setting, cfg.seed)
+            totals = {p: len(data.split.photos[p]) for p in {**members, **nonmembers}}
+            for k in (k for k in cfg.attack.ks if k >= 2):
+                mk = eligible_first_k(members, k, totals, cfg.split.member_train_fraction)
+                nk = eligible_first_k(nonmembers, k, totals, cfg.split.member_train_fraction)
+                if len(mk) >= 2 and len(nk) >= 2:
+                    out.append(ceiling_report(
+                        teacher.embed, base.embed, mapping, data.photos, mk, nk, k=k, seed=cfg.seed,
+                        fprs=cfg.attack.fprs, n_bootstrap=cfg.attack.n_bootstrap, caught=plan.caught,
+                        context={"teacher": role, "student": "teacher-embedding", "setting": setting}))
+    return out
