@@ -20,7 +20,6 @@ import dataclasses
 import tempfile
 from pathlib import Path
 
-import numpy as np
 from scipy.stats import spearmanr
 
 import faceleaks.evaluation.lira_shadows as lira_shadows
