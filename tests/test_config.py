@@ -97,3 +97,61 @@ def test_cli_error_keeps_the_section_name_in_brackets(tmp_path):
     path.write_text("[attack]\nn_shadow = 5\n")
     result = CliRunner().invoke(app, ["run", "--config", str(path), "--no-progress"])
     assert result.exit_code == 2 and "in [attack]" in result.output  # not eaten as rich markup
+
+
+def test_recipes_are_named_settings_with_overrides_and_are_recorded_resolved(tmp_path):
+    assert ExperimentConfig().teacher.resolved_recipe.name == "regularised"  # the default of `run`
+    reg = ExperimentConfig().teacher.resolved_recipe
+    assert (reg.schedule, reg.learning_rate, reg.epochs, reg.weight_decay, reg.photos) == \
+        ("cosine", 3e-4, 20, 5e-4, "half")
+    path = tmp_path / "light.toml"
+    path.write_text('[teacher]\nrecipe = "light"\n')
+    light = load_config(path, quick_config())  # over a preset: the preset's values do not pin the recipe
+    r = light.teacher.resolved_recipe
+    assert (r.name, r.schedule, r.learning_rate, r.epochs, r.weight_decay, r.photos) == \
+        ("light", "constant", 1e-4, 10, 0.0, "all")
+    path.write_text('[teacher]\nrecipe = "light"\nfinetune_epochs = 4\nfinetune_schedule = "cosine"\n')
+    mixed = load_config(path).teacher
+    assert (mixed.resolved_recipe.epochs, mixed.resolved_recipe.schedule, mixed.resolved_recipe.photos) == \
+        (4, "cosine", "all")
+    recorded = load_config(path).to_dict()["teacher"]
+    assert {k: recorded[k] for k in ("recipe", "finetune_schedule", "finetune_learning_rate", "finetune_epochs",
+                                     "finetune_weight_decay", "train_photos")} == {
+        "recipe": "light", "finetune_schedule": "cosine", "finetune_learning_rate": 1e-4, "finetune_epochs": 4,
+        "finetune_weight_decay": 0.0, "train_photos": "all"}
+    # the recorded config reads back to the same teacher
+    assert config_from_dict({"teacher": recorded}).teacher.resolved_recipe == mixed.resolved_recipe
+
+
+@pytest.mark.parametrize("teacher, message", [
+    ({"recipe": "heavy"}, "unknown teacher recipe 'heavy'"),
+    ({"finetune_schedule": "linear"}, "finetune_schedule must be one of"),
+    ({"train_photos": "most"}, "train_photos must be one of"),
+    ({"finetune_epochs": 0}, "finetune_epochs must be a positive integer"),
+    ({"finetune_learning_rate": 0}, "finetune_learning_rate must be a positive number"),
+    ({"finetune_weight_decay": -1e-4}, "finetune_weight_decay must be a number >= 0"),
+    ({"finetune_learning_rate": "fast"}, "finetune_learning_rate must be a positive number"),
+])
+def test_bad_recipe_settings_are_refused(teacher, message):
+    with pytest.raises(ConfigError, match=message):
+        config_from_dict({"teacher": teacher})
+
+
+def test_recipe_name_of_each_teacher_role():
+    from faceleaks.config import TeacherConfig
+
+    assert TeacherConfig(recipe="light").recipe_name("victim") == "light"
+    assert TeacherConfig(recipe="light").recipe_name("control") == "base"  # --control base: dlib unmodified
+    assert TeacherConfig(recipe="light", control="finetuned").recipe_name("control") == "light"
+    assert TeacherConfig(kind="dlib-base").recipe_name("control") == "base"
+
+
+def test_k_cap_counts_held_out_photos_only_when_the_recipe_keeps_some():
+    with pytest.raises(ConfigError, match="k=15"):
+        config_from_dict({"attack": {"ks": [15]}, "data": {"max_images_per_identity": 20}})
+    cfg = config_from_dict({"attack": {"ks": [15]}, "data": {"max_images_per_identity": 20},
+                            "teacher": {"recipe": "light"}})
+    assert max(cfg.attack.ks) == 15
+    with pytest.raises(ConfigError, match="k=25"):
+        config_from_dict({"attack": {"ks": [25]}, "data": {"max_images_per_identity": 20},
+                          "teacher": {"recipe": "light"}})

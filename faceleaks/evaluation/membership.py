@@ -30,7 +30,7 @@ from faceleaks.evaluation.scoring import evaluate_scores
 from faceleaks.seeding import derive_seed, make_rng
 from faceleaks.serving.protocol import BlackBox
 
-__all__ = ["AttackPlan", "evaluation_lists", "eligible_first_k", "held_photos", "attack_student"]
+__all__ = ["AttackPlan", "evaluation_lists", "setting_photos", "eligible_first_k", "held_photos", "attack_student"]
 
 
 @dataclass
@@ -59,13 +59,14 @@ class AttackPlan:
         self.caught.append(msg)
 
 
-def evaluation_lists(data: Dataset, setting: str, seed: int) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+def evaluation_lists(data: Dataset, setting: str, seed: int, *,
+                     photos: str = "half") -> tuple[dict[str, list[str]], dict[str, list[str]]]:
     """Members' photos for ``setting`` and non-members' photos, each person's list shuffled (seeded).
 
-    Returns
-    -------
-    (members, nonmembers): identity -> readable photo ids. ``training-photos``: a member's
-    training half; ``unseen-photos``: its held-out half. Non-members: all their photos.
+    ``photos``: which of a member's photos its teacher trained on (``TeacherRecipe.photos``).
+    Returns (members, nonmembers): identity -> readable photo ids. ``training-photos``: the
+    member's training photos (the split's ``member_train`` under "half", all under "all");
+    ``unseen-photos``: the rest (empty under "all"). Non-members: all their photos.
     """
     rng = make_rng(derive_seed(seed, "eval-order", setting))
     split = data.split
@@ -75,31 +76,49 @@ def evaluation_lists(data: Dataset, setting: str, seed: int) -> tuple[dict[str, 
         ids = [i for i in ids if i in have]
         return [ids[i] for i in rng.permutation(len(ids))]
 
-    members = {m: shuffled(split.member_train[m] if setting == "training-photos" else split.member_heldout(m))
-               for m in sorted(split.identities("member"))}
+    def member_photos(m: str) -> list[str]:
+        if photos == "all":
+            return split.photos[m] if setting == "training-photos" else []
+        return split.member_train[m] if setting == "training-photos" else split.member_heldout(m)
+
+    members = {m: shuffled(member_photos(m)) for m in sorted(split.identities("member"))}
     nonmembers = {n: shuffled(split.photos[n]) for n in sorted(split.identities("nonmember"))}
     return members, nonmembers
+
+
+def setting_photos(n_photos: int, setting: str, train_fraction: float, photos: str = "half") -> int:
+    """How many photos a member with ``n_photos`` photos has in ``setting`` under the recipe's ``photos``:
+    ``training-photos`` its training photos (``n_train_photos`` under "half", all under "all"), else the rest.
+
+    Examples
+    --------
+    >>> [setting_photos(21, s, 0.5, p) for p in ("half", "all") for s in ("training-photos", "unseen-photos")]
+    [10, 11, 21, 0]
+    """
+    n_train = n_photos if photos == "all" else n_train_photos(n_photos, train_fraction)
+    return n_train if setting == "training-photos" else n_photos - n_train
 
 
 def held_photos(data: Dataset, setting: str, cfg: ExperimentConfig) -> dict[str, list[str]]:
     """The photos of each audited person that the attacker's IN shadow teachers train on.
 
-    ``training-photos``: the photos the attacker queries come from this set (LiRA's classic IN:
-    the model saw these very photos): a member's training half, and as many photos of a
-    non-member. ``unseen-photos``: the query photos must stay unseen by the IN shadows too, as
-    they are by the victim, so the shadows get every photo of the person except the first
-    ``min(max k, n - n_train)`` of the query list (from which the attack takes its first k).
-    Either way members and non-members with the same photo count get the same number of photos:
-    a shadow trained on more photos of one group would make "IN" look different for the two,
-    and LiRA would rank that, not membership.
+    ``training-photos``: the photos the attacker queries come from this set (LiRA's classic IN):
+    a member's training photos (half, or all under the recipe's ``photos = "all"``), and as many
+    of a non-member. ``unseen-photos``: the query photos stay unseen by the IN shadows too, so they
+    get every photo except the first ``min(max k, n - n_train)`` of the query list; nothing under
+    "all" (no unseen photos). Members and non-members with the same photo count get the same number
+    of photos, or LiRA would rank that difference, not membership.
     """
-    members, nonmembers = evaluation_lists(data, setting, cfg.seed)
+    photos = cfg.teacher.resolved_recipe.photos
+    if setting == "unseen-photos" and photos == "all":
+        return {}
+    members, nonmembers = evaluation_lists(data, setting, cfg.seed, photos=photos)
     have = set(data.faces.image_ids.tolist())
     kmax = max(cfg.attack.ks)
     out = {}
     for p, ids in {**members, **nonmembers}.items():
         n = len(data.split.photos[p])
-        n_train = n_train_photos(n, cfg.split.member_train_fraction)
+        n_train = setting_photos(n, "training-photos", cfg.split.member_train_fraction, photos)
         if setting == "training-photos":
             out[p] = ids[:n_train]
         else:
@@ -108,20 +127,17 @@ def held_photos(data: Dataset, setting: str, cfg: ExperimentConfig) -> dict[str,
     return out
 
 
-def eligible_first_k(lists: dict[str, list[str]], k: int, totals: dict[str, int],
-                     train_fraction: float) -> dict[str, list[str]]:
-    """First k photos of each identity that is eligible at k.
+def eligible_first_k(lists: dict[str, list[str]], k: int, totals: dict[str, int], train_fraction: float, *,
+                     setting: str, photos: str = "half") -> dict[str, list[str]]:
+    """First k photos (of ``lists``: identity -> photo ids) of each identity eligible at k in ``setting``.
 
-    Eligible: the identity's total photo count would give a member k photos in *both* the
-    training and the held-out half. The same rule for members and non-members keeps the two
-    groups alike in how many photos they have (famous people have more photos, and a count
-    difference would otherwise leak into the comparison).
+    Eligible: a member with the identity's photo count (``totals``) would have at least k photos in
+    ``setting`` (``setting_photos``: k training photos for ``training-photos``, whether or not any
+    are held out; k held-out ones for ``unseen-photos``). One rule for members and non-members keeps
+    the groups alike in photo counts (famous people have more photos, which would otherwise leak).
     """
-    def eligible(n: int) -> bool:
-        n_train = n_train_photos(n, train_fraction)
-        return n_train >= k and n - n_train >= k
-
-    return {p: ids[:k] for p, ids in lists.items() if len(ids) >= k and eligible(totals[p])}
+    return {p: ids[:k] for p, ids in lists.items()
+            if len(ids) >= k and setting_photos(totals[p], setting, train_fraction, photos) >= k}
 
 
 def _sample_photos(lists: dict[str, list[str]], n_max: int, rng: np.random.Generator,
@@ -234,9 +250,14 @@ def attack_student(box: BlackBox, shadow_box: BlackBox, plan: AttackPlan, contex
     rng = make_rng(derive_seed(cfg.seed, "instance-sample", *context.values()))
     n_max, per = cfg.attack.n_instance_max, cfg.attack.instance_photos_per_identity
     reports: list[MembershipReport] = []
+    recipe = cfg.teacher.resolved_recipe
     for setting in SETTINGS:
-        members, nonmembers = evaluation_lists(plan.data, setting, cfg.seed)
-        here = {**context, "setting": setting}
+        if setting == "unseen-photos" and not recipe.has_unseen_photos:
+            plan.warn(f"unseen-photos skipped: the {recipe.name!r} recipe trains on all of each member's photos "
+                      f"(teacher.train_photos = 'all'), so no member has held-out photos")
+            continue
+        members, nonmembers = evaluation_lists(plan.data, setting, cfg.seed, photos=recipe.photos)
+        here = {**context, "setting": setting, "recipe": cfg.teacher.recipe_name(context["teacher"])}
         refs = _references(plan, box, shadow_box, setting, (rng, n_max, per))
         audit = _Audit(Level.INSTANCE, 1, _sample_photos(members, n_max, rng, per),
                        _sample_photos(nonmembers, n_max, rng, per), here)
@@ -245,8 +266,8 @@ def attack_student(box: BlackBox, shadow_box: BlackBox, plan: AttackPlan, contex
         totals = {p: len(split.photos[p]) for p in {**members, **nonmembers}}
         shadows = plan.lira_shadows.get((setting, context["student"]), [])
         for k in cfg.attack.ks:
-            frac = cfg.split.member_train_fraction
-            mk, nk = eligible_first_k(members, k, totals, frac), eligible_first_k(nonmembers, k, totals, frac)
+            mk, nk = (eligible_first_k(lists, k, totals, cfg.split.member_train_fraction, setting=setting,
+                                       photos=recipe.photos) for lists in (members, nonmembers))
             if len(mk) < 2 or len(nk) < 2:
                 plan.warn(f"{context['student']} / {setting}: k={k} skipped, only {len(mk)} members and "
                           f"{len(nk)} non-members have {k} photos")

@@ -57,11 +57,19 @@ def build_teacher(data: Dataset, cfg: ExperimentConfig, train_ids: dict[str, lis
                   cache_dir: Path) -> Teacher:
     """Train (or load from cache) a teacher of ``cfg.teacher.kind`` on ``train_ids`` (identity -> photo ids).
 
-    ``dlib-base`` ignores ``train_ids``: it is dlib's model unmodified.
+    ``dlib-base`` ignores ``train_ids``: it is dlib's model unmodified. Under a recipe that trains
+    on all photos (``cfg.teacher.resolved_recipe.photos == "all"``, e.g. ``light``), every member
+    of the split in ``train_ids`` trains on all its photos, whatever list is given (the owner passes
+    ``split.member_train``, the training half); other identities train on the photos given. The
+    attacker's shadows hold every photo of the people they audit under that recipe
+    (``membership.held_photos``), so for them this changes nothing.
     """
     kind = cfg.teacher.kind
     if kind == "dlib-base":
         return dlib_base_teacher(cfg.teacher, cache_dir=cache_dir, name=name)
+    if cfg.teacher.resolved_recipe.photos == "all":
+        members = set(data.split.identities("member"))
+        train_ids = {p: data.split.photos[p] if p in members else ids for p, ids in train_ids.items()}
     faces = data.photos([i for ids in train_ids.values() for i in ids])
     train = train_scratch_teacher if kind == "scratch" else finetune_dlib_teacher
     return train(faces.images, faces.identities, faces.image_ids, cfg.teacher, seed=derive_seed(cfg.seed, name),

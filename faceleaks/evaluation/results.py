@@ -47,7 +47,9 @@ class MembershipReport:
     score (training the shadows is in ``RunRecord.timings_s``, per audited person in ``RunRecord.cost``).
     ``member_scores`` / ``nonmember_scores``: identity -> score at identity level (empty at instance
     level), so a sweep can pool people over seeds (resampling people, who recur across seeds) to
-    resolve TPR at low FPR.
+    resolve TPR at low FPR. ``recipe`` names how the teacher behind the row was trained
+    (``TeacherConfig.recipe_name``: ``regularised`` or ``light`` for a fine-tuned teacher, ``base``
+    for dlib's unmodified model, e.g. the default control; empty in files written before recipes).
     """
 
     attack: str
@@ -72,6 +74,7 @@ class MembershipReport:
     seconds: float = 0.0
     member_scores: dict[str, float] = field(default_factory=dict)
     nonmember_scores: dict[str, float] = field(default_factory=dict)
+    recipe: str = ""
 
 
 @dataclass(frozen=True)

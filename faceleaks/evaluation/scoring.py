@@ -26,7 +26,7 @@ def evaluate_scores(
     scores: MembershipScores, truth: dict[str, bool], *, teacher: str, student: str, setting: str, k: int,
     n_photos: dict[str, int], n_queries: int, fprs: tuple[float, ...], n_bootstrap: int, seed: int,
     caught: list[str] | None = None, groups: dict[str, str] | None = None, seconds: float = 0.0,
-    n_shadow_models: int = 0,
+    n_shadow_models: int = 0, recipe: str = "",
 ) -> MembershipReport:
     """Metrics of one attack's scores.
 
@@ -38,6 +38,13 @@ def evaluate_scores(
     groups : id -> person, for instance-level scores: the CI then resamples whole people
     seconds : wall-clock seconds the attack spent fitting and scoring
     n_shadow_models : shadow students the attack used
+    teacher, student, setting, recipe : the evaluation context copied into the report (``recipe``:
+        how the teacher behind the box was trained, ``TeacherConfig.recipe_name``)
+
+    Raises
+    ------
+    DataError
+        A scored id is not in ``truth``.
     """
     missing = [i for i in scores.ids.tolist() if i not in truth]
     if missing:
@@ -69,4 +76,5 @@ def evaluate_scores(
         seconds=round(float(seconds), 3),
         member_scores={} if g is not None else {i: round(float(v), 6) for i, v, m in zip(ids, s, y) if m},
         nonmember_scores={} if g is not None else {i: round(float(v), 6) for i, v, m in zip(ids, s, y) if not m},
+        recipe=recipe,
     )

@@ -28,7 +28,8 @@ from faceleaks.models.activations import dlib_base_network as _base
 from faceleaks.models.checkpoint import config_key, load_checkpoint, save_checkpoint
 from faceleaks.models.dlib_resnet import CHIP_SIZE, DlibResNet
 from faceleaks.models.teacher import Teacher, TeacherArch
-from faceleaks.models.training import DEFAULT_HOOKS, TrainingHooks, configure_torch, fit_classifier, predict_batches
+from faceleaks.models.training import (DEFAULT_HOOKS, TrainingHooks, configure_torch, fit_classifier, predict_batches,
+                                       with_schedule)
 from faceleaks.progress import set_enabled as set_progress
 
 __all__ = ["ActivationStore", "activation_store", "dlib_base_teacher", "finetune_dlib_teacher", "finetune_dlib_teachers",
@@ -131,14 +132,23 @@ def finetune_dlib_teacher(
     chips : ndarray (n, 150, 150, 3) uint8, dlib-aligned chips of the members' training photos
     identities : ndarray (n,) str, the member each photo shows
     image_ids : ndarray (n,) str, part of the cache key (with cfg and seed)
-    hooks : training recipe hooks (``fit_classifier``); a non-default one adds its tag to the cache key
+    hooks : training hooks (``fit_classifier``); the recipe's schedule is applied to them
+        (``with_schedule``); a custom optimiser or privatize hook adds its tag to the cache key
+
+    Raises
+    ------
+    DataError
+        Fewer than 2 member identities.
+    ConfigError
+        ``hooks`` ask for a schedule other than the recipe's.
 
     Notes
     -----
     A cosine-softmax head imprinted with the members' mean base descriptors, then cross-entropy
-    through the 128-D descriptor with Adam at ``cfg.finetune_learning_rate`` for
-    ``cfg.finetune_epochs`` epochs; no augmentation (the frozen activations are cached per chip)
-    [reconstructed: the paper's fine-tuning recipe is not public].
+    through the 128-D descriptor with Adam under ``cfg.resolved_recipe`` (learning rate, schedule,
+    epochs, weight decay; ``regularised``: 3e-4 cosine, 20 epochs, 5e-4); no augmentation (the
+    frozen activations are cached per chip) [reconstructed: the paper's fine-tuning recipe is not
+    public]. Which photos train (the recipe's ``photos``) is the caller's choice of ``chips``.
     """
     classes = sorted(set(identities.tolist()))
     if len(classes) < 2:
@@ -161,23 +171,50 @@ def finetune_dlib_teacher(
 
 def dlib_teacher_path(cfg: TeacherConfig, image_ids: np.ndarray, seed: int, name: str,
                       cache_dir: Path | None, *, hooks: TrainingHooks = DEFAULT_HOOKS) -> Path | None:
-    """Cache file of a fine-tuned teacher: a hash of its configuration, training photos, seed and the
-    version of the activations it trained on (``stop14-batch32``: teachers trained on activations
-    of the older, batch-dependent store are not reused)."""
-    recipe = {k: v for k, v in asdict(cfg).items() if k != "control"}  # which control is built is not the recipe
-    key = config_key("dlib", recipe, sorted(np.asarray(image_ids).astype(str).tolist()), seed,
-                     f"activations-batch{ActivationStore.BATCH}", *([] if hooks.is_default else [f"hooks:{hooks.tag}"]))
+    """Cache file of a fine-tuned teacher: a hash of its configuration and recipe, training photos, seed,
+    custom hooks and the version of the activations it trained on (``stop14-batch32``: teachers trained
+    on activations of the older, batch-dependent store are not reused).
+
+    Every value of ``cfg.resolved_recipe`` is in the key, whether it was set by the recipe's name or
+    by an explicit override (the same values give the same file); the ``regularised`` recipe's key
+    is byte for byte the one of teachers cached before recipes existed.
+    """
+    key = config_key("dlib", _recipe_key(cfg), sorted(np.asarray(image_ids).astype(str).tolist()), seed,
+                     f"activations-batch{ActivationStore.BATCH}", *_extra_key(cfg, hooks))
     return Path(cache_dir) / "teachers" / f"{name}-dlib-{key}.pt" if cache_dir else None
+
+
+#: ``TeacherConfig`` fields hashed into a dlib teacher's key (those of the config before recipes).
+_KEY_FIELDS = ("kind", "image_size", "epochs", "learning_rate", "batch_size", "embedding_dim", "unfreeze_last_n")
+
+
+def _recipe_key(cfg: TeacherConfig) -> dict:
+    """The configuration part of the key: the pre-recipe field names, with the recipe's values."""
+    r = cfg.resolved_recipe
+    fields = {k: v for k, v in asdict(cfg).items() if k in _KEY_FIELDS}  # which control is built is not the recipe
+    return {**fields, "weight_decay": r.weight_decay, "finetune_epochs": r.epochs,
+            "finetune_learning_rate": r.learning_rate}
+
+
+def _extra_key(cfg: TeacherConfig, hooks: TrainingHooks) -> list[str]:
+    """Key parts for recipe values the pre-recipe key did not have (only when not today's) and custom hooks."""
+    r = cfg.resolved_recipe
+    parts = [f"{what}:{value}" for what, value, today in (("schedule", r.schedule, "cosine"), ("photos", r.photos, "half"))
+             if value != today]
+    custom = hooks.make_optimizer is not None or hooks.privatize is not None
+    return parts + ([f"hooks:{hooks.tag}"] if custom else [])
 
 
 def _train_tail(tail: nn.Module, h: torch.Tensor, labels: np.ndarray, n_classes: int, cfg: TeacherConfig,
                 seed: int, name: str, hooks: TrainingHooks = DEFAULT_HOOKS) -> dict:
+    """Fine-tune ``tail`` plus an imprinted head with ``cfg.resolved_recipe``; returns the checkpoint metadata."""
     t0 = time.perf_counter()
+    recipe = cfg.resolved_recipe
     model = nn.Sequential(tail, _imprinted_head(tail, h, labels, n_classes))
-    losses = fit_classifier(model, h, labels, epochs=cfg.finetune_epochs, batch_size=cfg.batch_size,
-                            learning_rate=cfg.finetune_learning_rate, weight_decay=cfg.weight_decay,
+    losses = fit_classifier(model, h, labels, epochs=recipe.epochs, batch_size=cfg.batch_size,
+                            learning_rate=recipe.learning_rate, weight_decay=recipe.weight_decay,
                             generator=torch.Generator().manual_seed(seed), description=f"fine-tuning {name} (dlib)",
-                            hooks=hooks)
+                            hooks=with_schedule(hooks, recipe.schedule))
     train_acc = float((predict_batches(model, h).argmax(1).numpy() == labels).mean())
     return {"kind": "dlib", "n_classes": n_classes, "n_train_photos": int(len(h)), "final_loss": losses[-1],
             "train_accuracy": train_acc, "embedding_dim": 128, "unfreeze_last_n": cfg.unfreeze_last_n,
@@ -202,7 +239,8 @@ def finetune_dlib_teachers(jobs: Sequence[FinetuneJob], cfg: TeacherConfig, *, c
 
     Afterwards ``finetune_dlib_teacher`` with the same arguments loads each from the cache, so this
     is purely a speed-up (the same recipe and seed as one by one; floating-point sums may differ in
-    the last bits because workers use one thread each). The frozen
+    the last bits because workers use one thread each). ``cfg`` (picklable) goes to every worker, so
+    the recipe's schedule, learning rate, epochs and weight decay apply there too. The frozen
     activations of all jobs' photos are computed here once and shared with the workers; each
     worker trains with one torch thread and sends its weights back; this process saves each
     checkpoint as it arrives. ``backend`` / ``workers`` / ``ray_address``: see

@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from faceleaks.errors import ConfigError
 from faceleaks.progress import track
 
-__all__ = ["SCHEDULES", "TrainingHooks", "fit_classifier", "predict_batches", "configure_torch", "hflip"]
+__all__ = ["SCHEDULES", "TrainingHooks", "with_schedule", "fit_classifier", "predict_batches", "configure_torch", "hflip"]
 
 #: Learning-rate schedules ``fit_classifier`` knows.
 SCHEDULES = ("cosine", "constant")
@@ -83,6 +83,41 @@ class TrainingHooks:
 
 
 DEFAULT_HOOKS = TrainingHooks()
+
+
+def with_schedule(hooks: TrainingHooks, schedule: str) -> TrainingHooks:
+    """``hooks`` training with the learning-rate ``schedule`` a recipe names (e.g. ``TeacherRecipe.schedule``).
+
+    Parameters
+    ----------
+    hooks : TrainingHooks, the caller's optimiser / privatize hooks; their own schedule must be the
+        default ``"cosine"`` or already ``schedule``
+    schedule : {"cosine", "constant"}
+
+    Returns
+    -------
+    TrainingHooks: ``hooks`` itself when its schedule is ``schedule`` (so today's recipe keeps
+    ``DEFAULT_HOOKS``), else a copy with ``schedule`` and, if ``hooks`` had none, the tag
+    ``schedule-<schedule>``.
+
+    Raises
+    ------
+    ConfigError
+        ``schedule`` is unknown, or ``hooks`` asks for another non-default schedule (two settings
+        would disagree: set the schedule in the recipe, ``TeacherConfig.finetune_schedule``).
+
+    Examples
+    --------
+    >>> with_schedule(DEFAULT_HOOKS, "constant").schedule, with_schedule(DEFAULT_HOOKS, "cosine") is DEFAULT_HOOKS
+    ('constant', True)
+    """
+    if hooks.schedule == schedule:
+        return hooks
+    if hooks.schedule != DEFAULT_HOOKS.schedule:
+        raise ConfigError(f"the training hooks ask for the {hooks.schedule!r} schedule but the recipe for "
+                          f"{schedule!r}; set the schedule once, in TeacherConfig.finetune_schedule")
+    return TrainingHooks(make_optimizer=hooks.make_optimizer, privatize=hooks.privatize, schedule=schedule,
+                         tag=hooks.tag or f"schedule-{schedule}")
 
 
 def configure_torch(threads: int) -> None:

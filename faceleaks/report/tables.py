@@ -7,15 +7,16 @@ from faceleaks.evaluation.sweep_results import SweepRow
 from faceleaks.report.attribute_report import attribute_markdown
 from faceleaks.report.format import fmt, markdown_table
 
-__all__ = ["membership_rows", "auc_pivot", "summary_markdown", "sweep_markdown", "cost_text", "fmt"]
+__all__ = ["membership_rows", "auc_pivot", "summary_markdown", "recipe_text", "sweep_markdown", "cost_text", "fmt"]
 
 
 def membership_rows(reports: list[MembershipReport]) -> list[list[str]]:
-    """One row per report: teacher, student, setting, level, attack, AUC [CI], TPR@FPRs, bal. acc, n."""
+    """One row per report: teacher (with its recipe), student, setting, level, attack, AUC [CI], TPR@FPRs,
+    bal. acc, n."""
     rows = []
     for m in reports:
         tprs = " / ".join(fmt(v) for v in m.tpr_at_fpr.values())
-        rows.append([m.teacher, m.student, m.setting, m.level, m.attack,
+        rows.append([f"{m.teacher} ({m.recipe})" if m.recipe else m.teacher, m.student, m.setting, m.level, m.attack,
                      f"{fmt(m.auc)} [{fmt(m.auc_ci[0])}, {fmt(m.auc_ci[1])}]", tprs, fmt(m.balanced_accuracy),
                      f"{m.n_members}/{m.n_nonmembers}"])
     return rows
@@ -40,6 +41,21 @@ def auc_pivot(record: RunRecord) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+def recipe_text(teacher: dict) -> str:
+    """One sentence on the victim's fine-tuning recipe, from the ``teacher`` section of a run's config.
+
+    ``teacher`` is ``RunRecord.config["teacher"]`` (``TeacherConfig.to_dict``: overrides resolved);
+    a config written before recipes (no ``recipe`` key) gives "".
+    """
+    if "recipe" not in teacher or teacher.get("kind") != "dlib":
+        return ""
+    photos = {"all": "all of each member's photos", "half": "each member's training half"}.get(
+        teacher["train_photos"], teacher["train_photos"])
+    return (f"**Victim recipe** `{teacher['recipe']}`: Adam, {teacher['finetune_schedule']} learning rate from "
+            f"{teacher['finetune_learning_rate']:g}, {teacher['finetune_epochs']} epochs, weight decay "
+            f"{teacher['finetune_weight_decay']:g}, on {photos} (every row's `recipe`: `base` = dlib unmodified).")
+
+
 def _control_text(control: ControlRecord) -> str:
     """One sentence on the negative-control teacher (``RunRecord.teacher.control``)."""
     if control.name is None:
@@ -62,6 +78,7 @@ def summary_markdown(record: RunRecord) -> str:
         "# FaceLeaks run summary", "",
         f"seed {record.seed}; teacher `{t.kind}` trained on {t.n_member_identities} member identities "
         f"({t.n_train_photos} photos); API output: `{record.config['attack']['output']}`.", "",
+        recipe_text(record.config.get("teacher", {})), "",
         f"**Teacher verification** on LFW pairs of held-out identities: {fmt(v.accuracy)} "
         f"± {fmt(v.std)} ({v.n_pairs} pairs; the paper's teacher: 0.964).", "",
         _control_text(t.control), "",

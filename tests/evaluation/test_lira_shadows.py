@@ -75,7 +75,7 @@ def test_unseen_photo_queries_are_never_in_the_shadows():
     totals = {p: len(split.photos[p]) for p in held}
     for k in (1, 2, 5):
         for group in (members, nonmembers):
-            for person, query in _first(group, k, totals, 0.5).items():
+            for person, query in _first(group, k, totals, 0.5, setting="unseen-photos").items():
                 assert not set(query) & set(held[person])
 
 

@@ -35,7 +35,8 @@ def _report(tprs: dict, **changes) -> MembershipReport:
                 setting="training-photos", k=5, auc=0.7, auc_ci=(0.6, 0.8), tpr_at_fpr=tprs, advantage=0.3,
                 balanced_accuracy=0.6, threshold=0.1, n_members=40, n_nonmembers=45, n_member_photos=200,
                 n_nonmember_photos=225, n_queries=425, roc=RocCurve([0.0, 0.5, 1.0], [0.0, 0.7, 1.0]),
-                n_shadow_models=8, seconds=1.5, member_scores={"a": 1.0}, nonmember_scores={"b": -1.0})
+                n_shadow_models=8, seconds=1.5, member_scores={"a": 1.0}, nonmember_scores={"b": -1.0},
+                recipe="light")
     return MembershipReport(**{**base, **changes})
 
 
@@ -129,3 +130,16 @@ def test_from_jsonable_checks_types():
         from_jsonable(dict[str, int], [1, 2])
     with pytest.raises(ArtifactError, match="float key"):
         from_jsonable(dict[float, float], {"one": 1.0})
+
+
+def test_every_row_names_its_recipe_and_a_file_without_recipes_reads_as_unnamed(tmp_path):
+    import json
+
+    record = _record(membership=(_report({0.1: 0.4}), _report({0.1: 0.1}, teacher="control", recipe="base")))
+    write_results(record, tmp_path / "results.json")
+    raw = json.loads((tmp_path / "results.json").read_text())
+    assert [m["recipe"] for m in raw["membership"]] == ["light", "base"]
+    for m in raw["membership"]:
+        del m["recipe"]  # written before rows named their recipe
+    (tmp_path / "old.json").write_text(json.dumps(raw))
+    assert [m.recipe for m in read_results(tmp_path / "old.json").membership] == ["", ""]

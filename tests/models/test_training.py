@@ -155,3 +155,18 @@ def test_bad_settings_raise_config_error():
     with pytest.raises(ConfigError, match="tag"):
         TrainingHooks(schedule="constant")
     assert TrainingHooks().is_default and not TrainingHooks(schedule="constant", tag="c").is_default
+
+
+def test_with_schedule_applies_a_recipes_schedule_and_refuses_a_conflicting_one():
+    from faceleaks.models.training import DEFAULT_HOOKS, with_schedule
+
+    assert with_schedule(DEFAULT_HOOKS, "cosine") is DEFAULT_HOOKS  # today's recipe keeps today's hooks
+    constant = with_schedule(DEFAULT_HOOKS, "constant")
+    assert constant.schedule == "constant" and constant.tag == "schedule-constant"
+    sgd = TrainingHooks(make_optimizer=lambda m: torch.optim.SGD(m.parameters(), lr=0.1), tag="sgd")
+    kept = with_schedule(sgd, "constant")
+    assert kept.make_optimizer is sgd.make_optimizer and kept.tag == "sgd" and kept.schedule == "constant"
+    with pytest.raises(ConfigError, match="finetune_schedule"):
+        with_schedule(TrainingHooks(schedule="constant", tag="c"), "cosine")
+    with pytest.raises(ConfigError, match="'linear'"):
+        with_schedule(DEFAULT_HOOKS, "linear")

@@ -10,7 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 ALLOWED = {"faceleaks", "faceleaks.errors", "faceleaks.metrics", "faceleaks.seeding", "faceleaks.config",
            "faceleaks.evaluation", "faceleaks.evaluation.results", "faceleaks.evaluation.attribute_results",
-           "faceleaks.evaluation.jsonio",
+           "faceleaks.evaluation.jsonio", "faceleaks.evaluation.inclusion_results",
            "faceleaks.evaluation.sweep_results"}
 
 

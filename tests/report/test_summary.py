@@ -49,3 +49,14 @@ def test_a_run_without_membership_results_still_writes_its_report(tmp_path):
     assert "roc" not in paths and not (tmp_path / "roc.png").exists()
     assert read_results(paths["results"]).membership == ()
     assert paths["summary"].read_text().strip()
+
+
+def test_summary_names_the_victim_recipe_and_each_rows_recipe():
+    from faceleaks.config import TeacherConfig
+
+    teacher = TeacherConfig(recipe="light", finetune_epochs=4).to_dict()
+    text = summary_markdown(_record(config={**_record().config, "teacher": teacher}))
+    assert ("**Victim recipe** `light`: Adam, constant learning rate from 0.0001, 4 epochs, weight decay 0, "
+            "on all of each member's photos") in text
+    assert "| victim (light) | lfw-identity | training-photos |" in text
+    assert "Victim recipe" not in summary_markdown(_record())  # a config written before recipes
