@@ -142,3 +142,30 @@ def test_attack_student_names_the_recipe_and_skips_unseen_photos_when_all_photos
     assert {(a.context["teacher"], a.context["recipe"]) for a in audits} == {("victim", recipe), ("control", "base")}
     k5 = [a for a in audits if a.k == 5 and a.context["setting"] == "training-photos"]
     assert k5 and all(len(ids) == 5 for a in k5 for ids in {**a.members, **a.nonmembers}.values())
+
+
+@pytest.mark.parametrize("recipe", ["regularised", "light"])
+def test_the_owner_trains_members_on_the_photos_the_evaluation_queries_as_training_photos(recipe, monkeypatch):
+    from faceleaks.evaluation import owner
+
+    data, have = _data()
+    trained = {}
+
+    def fake_train(images, identities, image_ids, cfg, **kw):
+        trained.update({p: sorted(image_ids[identities == p].tolist()) for p in set(identities.tolist())})
+
+    def photos(ids):
+        ids = np.array([i for i in ids if i in have])
+        return SimpleNamespace(images=None, identities=np.array([i.rsplit("_", 1)[0] for i in ids]), image_ids=ids)
+
+    monkeypatch.setattr(owner, "finetune_dlib_teacher", fake_train)
+    data.photos = photos
+    cfg = _cfg(recipe)
+    owner.build_teacher(data, cfg, data.split.member_train, name="teacher", cache_dir=None)
+    members, _ = evaluation_lists(data, "training-photos", 0, photos=cfg.teacher.resolved_recipe.photos)
+    assert trained == {m: sorted(ids) for m, ids in members.items()}
+    # other identities (e.g. the attacker's shadow identities) train on the photos given
+    refs = {r: data.split.photos[r][:3] for r in data.split.identities("reference")}
+    trained.clear()
+    owner.build_teacher(data, cfg, refs, name="shadow", cache_dir=None)
+    assert trained == {r: sorted(ids) for r, ids in refs.items()}
