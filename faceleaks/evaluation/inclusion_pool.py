@@ -37,11 +37,19 @@ EXCLUDED_ROLES = ("student", "control_member")
 
 
 def train_photo_count(n_photos: int, cfg: ExperimentConfig) -> int:
-    """Photos a victim trains on for a member with ``n_photos``: the recipe's share of them.
+    """Photos a victim trains on for a member with ``n_photos``, as the owner's recipe says.
 
-    Today's recipe trains on ``split.member_train_fraction`` of each member's photos
-    (``data.splits.n_train_photos``); the one place to change when a recipe trains on all of them.
+    ``cfg.teacher.resolved_recipe.photos``: ``"all"`` (e.g. ``light``) trains on every photo;
+    ``"half"`` (``regularised``) on ``split.member_train_fraction`` of them (``data.splits.n_train_photos``).
+
+    Examples
+    --------
+    >>> from faceleaks.config import config_from_dict
+    >>> train_photo_count(10, config_from_dict({})), train_photo_count(10, config_from_dict({"teacher": {"recipe": "light"}}))
+    (5, 10)
     """
+    if cfg.teacher.resolved_recipe.photos == "all":
+        return n_photos
     return n_train_photos(n_photos, cfg.split.member_train_fraction)
 
 

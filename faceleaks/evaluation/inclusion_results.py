@@ -92,6 +92,7 @@ class InclusionRow:
     roc : RocCurve, at most ~400 points, log-spaced in FPR from one false positive on
     epsilon : EpsilonRecord, or None when the victims are too few to split
     decisions : Decisions, every pooled decision (for re-analysis and plots)
+    recipe : str, the teacher's fine-tuning recipe (``regularised``, ``light``; ``base`` for the control)
     """
 
     attack: str
@@ -109,6 +110,7 @@ class InclusionRow:
     roc: RocCurve
     epsilon: EpsilonRecord | None
     decisions: Decisions
+    recipe: str = ""
 
 
 @dataclass(frozen=True)
@@ -210,7 +212,8 @@ class InclusionRecord:
 
     Attributes
     ----------
-    seed : int; config : dict, the run's settings (``ExperimentConfig.to_dict()``)
+    seed : int; config : dict, the run's settings (``ExperimentConfig.to_dict()``, the resolved recipe included)
+    recipe : str, the victims' fine-tuning recipe (``regularised``, ``light``)
     n_victims : int; target_nonmember_decisions : int, the non-member decisions at k = 5 N was chosen for
     member_fraction : float, share of the pool each victim trains on
     statistics : tuple of str, the identity statistics attacked with LiRA
@@ -220,6 +223,7 @@ class InclusionRecord:
 
     seed: int
     config: dict[str, Any]
+    recipe: str
     n_victims: int
     target_nonmember_decisions: int
     member_fraction: float

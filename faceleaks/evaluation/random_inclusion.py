@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -67,7 +68,7 @@ def _check(cfg: ExperimentConfig, n_victims: int | None, statistics: tuple[str, 
 
 
 def run_random_inclusion(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Path, n_victims: int | None = None,
-                         statistics: tuple[str, ...] = ("compactness",), students: tuple[str, ...] = ("lfw-identity",),
+                         statistics: tuple[str, ...] | None = None, students: tuple[str, ...] = ("lfw-identity",),
                          target_nonmember_decisions: int = TARGET_NONMEMBER_DECISIONS,
                          member_fraction: float = 0.5, max_pool_people: int | None = None) -> InclusionRecord:
     """Run the N-victim evaluation; per-victim results go to ``out_dir/inclusion-victims/``.
@@ -78,7 +79,8 @@ def run_random_inclusion(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Pat
     out_dir, cache_dir : output folder (``split.json``, per-victim files) and the model/chip cache
     n_victims : N >= 4, or None to choose it for ``target_nonmember_decisions`` at k = 5
     statistics : identity statistics for LiRA (``IdentityStatistics`` names: ``compactness``, or
-        ``consistency_gap``, which also needs the split's reference pool and the public dlib base)
+        ``consistency_gap``, which also needs the split's reference pool and the public dlib base);
+        None: both on a posterior API with a reference pool, else ``compactness``
     students : which of the owner's students are attacked (``lfw-identity``, ``utk-age``)
     member_fraction : share of the pool each victim trains on
     max_pool_people : keep a seeded subset of the pool of this many people (None: the whole pool)
@@ -94,6 +96,9 @@ def run_random_inclusion(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Pat
     DataError
         Missing data or a pool of fewer than 4 people.
     """
+    if statistics is None:
+        statistics = ("compactness", "consistency_gap") if cfg.attack.output == "posterior" \
+            and cfg.split.n_reference_pool else ("compactness",)
     ks = _check(cfg, n_victims, statistics)
     t0, timer, notes = time.perf_counter(), Timer(), []
     configure_torch(cfg.runtime.threads)
@@ -127,7 +132,8 @@ def run_random_inclusion(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Pat
     seconds = time.perf_counter() - t0
     records = tuple(s.record for s in victims)
     return InclusionRecord(
-        seed=cfg.seed, config=cfg.to_dict(), n_victims=n_victims, target_nonmember_decisions=target_nonmember_decisions,
+        seed=cfg.seed, config=cfg.to_dict(), recipe=cfg.teacher.resolved_recipe.name, n_victims=n_victims,
+        target_nonmember_decisions=target_nonmember_decisions,
         member_fraction=member_fraction, statistics=tuple(statistics), pool=_pool_summary(pool, ks),
         victims=records, rows=tuple(rows), cost=_cost(records, pool, ks, cfg, seconds, n_trained),
         timings_s=timer.timings, warnings=tuple(notes))
@@ -148,7 +154,7 @@ def _resources(data, cfg: ExperimentConfig, statistics: tuple[str, ...], cache_d
 def _rows(victims: list[dict], control: dict, is_member: np.ndarray, queries, cfg: ExperimentConfig,
           statistics: tuple[str, ...]) -> list[InclusionRow]:
     """Leave-one-out LiRA (online, offline) and the naive statistic, victim and control, per student and k."""
-    n = len(victims)
+    n, recipe = len(victims), cfg.teacher.resolved_recipe.name
     rows = []
     for student in control:
         for k, (people, _) in sorted(queries.groups.items()):
@@ -162,10 +168,11 @@ def _rows(victims: list[dict], control: dict, is_member: np.ndarray, queries, cf
                     for teacher, values in (("victim", stats), ("control", ctrl)):
                         scores = values if online is None else loo_lira_scores(stats, members, online=online,
                                                                               scored=values)
-                        rows.append(summarise_decisions(
+                        row = summarise_decisions(
                             pool_decisions(scores, members, people), attack=name, teacher=teacher, student=student,
                             k=k, n_victims=n, n_shadow_models=n_shadow, fprs=cfg.attack.fprs,
-                            n_bootstrap=cfg.attack.n_bootstrap, seed=cfg.seed))
+                            n_bootstrap=cfg.attack.n_bootstrap, seed=cfg.seed)
+                        rows.append(replace(row, recipe=recipe if teacher == "victim" else "base"))
     return rows
 
 

@@ -62,7 +62,7 @@ def inclusion_markdown(record: InclusionRecord) -> str:
     pool, cost = record.pool, record.cost
     parts = [
         "# FaceLeaks: membership by random inclusion (N victims)\n",
-        f"{record.n_victims} victim teachers, each fine-tuned on a seeded random {record.member_fraction:.0%} of a "
+        f"{record.n_victims} victim teachers (recipe `{record.recipe}`), each fine-tuned on a seeded random {record.member_fraction:.0%} of a "
         f"pool of {len(pool.people)} LFW people (>= {pool.min_photos} photos; roles left out: "
         f"{', '.join(pool.excluded_roles)}); each attacked with the other {record.n_victims - 1} as shadows "
         "(leave-one-out). Training-photos setting. People audited per k: "

@@ -131,6 +131,7 @@ def test_victims_separate_and_the_control_sits_at_chance():
         assert victim.n_member_decisions + victim.n_nonmember_decisions == 8 * 60
     assert rows["victim", "lira-online-compactness@k=3"].n_shadow_models == 7
     assert rows["victim", "compactness@k=3"].n_shadow_models == 0
+    assert rows["victim", "compactness@k=3"].recipe == "regularised" and rows["control", "compactness@k=3"].recipe == "base"
 
 
 def test_pool_statistic_without_pool_is_refused():
@@ -174,7 +175,7 @@ def _record(rows) -> InclusionRecord:
     victim = VictimRecord(index=0, name="inclusion-victim-000", n_members=150, n_train_photos=900, train_seconds=1.5,
                           cached=False, student_accuracy={"lfw-identity": 0.98}, n_queries=1000, seconds=2.0)
     return InclusionRecord(
-        seed=0, config={"seed": 0}, n_victims=10, target_nonmember_decisions=3000, member_fraction=0.5,
+        seed=0, config={"seed": 0}, recipe="regularised", n_victims=10, target_nonmember_decisions=3000, member_fraction=0.5,
         statistics=("compactness",),
         pool=PoolSummary(people=tuple(f"p{i}" for i in range(305)), n_photos=(5,) * 305, n_train_photos=(2,) * 305,
                          eligible={5: 300}, excluded_roles=("student",), min_photos=5),
