@@ -72,30 +72,34 @@ def ceiling_report(teacher_embed, base_embed, mapping: RidgeCV, photos, members:
                            seed=derive_seed(seed, "bootstrap", scores.attack), caught=caught, **context)
 
 
-def ceiling_reports(teachers: list[tuple[str, object]], base, plan, *, settings: tuple[str, ...]) -> list[MembershipReport]:
+def ceiling_reports(teachers: list[tuple[str, object]], base, plan) -> list[MembershipReport]:
     """The ceiling for each (role, teacher), setting and k >= 2, on the people the attacks audit.
 
     ``base``: the public base teacher (``embed``); ``plan``: the run's ``AttackPlan`` (data, attacker
     pool, config, warnings). Empty when the split has no reference pool.
     """
-    from faceleaks.evaluation.membership import eligible_first_k, evaluation_lists
+    from faceleaks.evaluation.audited import SETTINGS, eligible_first_k, evaluation_lists
 
     cfg, data = plan.cfg, plan.data
     if not plan.attacker.pool:
         return []
+    recipe = cfg.teacher.resolved_recipe
+    settings = [s for s in SETTINGS if s == "training-photos" or recipe.has_unseen_photos]
     pool_images = data.photos(list(plan.attacker.pool)).images
     out = []
     for role, teacher in teachers:
         mapping = ceiling_map(teacher.embed, base.embed, pool_images)
         for setting in settings:
-            members, nonmembers = evaluation_lists(data, setting, cfg.seed)
+            members, nonmembers = evaluation_lists(data, setting, cfg.seed, photos=recipe.photos)
             totals = {p: len(data.split.photos[p]) for p in {**members, **nonmembers}}
+            context = {"teacher": role, "student": "teacher-embedding", "setting": setting,
+                       "recipe": cfg.teacher.recipe_name(role)}
             for k in (k for k in cfg.attack.ks if k >= 2):
-                mk = eligible_first_k(members, k, totals, cfg.split.member_train_fraction)
-                nk = eligible_first_k(nonmembers, k, totals, cfg.split.member_train_fraction)
+                mk, nk = (eligible_first_k(lists, k, totals, cfg.split.member_train_fraction, setting=setting,
+                                           photos=recipe.photos) for lists in (members, nonmembers))
                 if len(mk) >= 2 and len(nk) >= 2:
                     out.append(ceiling_report(
                         teacher.embed, base.embed, mapping, data.photos, mk, nk, k=k, seed=cfg.seed,
                         fprs=cfg.attack.fprs, n_bootstrap=cfg.attack.n_bootstrap, caught=plan.caught,
-                        context={"teacher": role, "student": "teacher-embedding", "setting": setting}))
+                        context=context))
     return out

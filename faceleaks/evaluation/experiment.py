@@ -20,6 +20,7 @@ from faceleaks.attacks.registry import check_attack_specs
 from faceleaks.config import ExperimentConfig
 from faceleaks.errors import UndefinedMetricWarning
 from faceleaks.evaluation.attacker import SETTINGS, TeacherPublicBase, make_attacker_data
+from faceleaks.evaluation.ceiling import ceiling_reports
 from faceleaks.evaluation.dataset import Dataset
 from faceleaks.evaluation.membership import AttackPlan, attack_student, held_photos, victim_endpoint
 from faceleaks.evaluation.owner import OwnerModels, Timer, add_control, build_owner, build_students, build_teacher
@@ -67,6 +68,11 @@ def run_experiment(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Path) -> 
         and cfg.teacher.kind != "scratch" else None
     with timer("attacks"):
         reports, queries = _attack_students(owner, shadows, plan)
+    if public_base is not None:
+        with timer("white-box-ceiling"):
+            teachers = [(owner.role, owner.teacher)] + ([("control", owner.control_teacher)]
+                                                        if owner.control_teacher is not None else [])
+            reports += ceiling_reports(teachers, public_base, plan)
     return _record(cfg, owner, reports, queries, attributes, cost, timer, plan.caught)
 
 

@@ -21,9 +21,11 @@ import numpy as np
 from faceleaks.attacks.base import Level, PublicBase, ReferenceSet, ShadowModel
 from faceleaks.attacks.registry import plan_attacks
 from faceleaks.config import ExperimentConfig
-from faceleaks.data.splits import n_train_photos
+from faceleaks.data.splits import photo_identity
 from faceleaks.errors import DataError
-from faceleaks.evaluation.attacker import SETTINGS, AttackerData, PhotoSource
+from faceleaks.evaluation.attacker import AttackerData, PhotoSource
+from faceleaks.evaluation.audited import (SETTINGS, eligible_first_k, evaluation_lists, held_photos,
+                                          query_order, sample_photos, setting_photos)
 from faceleaks.evaluation.dataset import Dataset
 from faceleaks.evaluation.results import MembershipReport
 from faceleaks.evaluation.scoring import evaluate_scores
@@ -59,114 +61,6 @@ class AttackPlan:
         self.caught.append(msg)
 
 
-def evaluation_lists(data: Dataset, setting: str, seed: int, *,
-                     photos: str = "half") -> tuple[dict[str, list[str]], dict[str, list[str]]]:
-    """Members' photos for ``setting`` and non-members' photos, each person's list shuffled (seeded).
-
-    ``photos``: which of a member's photos its teacher trained on (``TeacherRecipe.photos``).
-    Returns (members, nonmembers): identity -> readable photo ids. ``training-photos``: the
-    member's training photos (the split's ``member_train`` under "half", all under "all");
-    ``unseen-photos``: the rest (empty under "all"). Non-members: all their photos.
-    """
-    rng = make_rng(derive_seed(seed, "eval-order", setting))
-    split = data.split
-    have = set(data.faces.image_ids.tolist())
-
-    def shuffled(ids: list[str]) -> list[str]:
-        ids = [i for i in ids if i in have]
-        return [ids[i] for i in rng.permutation(len(ids))]
-
-    def member_photos(m: str) -> list[str]:
-        if photos == "all":
-            return split.photos[m] if setting == "training-photos" else []
-        return split.member_train[m] if setting == "training-photos" else split.member_heldout(m)
-
-    members = {m: shuffled(member_photos(m)) for m in sorted(split.identities("member"))}
-    nonmembers = {n: shuffled(split.photos[n]) for n in sorted(split.identities("nonmember"))}
-    return members, nonmembers
-
-
-def setting_photos(n_photos: int, setting: str, train_fraction: float, photos: str = "half") -> int:
-    """How many photos a member with ``n_photos`` photos has in ``setting`` under the recipe's ``photos``:
-    ``training-photos`` its training photos (``n_train_photos`` under "half", all under "all"), else the rest.
-
-    Examples
-    --------
-    >>> [setting_photos(21, s, 0.5, p) for p in ("half", "all") for s in ("training-photos", "unseen-photos")]
-    [10, 11, 21, 0]
-    """
-    n_train = n_photos if photos == "all" else n_train_photos(n_photos, train_fraction)
-    return n_train if setting == "training-photos" else n_photos - n_train
-
-
-def held_photos(data: Dataset, setting: str, cfg: ExperimentConfig) -> dict[str, list[str]]:
-    """The photos of each audited person that the attacker's IN shadow teachers train on.
-
-    ``training-photos``: the photos the attacker queries come from this set (LiRA's classic IN):
-    a member's training photos (half, or all under the recipe's ``photos = "all"``), and as many
-    of a non-member. ``unseen-photos``: the query photos stay unseen by the IN shadows too, so they
-    get every photo except the first ``min(max k, n - n_train)`` of the query list; nothing under
-    "all" (no unseen photos). Members and non-members with the same photo count get the same number
-    of photos, or LiRA would rank that difference, not membership.
-    """
-    photos = cfg.teacher.resolved_recipe.photos
-    if setting == "unseen-photos" and photos == "all":
-        return {}
-    members, nonmembers = evaluation_lists(data, setting, cfg.seed, photos=photos)
-    have = set(data.faces.image_ids.tolist())
-    kmax = max(cfg.attack.ks)
-    out = {}
-    for p, ids in {**members, **nonmembers}.items():
-        n = len(data.split.photos[p])
-        n_train = setting_photos(n, "training-photos", cfg.split.member_train_fraction, photos)
-        if setting == "training-photos":
-            out[p] = ids[:n_train]
-        else:
-            queried = set(ids[: n - n_train][:kmax])
-            out[p] = [i for i in data.split.photos[p] if i in have and i not in queried]
-    return out
-
-
-def eligible_first_k(lists: dict[str, list[str]], k: int, totals: dict[str, int], train_fraction: float, *,
-                     setting: str, photos: str = "half") -> dict[str, list[str]]:
-    """First k photos (of ``lists``: identity -> photo ids) of each identity eligible at k in ``setting``.
-
-    Eligible: a member with the identity's photo count (``totals``) would have at least k photos in
-    ``setting`` (``setting_photos``: k training photos for ``training-photos``, whether or not any
-    are held out; k held-out ones for ``unseen-photos``). One rule for members and non-members keeps
-    the groups alike in photo counts (famous people have more photos, which would otherwise leak).
-    """
-    return {p: ids[:k] for p, ids in lists.items()
-            if len(ids) >= k and setting_photos(totals[p], setting, train_fraction, photos) >= k}
-
-
-def _sample_photos(lists: dict[str, list[str]], n_max: int, rng: np.random.Generator,
-                   per_identity: int) -> dict[str, list[str]]:
-    """At most ``per_identity`` photos of each identity (equal weight per person), ``n_max`` in all."""
-    flat = [(p, i) for p, ids in lists.items() for i in ids[:per_identity]]
-    keep = sorted(rng.permutation(len(flat))[:n_max])
-    out: dict[str, list[str]] = {}
-    for j in keep:
-        out.setdefault(flat[j][0], []).append(flat[j][1])
-    return out
-
-
-def _query_order(identity_ids: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A seeded permutation of the rows that keeps each identity's photos in their given order.
-
-    Members and non-members are stacked group by group; without this the order in which photos
-    reach the victim would carry the label. Identity-level attacks take each person's first k
-    photos, so the order within a person is kept.
-    """
-    perm = rng.permutation(len(identity_ids))
-    order = np.empty(len(identity_ids), dtype=np.int64)
-    for person in np.unique(identity_ids):
-        rows = np.flatnonzero(identity_ids == person)
-        slots = np.flatnonzero(np.isin(perm, rows))  # ascending positions
-        order[slots] = rows
-    return order
-
-
 @dataclass(frozen=True)
 class _Audit:
     """One evaluation: level, k, the audited people's photos and the truth joined later by id."""
@@ -191,23 +85,28 @@ class _Audit:
 
 
 def _run_audit(audit: _Audit, refs: Sequence[ReferenceSet], box: BlackBox, plan: AttackPlan,
-               shadows: Sequence[ShadowModel]) -> list[MembershipReport]:
-    """Fit and score every planned attack for one audit; metrics per attack."""
+               shadows: Sequence[ShadowModel], pool: ReferenceSet | None = None) -> list[MembershipReport]:
+    """Fit and score every planned attack for one audit; metrics per attack.
+
+    ``pool``: the attacker's reference pool queried on ``box`` (identity level), for the attacks
+    that need it (base-model surrogates); None leaves those attacks out.
+    """
     cfg = plan.cfg
     src = PhotoSource(plan.data.photos)
     images, idents, image_ids = src.stack({**audit.members, **audit.nonmembers})
-    order = _query_order(idents, make_rng(derive_seed(cfg.seed, "query-order", *audit.context.values(),
+    order = query_order(idents, make_rng(derive_seed(cfg.seed, "query-order", *audit.context.values(),
                                                       audit.level.value, str(audit.k))))
     images, idents, image_ids = images[order], idents[order], image_ids[order]
     truth = audit.truth(image_ids)
     groups = dict(zip(image_ids.tolist(), idents.tolist())) if audit.level is Level.INSTANCE else None
     attacks = plan_attacks(cfg.attack.membership, level=audit.level, k=audit.k, output_kind=box.output_kind,
-                           has_public_base=plan.public_base is not None, has_shadows=bool(shadows), seed=cfg.seed)
+                           has_public_base=plan.public_base is not None, has_shadows=bool(shadows),
+                           has_pool=pool is not None, seed=cfg.seed)
     reports = []
     for attack in attacks:
         t0 = time.perf_counter()
         try:
-            attack.fit(refs, public_base=plan.public_base, shadows=shadows)
+            attack.fit(refs, public_base=plan.public_base, shadows=shadows, pool=pool)
             scores = attack.score(box, images, identity_ids=idents, image_ids=image_ids)
         except DataError as err:
             if "shadows" not in attack.needs:
@@ -234,11 +133,21 @@ def _references(plan: AttackPlan, box: BlackBox, shadow_box: BlackBox, setting: 
     shadow_in = {r: attacker.shadow_train[r] if setting == "training-photos" else attacker.shadow_heldout(r)
                  for r in attacker.shadow_in}
     shadow_out = {r: attacker.photos[r] for r in attacker.shadow_out()}
-    pick = (lambda lists: lists) if sample is None else (lambda lists: _sample_photos(lists, sample[1], sample[0],
+    pick = (lambda lists: lists) if sample is None else (lambda lists: sample_photos(lists, sample[1], sample[0],
                                                                                      sample[2]))
     # the draws happen in this order: victim references, shadow members, shadow non-members
     victim_refs = pick(attacker.photos)
     return [src.reference_set(box, {}, victim_refs), src.reference_set(shadow_box, pick(shadow_in), pick(shadow_out))]
+
+
+def _pool_reference(plan: AttackPlan, box: BlackBox) -> ReferenceSet | None:
+    """The attacker's reference pool (known non-members, 1-2 photos each) to be queried on ``box``."""
+    if not plan.attacker.pool:
+        return None
+    by_person: dict[str, list[str]] = {}
+    for image_id in plan.attacker.pool:
+        by_person.setdefault(photo_identity(image_id), []).append(image_id)
+    return PhotoSource(plan.data.photos).reference_set(box, {}, by_person)
 
 
 def attack_student(box: BlackBox, shadow_box: BlackBox, plan: AttackPlan, context: dict[str, str]) -> list[MembershipReport]:
@@ -251,6 +160,7 @@ def attack_student(box: BlackBox, shadow_box: BlackBox, plan: AttackPlan, contex
     n_max, per = cfg.attack.n_instance_max, cfg.attack.instance_photos_per_identity
     reports: list[MembershipReport] = []
     recipe = cfg.teacher.resolved_recipe
+    pool = _pool_reference(plan, box)
     for setting in SETTINGS:
         if setting == "unseen-photos" and not recipe.has_unseen_photos:
             plan.warn(f"unseen-photos skipped: the {recipe.name!r} recipe trains on all of each member's photos "
@@ -259,8 +169,8 @@ def attack_student(box: BlackBox, shadow_box: BlackBox, plan: AttackPlan, contex
         members, nonmembers = evaluation_lists(plan.data, setting, cfg.seed, photos=recipe.photos)
         here = {**context, "setting": setting, "recipe": cfg.teacher.recipe_name(context["teacher"])}
         refs = _references(plan, box, shadow_box, setting, (rng, n_max, per))
-        audit = _Audit(Level.INSTANCE, 1, _sample_photos(members, n_max, rng, per),
-                       _sample_photos(nonmembers, n_max, rng, per), here)
+        audit = _Audit(Level.INSTANCE, 1, sample_photos(members, n_max, rng, per),
+                       sample_photos(nonmembers, n_max, rng, per), here)
         reports += _run_audit(audit, refs, box, plan, ())
         refs = _references(plan, box, shadow_box, setting, None)
         totals = {p: len(split.photos[p]) for p in {**members, **nonmembers}}
@@ -272,7 +182,7 @@ def attack_student(box: BlackBox, shadow_box: BlackBox, plan: AttackPlan, contex
                 plan.warn(f"{context['student']} / {setting}: k={k} skipped, only {len(mk)} members and "
                           f"{len(nk)} non-members have {k} photos")
                 continue
-            reports += _run_audit(_Audit(Level.IDENTITY, k, mk, nk, here), refs, box, plan, shadows)
+            reports += _run_audit(_Audit(Level.IDENTITY, k, mk, nk, here), refs, box, plan, shadows, pool)
     return reports
 
 

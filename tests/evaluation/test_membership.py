@@ -8,8 +8,8 @@ import pytest
 from faceleaks.config import SplitConfig, config_from_dict
 from faceleaks.data.splits import make_split, n_train_photos
 from faceleaks.evaluation import membership
-from faceleaks.evaluation.membership import (_query_order, eligible_first_k, evaluation_lists, held_photos,
-                                             setting_photos)
+from faceleaks.evaluation.audited import query_order as _query_order
+from faceleaks.evaluation.membership import eligible_first_k, evaluation_lists, held_photos, setting_photos
 
 
 def _stacked(n_people: int, photos: int) -> np.ndarray:
@@ -132,7 +132,7 @@ def test_attack_student_names_the_recipe_and_skips_unseen_photos_when_all_photos
     audits = []
     monkeypatch.setattr(membership, "_references", lambda *a: [])
     monkeypatch.setattr(membership, "_run_audit", lambda audit, *a: audits.append(audit) or [])
-    plan = _Plan(data=data, cfg=_cfg(recipe), lira_shadows={}, caught=[])
+    plan = _Plan(data=data, cfg=_cfg(recipe), lira_shadows={}, caught=[], attacker=SimpleNamespace(pool=()))
     for role in ("victim", "control"):
         membership.attack_student(None, None, plan, {"teacher": role, "student": "lfw-identity"})
     settings = {a.context["setting"] for a in audits}
