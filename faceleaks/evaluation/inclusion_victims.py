@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from faceleaks.attacks.base import PublicBase, ReferenceSet
+from faceleaks.attacks.membership.consistency import GAP_ALPHAS
 from faceleaks.attacks.membership.identity_stats import POOL_STATISTICS, IdentityStatistics
 from faceleaks.attacks.membership.lira import DEFAULT_POOL_SIZE
 from faceleaks.config import ExperimentConfig
@@ -152,9 +153,13 @@ def box_statistics(box, queries: QuerySet, statistics: tuple[str, ...],
 
 
 def _key(cfg: ExperimentConfig, members: np.ndarray, queries: QuerySet, statistics: tuple[str, ...],
-         students: tuple[str, ...]) -> str:
-    """Hash of everything a victim's statistics depend on (a saved file with another key is recomputed)."""
-    what = {"teacher": asdict(cfg.teacher), "student": asdict(cfg.student), "split": asdict(cfg.split),
+         students: tuple[str, ...], resources: StatisticResources | None) -> str:
+    """Hash of everything a victim's statistics depend on (a saved file with another key is recomputed):
+    settings, members, query photos, statistics and, for pool statistics, the pool photos, its
+    subsample and the surrogate's alpha grid."""
+    pool = None if resources is None else [hashlib.sha256(b"".join(image_keys(resources.pool_images))).hexdigest(),
+                                           resources.pool_size, resources.seed, list(GAP_ALPHAS)]
+    what = {"pool": pool, "teacher": asdict(cfg.teacher), "student": asdict(cfg.student), "split": asdict(cfg.split),
             "output": cfg.attack.output,
             "top_k": cfg.attack.top_k, "seed": cfg.seed, "members": np.flatnonzero(members).tolist(),
             "queries": queries.image_ids.tolist(), "ks": sorted(queries.groups), "statistics": list(statistics),
@@ -206,7 +211,7 @@ def victim_statistics(v: int, job: FinetuneJob, data, cfg: ExperimentConfig, que
     queried; the result is saved atomically to ``out_dir/inclusion-victims/<name>.json``.
     """
     path = Path(out_dir) / "inclusion-victims" / f"{job.name}.json"
-    key = _key(cfg, members, queries, statistics, students)
+    key = _key(cfg, members, queries, statistics, students, resources)
     saved = _load(path, key)
     if saved is not None:
         return VictimStatistics(saved.key, VictimRecord(**{**asdict(saved.record), "resumed": True, "seconds": 0.0}),
