@@ -50,7 +50,7 @@ def main() -> None:
             jobs.append(FinetuneJob(faces.images, faces.identities, faces.image_ids, derive_seed(cfg.seed, plan.name),
                                     plan.name))
         n_photos = sum(len(j.image_ids) for j in jobs) / len(jobs)
-        print(f"{len(jobs)} shadow teachers, {n_photos:.0f} training photos each, {cfg.teacher.finetune_epochs} epochs")
+        print(f"{len(jobs)} shadow teachers, {n_photos:.0f} training photos each, {cfg.teacher.resolved_recipe.epochs} epochs")
         for backend in args.backends.split(","):
             folder = Path(tmp) / backend
             folder.mkdir()

@@ -39,14 +39,20 @@ class AttackerData:
         return sorted(set(self.photos) - set(self.shadow_in))
 
 
-def make_attacker_data(split: MembershipSplit, *, train_fraction: float, seed: int) -> AttackerData:
-    """The attacker's seeded choice: half its reference identities go into its shadow teacher."""
+def make_attacker_data(split: MembershipSplit, *, train_fraction: float, seed: int,
+                       photos: str = "half") -> AttackerData:
+    """The attacker's seeded choice: half its reference identities go into its shadow teacher.
+
+    ``photos``: the victim recipe's training photos (``half``: ``n_train_photos`` of each shadow
+    identity, as the victim's members; ``all``: every photo), so the shadow follows the recipe.
+    """
     rng = make_rng(derive_seed(seed, "attacker"))
     refs = sorted(split.identities("reference"))
-    photos = {r: [split.photos[r][i] for i in rng.permutation(len(split.photos[r]))] for r in refs}
+    by_person = {r: [split.photos[r][i] for i in rng.permutation(len(split.photos[r]))] for r in refs}
     shadow_in = sorted(refs[i] for i in rng.permutation(len(refs))[: len(refs) // 2])
-    train = {r: photos[r][: n_train_photos(len(photos[r]), train_fraction)] for r in shadow_in}
-    return AttackerData(photos, shadow_in, train, tuple(split.reference_pool))
+    n_train = (lambda n: n) if photos == "all" else (lambda n: n_train_photos(n, train_fraction))
+    train = {r: by_person[r][: n_train(len(by_person[r]))] for r in shadow_in}
+    return AttackerData(by_person, shadow_in, train, tuple(split.reference_pool))
 
 
 class PhotoSource:

@@ -50,7 +50,8 @@ def run_experiment(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Path) -> 
     owner = build_owner(cfg, out_dir=out_dir, cache_dir=cache_dir, timer=timer)
     attributes = _attributes(owner, cfg, cache_dir, timer)
     data = owner.data
-    attacker = make_attacker_data(data.split, train_fraction=cfg.split.member_train_fraction, seed=cfg.seed)
+    attacker = make_attacker_data(data.split, train_fraction=cfg.split.member_train_fraction, seed=cfg.seed,
+                                  photos=cfg.teacher.resolved_recipe.photos)
     # The attacker assumes a fine-tuned public model: with the unmodified base as victim
     # ("dlib-base") its shadows are still fine-tuned ("dlib").
     shadow_cfg = replace(cfg, teacher=replace(cfg.teacher, kind="dlib")) if owner.is_control_run else cfg
@@ -103,7 +104,8 @@ def _lira_shadows(plan: AttackPlan, shadow_cfg: ExperimentConfig, cache_dir: Pat
 
     cfg = plan.cfg
     with timer("lira-shadows"):
-        targets = {s: held_photos(plan.data, s, cfg) for s in SETTINGS}
+        settings = [s for s in SETTINGS if s == "training-photos" or cfg.teacher.resolved_recipe.has_unseen_photos]
+        targets = {s: held_photos(plan.data, s, cfg) for s in settings}
         built = build_lira_shadows(plan.data, shadow_cfg, plan.attacker, targets, cache_dir=cache_dir)
     plan.lira_shadows = built.models
     n_targets = max(sum(len(t) for t in targets.values()), 1)
