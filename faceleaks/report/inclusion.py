@@ -93,7 +93,7 @@ def inclusion_roc_figure(record: InclusionRecord, *, student: str = "lfw-identit
         for r in rows:
             tpr = [max(t, lo) for t in r.roc.tpr]
             if r.teacher == "victim":
-                ax.plot(r.roc.fpr, tpr, lw=1.6, label=f"{r.attack.split('@')[0]} (AUC {r.auc:.2f})")
+                ax.plot(r.roc.fpr, tpr, lw=1.6, label=f"{r.attack.split('@')[0]} (AUC {r.auc:.3f})")
             else:
                 ax.plot(r.roc.fpr, tpr, lw=0.7, color="0.6")
         ax.plot([lo, 1], [lo, 1], ls=":", color="k", lw=0.8)

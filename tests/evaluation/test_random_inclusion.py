@@ -233,3 +233,19 @@ def test_small_real_run_end_to_end(tmp_path, session_cache):
     again = run_random_inclusion(cfg, out_dir=tmp_path, cache_dir=session_cache, n_victims=4, max_pool_people=40)
     assert all(v.resumed for v in again.victims) and again.cost.n_trained_this_run == 0
     assert [r.auc for r in again.rows] == [r.auc for r in record.rows]
+
+
+def test_settings_the_protocol_cannot_run_are_refused_before_any_work():
+    from faceleaks.cli.main import _parse_victims
+    from faceleaks.evaluation.random_inclusion import _check
+
+    with pytest.raises(ConfigError, match="dlib"):
+        _check(config_from_dict({"teacher": {"kind": "scratch"}}), 8, ("compactness",))
+    with pytest.raises(ConfigError, match=">= 4"):
+        _check(config_from_dict({}), 3, ("compactness",))
+    with pytest.raises(ConfigError, match="k >= 2"):
+        _check(config_from_dict({"attack": {"ks": [1]}}), None, ("compactness",))
+    assert _check(config_from_dict({}), None, ("compactness",)) == (2, 5, 10)
+    assert _parse_victims("auto") is None and _parse_victims("16") == 16
+    with pytest.raises(ConfigError, match="--victims"):
+        _parse_victims("many")
