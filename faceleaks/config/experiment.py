@@ -119,7 +119,7 @@ def quick_config(base: ExperimentConfig | None = None) -> ExperimentConfig:
         {
             "split": {"n_members": 24, "n_nonmembers": 24, "n_reference": 24,
                       "n_student_identities": 20, "n_shadow_student_identities": 20,
-                      "n_utkface_train": 300, "n_utkface_test": 100, "n_reference_pool": 1000},
+                      "n_utkface_train": 300, "n_utkface_test": 100, "n_reference_pool": 300},
             "data": {"max_images_per_identity": 20, "verification_folds": 2},
             "teacher": {"epochs": 12},
             "student": {"epochs": 100},

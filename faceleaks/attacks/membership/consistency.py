@@ -22,6 +22,9 @@ positive number of the API's dtype (``np.finfo(dtype).tiny``), never higher.
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
+
 import numpy as np
 from sklearn.linear_model import RidgeCV
 
@@ -87,6 +90,10 @@ def normalise_rows(e: np.ndarray) -> np.ndarray:
     return e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
 
 
+_MEMO: OrderedDict[bytes, RidgeCV] = OrderedDict()
+_MEMO_SIZE = 256
+
+
 def fit_surrogate(e: np.ndarray, z: np.ndarray, *, alphas: tuple[float, ...] = GAP_ALPHAS) -> RidgeCV:
     """Ridge map (with intercept) from L2-normalised base embeddings to a box's centred log-posteriors.
 
@@ -99,7 +106,9 @@ def fit_surrogate(e: np.ndarray, z: np.ndarray, *, alphas: tuple[float, ...] = G
 
     Returns
     -------
-    sklearn.linear_model.RidgeCV, fitted
+    sklearn.linear_model.RidgeCV, fitted; shared with other callers that pass the same arrays
+    (a content-keyed memo of the last ``_MEMO_SIZE`` fits: every attack, k and setting against one
+    box refits the same map otherwise, and the fit dominated a run's time). Treat it as read-only.
 
     Raises
     ------
@@ -109,7 +118,14 @@ def fit_surrogate(e: np.ndarray, z: np.ndarray, *, alphas: tuple[float, ...] = G
     if len(e) < MIN_POOL_PHOTOS:
         raise DataError(f"the consistency-gap surrogate needs >= {MIN_POOL_PHOTOS} pool photos, got {len(e)}; "
                         f"give a larger reference pool (pool=ReferenceSet) or a larger pool_size")
-    return RidgeCV(alphas=alphas, fit_intercept=True).fit(e, z)
+    e, z = np.ascontiguousarray(e, dtype=np.float64), np.ascontiguousarray(z, dtype=np.float64)
+    key = hashlib.sha1(repr((e.shape, z.shape, tuple(alphas))).encode() + e.tobytes() + z.tobytes()).digest()
+    if key not in _MEMO:
+        _MEMO[key] = RidgeCV(alphas=alphas, fit_intercept=True).fit(e, z)
+        while len(_MEMO) > _MEMO_SIZE:
+            _MEMO.popitem(last=False)
+    _MEMO.move_to_end(key)
+    return _MEMO[key]
 
 
 def consistency_gaps(z: np.ndarray, z_hat: np.ndarray, groups: list[np.ndarray]) -> np.ndarray:
