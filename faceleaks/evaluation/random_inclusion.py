@@ -102,6 +102,7 @@ def run_random_inclusion(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Pat
     ks = _check(cfg, n_victims, statistics)
     t0, timer, notes = time.perf_counter(), Timer(), []
     configure_torch(cfg.runtime.threads)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
     with timer("data"):
         data = prepare_data(cfg, out_dir=Path(out_dir), cache_dir=Path(cache_dir))
         pool = candidate_pool(data, cfg, cache_dir=Path(cache_dir), max_people=max_pool_people)
