@@ -190,10 +190,7 @@ def _save(stats: VictimStatistics, path: Path) -> None:
 def _measure(teacher, data, cfg: ExperimentConfig, queries: QuerySet, statistics, students, prefix: str,
              resources: StatisticResources | None) -> tuple[dict, dict[str, float], int]:
     """Students on ``teacher``, then the statistics through each attacked student's sealed box."""
-    built = build_students(teacher, data, cfg, shadow=False, prefix=prefix)
-    unknown = sorted(set(students) - set(built))
-    if unknown:
-        raise ConfigError(f"unknown student(s) {unknown}; the owner builds {sorted(built)}")
+    built = build_students(teacher, data, cfg, shadow=False, prefix=prefix, names=tuple(students))
     values, n_queries = {}, 0
     for name in students:
         box, counting = _box(built[name][0], cfg)

@@ -107,13 +107,32 @@ def age_group_names(bins: tuple[int, ...]) -> list[str]:
     return [f"{a}-{b - 1}" for a, b in zip(edges, edges[1:])] + [f"{bins[-1]}+"]
 
 
+STUDENTS = ("lfw-identity", "utk-age")
+
+
 def build_students(teacher: Teacher, data: Dataset, cfg: ExperimentConfig, *, shadow: bool,
-                   prefix: str) -> dict[str, tuple[Student, float]]:
-    """The two students on ``teacher``: ``lfw-identity`` and ``utk-age``, with their test accuracy.
+                   prefix: str, names: tuple[str, ...] = STUDENTS) -> dict[str, tuple[Student, float]]:
+    """The students on ``teacher``: ``lfw-identity`` and ``utk-age`` (or those in ``names``), with
+    their test accuracy.
 
     ``shadow=True`` builds the attacker's copies on its own data (shadow-student identities and
-    the UTKFace shadow part, 25 % of it held out for testing).
+    the UTKFace shadow part, 25 % of it held out for testing). Each student's seed depends on its
+    name only, so leaving one out changes nothing in the other. ``ConfigError`` for an unknown name.
     """
+    unknown = sorted(set(names) - set(STUDENTS))
+    if unknown:
+        raise ConfigError(f"unknown student(s) {unknown}; the owner builds {list(STUDENTS)}")
+    out: dict[str, tuple[Student, float]] = {}
+    if "lfw-identity" in names:
+        out["lfw-identity"] = _identity_student(teacher, data, cfg, shadow=shadow, prefix=prefix)
+    if "utk-age" in names:
+        out["utk-age"] = _age_student(teacher, data, cfg, shadow=shadow, prefix=prefix)
+    return out
+
+
+def _identity_student(teacher: Teacher, data: Dataset, cfg: ExperimentConfig, *, shadow: bool,
+                      prefix: str) -> tuple[Student, float]:
+    """The 40-class LFW identification student (student or shadow-student identities) and its accuracy."""
     split = data.split
     role = "shadow_student" if shadow else "student"
     people = split.identities(role)
@@ -124,7 +143,13 @@ def build_students(teacher: Teacher, data: Dataset, cfg: ExperimentConfig, *, sh
     seed = derive_seed(cfg.seed, prefix, "lfw-identity")
     lfw = train_student("lfw-identity", teacher, photos.images[~is_test], labels[~is_test], people_sorted,
                         cfg.student, seed=seed)
-    out = {"lfw-identity": (lfw, lfw.accuracy(photos.images[is_test], labels[is_test]))}
+    return lfw, lfw.accuracy(photos.images[is_test], labels[is_test])
+
+
+def _age_student(teacher: Teacher, data: Dataset, cfg: ExperimentConfig, *, shadow: bool,
+                 prefix: str) -> tuple[Student, float]:
+    """The UTKFace age-group student (train/test, or the attacker's shadow part) and its accuracy."""
+    split = data.split
     if shadow:
         ids = split.utk["shadow"]
         cut = int(0.75 * len(ids))
@@ -136,8 +161,7 @@ def build_students(teacher: Teacher, data: Dataset, cfg: ExperimentConfig, *, sh
     y_tr, y_te = ([age_group(data.utk[i].age, bins) for i in fs.image_ids] for fs in (tr, te))
     age = train_student("utk-age", teacher, tr.images, np.array(y_tr), age_group_names(bins), cfg.student,
                         seed=derive_seed(cfg.seed, prefix, "utk-age"))
-    out["utk-age"] = (age, age.accuracy(te.images, np.array(y_te)))
-    return out
+    return age, age.accuracy(te.images, np.array(y_te))
 
 
 def verify_teacher(teacher: Teacher, data: Dataset, cache_dir: Path, n_folds: int,
