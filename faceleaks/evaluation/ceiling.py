@@ -20,6 +20,7 @@ from sklearn.linear_model import RidgeCV
 
 from faceleaks.attacks.base import Level, MembershipScores
 from faceleaks.attacks.features import mean_pairwise_cosine
+from faceleaks.attacks.membership.consistency import fit_surrogate, normalise_rows
 from faceleaks.evaluation.results import MembershipReport
 from faceleaks.evaluation.scoring import evaluate_scores
 from faceleaks.seeding import derive_seed
@@ -27,12 +28,7 @@ from faceleaks.seeding import derive_seed
 __all__ = ["CEILING_NAME", "ceiling_map", "ceiling_report"]
 
 CEILING_NAME = "white-box-consistency_gap"
-_ALPHAS = np.logspace(-3, 3, 13)
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+_ALPHAS = tuple(np.logspace(-3, 3, 13))
 
 
 def ceiling_map(teacher_embed, base_embed, pool_images: np.ndarray) -> RidgeCV:
@@ -41,7 +37,8 @@ def ceiling_map(teacher_embed, base_embed, pool_images: np.ndarray) -> RidgeCV:
 
     ``teacher_embed`` / ``base_embed``: callables mapping uint8 crops to (n, d) float embeddings.
     """
-    return RidgeCV(alphas=_ALPHAS).fit(_unit(base_embed(pool_images)), _unit(teacher_embed(pool_images)))
+    return fit_surrogate(normalise_rows(base_embed(pool_images)), normalise_rows(teacher_embed(pool_images)),
+                         alphas=_ALPHAS)
 
 
 def ceiling_scores(teacher_embed, base_embed, mapping: RidgeCV, images: np.ndarray,
@@ -50,8 +47,8 @@ def ceiling_scores(teacher_embed, base_embed, mapping: RidgeCV, images: np.ndarr
     identity_ids = np.asarray(identity_ids).astype(str)
     names = sorted(set(identity_ids.tolist()))
     rows = [np.flatnonzero(identity_ids == n)[:k] for n in names]
-    teacher = _unit(teacher_embed(images))
-    predicted = mapping.predict(_unit(base_embed(images)))
+    teacher = normalise_rows(teacher_embed(images))
+    predicted = mapping.predict(normalise_rows(base_embed(images)))
     gaps = np.array([mean_pairwise_cosine(teacher[r]) - mean_pairwise_cosine(predicted[r]) for r in rows])
     return MembershipScores(gaps, np.array(names), Level.IDENTITY, f"{CEILING_NAME}@k={k}", float("nan"), 0)
 
