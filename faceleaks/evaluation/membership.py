@@ -54,6 +54,18 @@ class AttackPlan:
     public_base: PublicBase | None = None
     lira_shadows: dict[tuple[str, str], list[ShadowModel]] = field(default_factory=dict)
     caught: list[str] = field(default_factory=list)
+    _pool: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+
+    def pool_faces(self) -> tuple[np.ndarray, np.ndarray]:
+        """The reference pool's chips (n, S, S, 3) uint8 and identities (n,), stacked once per run
+        (grouped by person) and shared by every box's ``ReferenceSet``."""
+        if self._pool is None:
+            by_person: dict[str, list[str]] = {}
+            for image_id in self.attacker.pool:
+                by_person.setdefault(photo_identity(image_id), []).append(image_id)
+            images, identities, _ = PhotoSource(self.data.photos).stack(by_person)
+            self._pool = (images, identities)
+        return self._pool
 
     def warn(self, msg: str) -> None:
         """Warn and keep the text for ``results.json``."""
@@ -144,10 +156,8 @@ def _pool_reference(plan: AttackPlan, box: BlackBox) -> ReferenceSet | None:
     """The attacker's reference pool (known non-members, 1-2 photos each) to be queried on ``box``."""
     if not plan.attacker.pool:
         return None
-    by_person: dict[str, list[str]] = {}
-    for image_id in plan.attacker.pool:
-        by_person.setdefault(photo_identity(image_id), []).append(image_id)
-    return PhotoSource(plan.data.photos).reference_set(box, {}, by_person)
+    images, identities = plan.pool_faces()
+    return ReferenceSet(box, images, identities, np.zeros(len(images), bool))
 
 
 def attack_student(box: BlackBox, shadow_box: BlackBox, plan: AttackPlan, context: dict[str, str]) -> list[MembershipReport]:
