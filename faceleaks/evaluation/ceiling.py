@@ -20,14 +20,16 @@ from sklearn.linear_model import RidgeCV
 
 from faceleaks.attacks.base import Level, MembershipScores
 from faceleaks.attacks.features import mean_pairwise_cosine
-from faceleaks.attacks.membership.consistency import fit_surrogate, normalise_rows
+from faceleaks.attacks.membership.consistency import consistency_gaps, fit_surrogate, normalise_rows
 from faceleaks.evaluation.results import MembershipReport
 from faceleaks.evaluation.scoring import evaluate_scores
 from faceleaks.seeding import derive_seed
 
-__all__ = ["CEILING_NAME", "ceiling_map", "ceiling_report"]
+__all__ = ["CEILING_NAME", "CEILING_STUDENT", "ceiling_map", "ceiling_report", "ceiling_statistics"]
 
 CEILING_NAME = "white-box-consistency_gap"
+CEILING_STUDENT = "teacher-embedding"
+"""Where the ceiling sits among students: the teacher's own embedding, not a student's API."""
 _ALPHAS = tuple(np.logspace(-3, 3, 13))
 
 
@@ -51,6 +53,28 @@ def ceiling_scores(teacher_embed, base_embed, mapping: RidgeCV, images: np.ndarr
     predicted = mapping.predict(normalise_rows(base_embed(images)))
     gaps = np.array([mean_pairwise_cosine(teacher[r]) - mean_pairwise_cosine(predicted[r]) for r in rows])
     return MembershipScores(gaps, np.array(names), Level.IDENTITY, f"{CEILING_NAME}@k={k}", float("nan"), 0)
+
+
+def ceiling_statistics(teacher_embed, base_embed, mapping: RidgeCV, images: np.ndarray,
+                       groups: dict[int, list[np.ndarray]]) -> dict[int, dict[str, tuple[float, ...]]]:
+    """White-box statistics of each group of rows of ``images`` (n, S, S, 3) uint8, per k.
+
+    ``groups[k][i]``: the rows of the i-th person audited at k (k each). Returns k ->
+    ``{"compactness": mean pairwise cosine of the teacher's embeddings, "consistency_gap": that minus
+    the mean pairwise cosine of the mapped base embeddings}``, one float per person, in the
+    layout of ``inclusion_victims.box_statistics`` so the random-inclusion run scores it like a student.
+    """
+    rows = np.unique(np.concatenate([np.concatenate(g) for g in groups.values() if len(g)] or [np.zeros(0, int)]))
+    at = {int(r): i for i, r in enumerate(rows)}
+    teacher = normalise_rows(teacher_embed(images[rows]))
+    predicted = mapping.predict(normalise_rows(base_embed(images[rows])))
+    out = {}
+    for k, gs in sorted(groups.items()):
+        local = [np.array([at[int(r)] for r in g]) for g in gs]
+        gaps = consistency_gaps(teacher, predicted, local)
+        compact = [mean_pairwise_cosine(teacher[g]) for g in local]
+        out[k] = {"compactness": tuple(map(float, compact)), "consistency_gap": tuple(map(float, gaps))}
+    return out
 
 
 def ceiling_report(teacher_embed, base_embed, mapping: RidgeCV, photos, members: dict[str, list[str]],

@@ -28,6 +28,7 @@ from faceleaks.attacks.membership.identity_stats import POOL_STATISTICS, Identit
 from faceleaks.attacks.membership.lira import DEFAULT_POOL_SIZE
 from faceleaks.config import ExperimentConfig
 from faceleaks.errors import ArtifactError, ConfigError
+from faceleaks.evaluation.ceiling import CEILING_STUDENT, ceiling_map, ceiling_statistics
 from faceleaks.evaluation.inclusion_pool import InclusionPool, QuerySet
 from faceleaks.evaluation.inclusion_results import VictimRecord, VictimStatistics
 from faceleaks.evaluation.jsonio import read_json, write_json
@@ -163,7 +164,7 @@ def _key(cfg: ExperimentConfig, members: np.ndarray, queries: QuerySet, statisti
             "output": cfg.attack.output,
             "top_k": cfg.attack.top_k, "seed": cfg.seed, "members": np.flatnonzero(members).tolist(),
             "queries": queries.image_ids.tolist(), "ks": sorted(queries.groups), "statistics": list(statistics),
-            "students": list(students)}
+            "students": list(students), "ceiling": resources is not None}
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
@@ -196,7 +197,19 @@ def _measure(teacher, data, cfg: ExperimentConfig, queries: QuerySet, statistics
         box, counting = _box(built[name][0], cfg)
         values[name] = box_statistics(box, queries, statistics, resources)
         n_queries += counting.n_queries
+    if resources is not None:  # the white-box reference line, on the owner's side (no queries)
+        values[CEILING_STUDENT] = _ceiling(teacher, queries, statistics, resources)
     return values, {n: float(acc) for n, (_, acc) in built.items()}, n_queries
+
+
+def _ceiling(teacher, queries: QuerySet, statistics: tuple[str, ...],
+             resources: StatisticResources) -> dict[int, dict[str, tuple[float, ...]]]:
+    """``evaluation.ceiling``'s white-box statistics of ``teacher`` for the audited groups (map fitted on
+    the whole reference pool, as in a single run), restricted to ``statistics``."""
+    mapping = ceiling_map(teacher.embed, resources.public_base.embed, resources.pool_images)
+    found = ceiling_statistics(teacher.embed, resources.public_base.embed, mapping, queries.images,
+                               {k: groups for k, (_, groups) in queries.groups.items()})
+    return {k: {s: v[s] for s in statistics} for k, v in found.items()}
 
 
 def victim_statistics(v: int, job: FinetuneJob, data, cfg: ExperimentConfig, queries: QuerySet, members: np.ndarray,
