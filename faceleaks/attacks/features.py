@@ -24,7 +24,7 @@ from faceleaks.serving.protocol import OutputKind, QueryResult
 
 __all__ = [
     "INSTANCE_FEATURES", "IDENTITY_FEATURES", "NEEDS_K2", "LABEL_FEATURES", "feature_usable", "check_features",
-    "mean_pairwise_cosine", "max_posterior", "neg_entropy", "neg_modified_entropy", "centered_log_posterior",
+    "mean_pairwise_cosine", "pairwise_cosines", "max_posterior", "neg_entropy", "neg_modified_entropy", "centered_log_posterior",
     "compactness", "label_agreement", "instance_features", "identity_features",
 ]
 
@@ -61,6 +61,18 @@ def centered_log_posterior(p: np.ndarray) -> np.ndarray:
     """(n, n_classes) log p minus its row mean: the logits up to an additive constant."""
     lp = np.log(np.clip(p, _EPS, 1.0))
     return lp - lp.mean(axis=1, keepdims=True)
+
+
+def pairwise_cosines(x: np.ndarray) -> np.ndarray:
+    """Cosine similarity of each unordered pair of distinct rows of ``x`` (m >= 2, d) float64: (m(m-1)/2,).
+
+    Examples
+    --------
+    >>> pairwise_cosines(np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])).tolist()
+    [1.0, 0.0, 0.0]
+    """
+    z = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    return (z @ z.T)[np.triu_indices(len(z), k=1)]
 
 
 def mean_pairwise_cosine(x: np.ndarray) -> float:

@@ -97,7 +97,9 @@ DEFAULT_MEMBERSHIP_ATTACKS: tuple[AttackSpec, ...] = (
     *(AttackSpec("threshold", {"feature": f}) for f in ("mean_max_posterior", "compactness", "label_agreement")),
     AttackSpec("shadow", {"features": _IDENTITY_SHADOW}),
     AttackSpec("base-diff", {"statistic": "consistency_gap"}),
+    AttackSpec("base-diff", {"statistic": "fisher_gap"}),
     AttackSpec("lira", {"statistic": "consistency_gap", "online": True}),
+    AttackSpec("lira", {"statistic": "fisher_gap", "online": True}),
     AttackSpec("lira", {"statistic": "consistency_gap", "online": False}),
     AttackSpec("lira", {"statistic": "compactness", "online": True}),
     AttackSpec("lira", {"statistic": "compactness", "online": False}),
@@ -108,7 +110,7 @@ DEFAULT_MEMBERSHIP_ATTACKS: tuple[AttackSpec, ...] = (
 """The default attack set. Each spec runs at every level and k it applies to, on every output it
 supports, when its resources are there (public base, shadows, reference pool): the identity shadow
 classifier keeps the features the output and k can give; the consistency-gap attacks (base-model
-diffing, LiRA on ``consistency_gap``) need posterior outputs, the public base and the reference pool
+diffing, LiRA on ``consistency_gap`` / ``fisher_gap``) need posterior outputs, the public base and the reference pool
 (``fit(..., pool=...)``); LiRA on ``label_agreement`` runs on label outputs only; the shadow
 combination drops ``consistency_gap`` without a pool. The residual statistics of base-model diffing
 (``residual_norm``, ``residual_coherence``, ``combined``) stay registered as diagnostics: add them

@@ -20,7 +20,7 @@ from sklearn.linear_model import RidgeCV
 
 from faceleaks.attacks.base import Level, MembershipScores
 from faceleaks.attacks.features import mean_pairwise_cosine
-from faceleaks.attacks.membership.consistency import consistency_gaps, fit_surrogate, normalise_rows
+from faceleaks.attacks.membership.consistency import GAP_STATISTICS, fit_surrogate, gap_statistic, normalise_rows
 from faceleaks.evaluation.results import MembershipReport
 from faceleaks.evaluation.scoring import evaluate_scores
 from faceleaks.seeding import derive_seed
@@ -44,15 +44,18 @@ def ceiling_map(teacher_embed, base_embed, pool_images: np.ndarray) -> RidgeCV:
 
 
 def ceiling_scores(teacher_embed, base_embed, mapping: RidgeCV, images: np.ndarray,
-                   identity_ids: np.ndarray, k: int) -> MembershipScores:
-    """One white-box gap per identity from its first k rows of ``images`` (input order)."""
+                   identity_ids: np.ndarray, k: int, statistic: str = "consistency_gap") -> MembershipScores:
+    """One white-box gap per identity from its first k rows of ``images`` (input order).
+
+    ``statistic``: ``consistency_gap`` (named ``CEILING_NAME``) or ``fisher_gap`` (``white-box-fisher_gap``).
+    """
     identity_ids = np.asarray(identity_ids).astype(str)
     names = sorted(set(identity_ids.tolist()))
     rows = [np.flatnonzero(identity_ids == n)[:k] for n in names]
     teacher = normalise_rows(teacher_embed(images))
     predicted = mapping.predict(normalise_rows(base_embed(images)))
-    gaps = np.array([mean_pairwise_cosine(teacher[r]) - mean_pairwise_cosine(predicted[r]) for r in rows])
-    return MembershipScores(gaps, np.array(names), Level.IDENTITY, f"{CEILING_NAME}@k={k}", float("nan"), 0)
+    gaps = gap_statistic(statistic, teacher, predicted, rows)
+    return MembershipScores(gaps, np.array(names), Level.IDENTITY, f"white-box-{statistic}@k={k}", float("nan"), 0)
 
 
 def ceiling_statistics(teacher_embed, base_embed, mapping: RidgeCV, images: np.ndarray,
@@ -61,7 +64,8 @@ def ceiling_statistics(teacher_embed, base_embed, mapping: RidgeCV, images: np.n
 
     ``groups[k][i]``: the rows of the i-th person audited at k (k each). Returns k ->
     ``{"compactness": mean pairwise cosine of the teacher's embeddings, "consistency_gap": that minus
-    the mean pairwise cosine of the mapped base embeddings}``, one float per person, in the
+    the mean pairwise cosine of the mapped base embeddings, "fisher_gap": the same pair by pair on
+    Fisher-transformed cosines}``, one float per person, in the
     layout of ``inclusion_victims.box_statistics`` so the random-inclusion run scores it like a student.
     """
     rows = np.unique(np.concatenate([np.concatenate(g) for g in groups.values() if len(g)] or [np.zeros(0, int)]))
@@ -71,22 +75,22 @@ def ceiling_statistics(teacher_embed, base_embed, mapping: RidgeCV, images: np.n
     out = {}
     for k, gs in sorted(groups.items()):
         local = [np.array([at[int(r)] for r in g]) for g in gs]
-        gaps = consistency_gaps(teacher, predicted, local)
-        compact = [mean_pairwise_cosine(teacher[g]) for g in local]
-        out[k] = {"compactness": tuple(map(float, compact)), "consistency_gap": tuple(map(float, gaps))}
+        out[k] = {"compactness": tuple(float(mean_pairwise_cosine(teacher[g])) for g in local)}
+        out[k].update({s: tuple(map(float, gap_statistic(s, teacher, predicted, local))) for s in GAP_STATISTICS})
     return out
 
 
 def ceiling_report(teacher_embed, base_embed, mapping: RidgeCV, photos, members: dict[str, list[str]],
                    nonmembers: dict[str, list[str]], *, k: int, seed: int, fprs: tuple[float, ...],
-                   n_bootstrap: int, context: dict[str, str], caught: list[str]) -> MembershipReport:
-    """The ceiling's metrics for members vs non-members (identity -> its first k photo ids).
+                   n_bootstrap: int, context: dict[str, str], caught: list[str],
+                   statistic: str = "consistency_gap") -> MembershipReport:
+    """The ceiling's metrics for members vs non-members (identity -> its first k photo ids), on ``statistic``.
 
     ``photos(ids) -> FaceSet`` looks the chips up; ``context`` is {"teacher", "student", "setting"}
     (``student`` names the teacher's embedding, e.g. ``teacher-embedding``).
     """
     faces = photos([i for ids in {**members, **nonmembers}.values() for i in ids])
-    scores = ceiling_scores(teacher_embed, base_embed, mapping, faces.images, faces.identities, k)
+    scores = ceiling_scores(teacher_embed, base_embed, mapping, faces.images, faces.identities, k, statistic)
     truth = {**dict.fromkeys(nonmembers, False), **dict.fromkeys(members, True)}
     n_photos = {"member": sum(map(len, members.values())), "nonmember": sum(map(len, nonmembers.values()))}
     return evaluate_scores(scores, truth, k=k, n_photos=n_photos, n_queries=0, fprs=fprs, n_bootstrap=n_bootstrap,
@@ -119,8 +123,8 @@ def ceiling_reports(teachers: list[tuple[str, object]], base, plan) -> list[Memb
                 mk, nk = (eligible_first_k(lists, k, totals, cfg.split.member_train_fraction, setting=setting,
                                            photos=recipe.photos) for lists in (members, nonmembers))
                 if len(mk) >= 2 and len(nk) >= 2:
-                    out.append(ceiling_report(
+                    out.extend(ceiling_report(
                         teacher.embed, base.embed, mapping, data.photos, mk, nk, k=k, seed=cfg.seed,
                         fprs=cfg.attack.fprs, n_bootstrap=cfg.attack.n_bootstrap, caught=plan.caught,
-                        context=context))
+                        context=context, statistic=s) for s in GAP_STATISTICS)
     return out

@@ -79,8 +79,8 @@ def run_random_inclusion(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Pat
     out_dir, cache_dir : output folder (``split.json``, per-victim files) and the model/chip cache
     n_victims : N >= 4, or None to choose it for ``target_nonmember_decisions`` at k = 5
     statistics : identity statistics for LiRA (``IdentityStatistics`` names: ``compactness``, or
-        ``consistency_gap``, which also needs the split's reference pool and the public dlib base);
-        None: both on a posterior API with a reference pool, else ``compactness``
+        ``consistency_gap`` / ``fisher_gap``, which also need the split's reference pool and the public
+        dlib base); None: all three on a posterior API with a reference pool, else ``compactness``
     students : which of the owner's students are attacked (``lfw-identity``, ``utk-age``)
     member_fraction : share of the pool each victim trains on
     max_pool_people : keep a seeded subset of the pool of this many people (None: the whole pool)
@@ -97,7 +97,7 @@ def run_random_inclusion(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Pat
         Missing data or a pool of fewer than 4 people.
     """
     if statistics is None:
-        statistics = ("compactness", "consistency_gap") if cfg.attack.output == "posterior" \
+        statistics = ("compactness", "consistency_gap", "fisher_gap") if cfg.attack.output == "posterior" \
             and cfg.split.n_reference_pool else ("compactness",)
     ks = _check(cfg, n_victims, statistics)
     t0, timer, notes = time.perf_counter(), Timer(), []

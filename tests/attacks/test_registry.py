@@ -39,10 +39,12 @@ def expected_default_specs(level, k, output, *, public_base=False, lira=False, p
         specs.append(("shadow", {"features": feats, "level": "identity", "k": k}))
     gap = public_base and pool and k >= 2 and output is OutputKind.POSTERIOR
     if gap:
-        specs.append(("base-diff", {"statistic": "consistency_gap", "k": k}))
+        specs += [("base-diff", {"statistic": s, "k": k}) for s in ("consistency_gap", "fisher_gap")]
     if lira and k >= 2:
         if gap:
-            specs += [("lira", {"statistic": "consistency_gap", "k": k, "online": o}) for o in (True, False)]
+            specs += [("lira", {"statistic": "consistency_gap", "k": k, "online": True}),
+                      ("lira", {"statistic": "fisher_gap", "k": k, "online": True}),
+                      ("lira", {"statistic": "consistency_gap", "k": k, "online": False})]
         stat = "compactness" if output is not OutputKind.LABEL else "label_agreement"
         specs += [("lira", {"statistic": stat, "k": k, "online": True}),
                   ("lira", {"statistic": stat, "k": k, "online": False})]

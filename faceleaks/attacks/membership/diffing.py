@@ -31,14 +31,14 @@ from sklearn.linear_model import Ridge
 from faceleaks.attacks.base import (Level, MembershipAttack, MembershipScores, PublicBase, ReferenceSet, first_k_groups,
                                    stack_groups)
 from faceleaks.attacks.features import centered_log_posterior, mean_pairwise_cosine
-from faceleaks.attacks.membership.consistency import (box_log_posteriors, check_pool_size, consistency_gaps,
-                                                      fit_surrogate, normalise_rows, pool_indices)
+from faceleaks.attacks.membership.consistency import (GAP_STATISTICS, box_log_posteriors, check_pool_size,
+                                                      fit_surrogate, gap_statistic, normalise_rows, pool_indices)
 from faceleaks.errors import ConfigError, DataError, UnsupportedOutputError
 from faceleaks.serving.protocol import BlackBox, OutputKind
 
 __all__ = ["BaseDiffAttack", "DIFF_STATISTICS", "RAW_DIFF_STATISTICS", "box_logits", "residual_statistics"]
 
-DIFF_STATISTICS = ("consistency_gap", "residual_norm", "residual_coherence", "combined")
+DIFF_STATISTICS = GAP_STATISTICS + ("residual_norm", "residual_coherence", "combined")
 _N_FOLDS = 5
 RAW_DIFF_STATISTICS = ("residual_norm", "residual_coherence")
 
@@ -68,8 +68,9 @@ class BaseDiffAttack(MembershipAttack):
 
     Parameters
     ----------
-    statistic : {"consistency_gap", "residual_norm", "residual_coherence", "combined"}
-        ``consistency_gap`` (default) needs the reference pool (``fit(..., pool=...)``); the
+    statistic : {"consistency_gap", "fisher_gap", "residual_norm", "residual_coherence", "combined"}
+        ``consistency_gap`` (default) and ``fisher_gap`` (its pairs Fisher-transformed,
+        ``consistency.consistency_gaps``) need the reference pool (``fit(..., pool=...)``); the
         residual statistics are diagnostics and ignore the pool.
     k : int >= 2, photos per identity
     ridge : float, L2 penalty of the residual statistics' surrogate (``Ridge(alpha=ridge)``); the
@@ -103,7 +104,7 @@ class BaseDiffAttack(MembershipAttack):
     @property
     def needs(self) -> frozenset[str]:
         """References and the public base; the consistency gap also needs the reference pool."""
-        return frozenset({"references", "public_base"} | ({"pool"} if self.statistic == "consistency_gap" else set()))
+        return frozenset({"references", "public_base"} | ({"pool"} if self.statistic in GAP_STATISTICS else set()))
 
     @classmethod
     def for_setting(cls, params, *, level, k, output_kind):
@@ -125,7 +126,7 @@ class BaseDiffAttack(MembershipAttack):
             raise DataError(f"BaseDiffAttack needs >= 10 reference identities with k={self.k} photos, got {len(groups)}")
         idx, local = stack_groups(groups)
         self.box_, self.public_base_ = ref.box, public_base
-        if self.statistic == "consistency_gap":
+        if self.statistic in GAP_STATISTICS:
             null = self._fit_gap(ref, idx, local, set(names), pool)
         else:
             null = self._fit_residuals(ref, idx, local)
@@ -165,7 +166,7 @@ class BaseDiffAttack(MembershipAttack):
             train = np.concatenate([local[i] for i in np.flatnonzero(folds != f)])
             held = [local[i] for i in np.flatnonzero(folds == f)]
             sur = fit_surrogate(np.vstack([ep, e[train]]), np.vstack([zp, z[train]]))
-            null[folds == f, 0] = consistency_gaps(z, sur.predict(e), held)
+            null[folds == f, 0] = gap_statistic(self.statistic, z, sur.predict(e), held)
         self.surrogate_ = fit_surrogate(np.vstack([ep, e]), np.vstack([zp, z]))
         self.n_queries_fit_ = len(idx) + len(pidx)
         return null
@@ -175,7 +176,7 @@ class BaseDiffAttack(MembershipAttack):
 
     def _combine(self, raw: np.ndarray) -> np.ndarray:
         zs = (raw - self.mean_) / self.std_
-        if self.statistic == "consistency_gap":
+        if self.statistic in GAP_STATISTICS:
             return zs[:, 0]
         return {"residual_norm": zs[:, 0], "residual_coherence": zs[:, 1], "combined": zs.sum(1)}[self.statistic]
 
@@ -185,9 +186,9 @@ class BaseDiffAttack(MembershipAttack):
             raise DataError("BaseDiffAttack scores the box its surrogate was fitted on")
         names, groups = first_k_groups(identity_ids, self.k, strict=True)
         idx, local = stack_groups(groups)
-        if self.statistic == "consistency_gap":
+        if self.statistic in GAP_STATISTICS:
             z = box_log_posteriors(box, images[idx])
-            raw = consistency_gaps(z, self.surrogate_.predict(self._embed(images[idx])), local)[:, None]
+            raw = gap_statistic(self.statistic, z, self.surrogate_.predict(self._embed(images[idx])), local)[:, None]
         else:
             z = box_logits(box, images[idx])
             e = np.asarray(self.public_base_.embed(images[idx]), dtype=np.float64)

@@ -3,8 +3,8 @@
 Three families [reconstructed]:
 
 - naive: ``IDENTITY_FEATURES`` of the box's outputs on k photos of the person (e.g. ``compactness``);
-- ``consistency_gap`` (``consistency``): the box's compactness minus the compactness predicted by a
-  surrogate of *that box* (ridge, alpha by leave-one-out CV) fitted on the public base's
+- ``consistency_gap`` / ``fisher_gap`` (``consistency``): the box's compactness minus the compactness
+  predicted by a surrogate of *that box* (``fisher_gap``: pair by pair, on Fisher-transformed cosines) (ridge, alpha by leave-one-out CV) fitted on the public base's
   L2-normalised embeddings of the attacker's reference pool. Every box gets its own surrogate,
   fitted on the same pool photos (a seeded subsample of ``pool_size``, minus any shadow's
   identities), cached once per box;
@@ -22,7 +22,7 @@ from sklearn.linear_model import Ridge
 
 from faceleaks.attacks.base import PublicBase, ReferenceSet, ShadowModel, first_k_groups, stack_groups
 from faceleaks.attacks.features import IDENTITY_FEATURES, NEEDS_K2, centered_log_posterior, identity_features
-from faceleaks.attacks.membership.consistency import (GAP_STATISTICS, check_pool_size, consistency_gaps, fit_surrogate,
+from faceleaks.attacks.membership.consistency import (GAP_STATISTICS, check_pool_size, fit_surrogate, gap_statistic,
                                                       normalise_rows, pool_indices, precise_centered_log_posterior)
 from faceleaks.attacks.membership.diffing import RAW_DIFF_STATISTICS, box_logits, residual_statistics
 from faceleaks.errors import ConfigError, DataError, UnsupportedOutputError
@@ -170,7 +170,7 @@ class IdentityStatistics:
         if self.gap:
             z = precise_centered_log_posterior(result.values)
             z_hat = self.gap_surrogate(box).predict(normalise_rows(self._embed(images[idx])))
-            cols["consistency_gap"] = consistency_gaps(z, z_hat, local)
+            cols.update({n: gap_statistic(n, z, z_hat, local) for n in self.gap})
         return np.stack([cols[n] for n in self.names], axis=1)
 
 
