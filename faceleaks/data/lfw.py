@@ -21,7 +21,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from faceleaks.data.folders import check_named_dirs, search_dirs
+from faceleaks.data.folders import check_named_dirs, named_dirs, search_dirs
 from faceleaks.errors import DataError
 
 __all__ = ["LfwRecord", "find_lfw_root", "index_lfw", "candidate_dirs"]
@@ -79,7 +79,7 @@ def find_lfw_root(lfw_dir: str | os.PathLike | None = None, *, download: bool = 
         If an explicitly given folder has no LFW photos, or LFW is nowhere and cannot be
         downloaded; the message lists every folder looked in and what to do.
     """
-    check_named_dirs([("lfw_dir", lfw_dir), ("FACELEAKS_LFW_DIR", os.environ.get("FACELEAKS_LFW_DIR"))],
+    check_named_dirs(named_dirs("lfw", "lfw_dir", lfw_dir, "FACELEAKS_LFW_DIR"),
                      lambda folder: _image_folder(folder) is not None, _NOT_LFW)
     looked = candidate_dirs(lfw_dir)
     for root in looked:

@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from faceleaks.data.folders import check_named_dirs, search_dirs
+from faceleaks.data.folders import check_named_dirs, named_dirs, search_dirs
 from faceleaks.errors import DataError
 
 __all__ = ["UtkRecord", "find_utkface_root", "index_utkface"]
@@ -40,7 +40,7 @@ def find_utkface_root(utkface_dir: str | os.PathLike | None = None) -> Path:
 
     A folder named explicitly (``utkface_dir`` or ``$FACELEAKS_UTKFACE_DIR``) must hold photos.
     """
-    check_named_dirs([("utkface_dir", utkface_dir), ("FACELEAKS_UTKFACE_DIR", os.environ.get("FACELEAKS_UTKFACE_DIR"))],
+    check_named_dirs(named_dirs("utkface", "utkface_dir", utkface_dir, "FACELEAKS_UTKFACE_DIR"),
                      _has_photos, _NOT_UTK)
     looked = search_dirs("utkface", utkface_dir, "FACELEAKS_UTKFACE_DIR")
     for root in looked:
