@@ -183,4 +183,4 @@ def _data_summary(data: Dataset) -> DataSummary:
         n_member_train_photos=sum(map(len, split.member_train.values())),
         n_lfw_photos=int(len(data.faces)), n_utkface_photos=int(len(data.utk_faces)),
         n_unreadable=len(unreadable), unreadable=tuple((str(p), str(r)) for p, r in unreadable),
-        chip=data.chipper.spec)
+        chip=data.chipper.spec, excluded_labels=dict(data.utk_excluded))
