@@ -63,10 +63,10 @@ def _atomic(path: str | os.PathLike, write: Callable[[io.BufferedWriter], None])
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except OSError as err:
-        tmp.unlink(missing_ok=True)
+        _discard(tmp)
         raise ArtifactError(os_error_line(err, path)) from err
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        _discard(tmp)
         raise
     try:  # make the rename itself durable (best effort: not every file system allows it)
         fd = os.open(path.parent, os.O_RDONLY)
@@ -78,6 +78,13 @@ def _atomic(path: str | os.PathLike, write: Callable[[io.BufferedWriter], None])
         pass
     finally:
         os.close(fd)
+
+
+def _discard(tmp: Path) -> None:
+    try:
+        tmp.unlink(missing_ok=True)
+    except OSError:  # e.g. a read-only file system, where the temporary was never made
+        pass
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
