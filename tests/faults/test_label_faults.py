@@ -68,3 +68,22 @@ def test_results_without_excluded_labels_still_read(tmp_path):
     del raw["data"]["excluded_labels"]  # as written before the field existed
     path.write_text(json.dumps(raw))
     assert read_results(path) == record
+
+
+def test_skipped_photos_and_excluded_labels_reach_the_results_record(tmp_path):
+    from types import SimpleNamespace
+
+    from faceleaks.data.faces import FaceSet
+    from faceleaks.evaluation.experiment import _data_summary
+    from faceleaks.evaluation.results import DataSummary
+    faces = FaceSet(np.zeros((1, 4, 4, 3), np.uint8), np.array(["a_0001"]), np.array(["a"]),
+                    [("/lfw/b/b_\\xff.jpg", "name not valid UTF-8: rename the file or folder"),
+                     ("/lfw/c/c_0001.jpg", "degenerate size: 1x1 pixels (each side needs >= 16)")])
+    utk = FaceSet(np.zeros((0, 4, 4, 3), np.uint8), np.array([], str), np.array([], str), [])
+    split = SimpleNamespace(identities=lambda role: [], member_train={})
+    data = SimpleNamespace(split=split, faces=faces, utk_faces=utk, lfw_root="/lfw", utk_root="/utk",
+                           chipper=SimpleNamespace(spec="center"), utk_excluded={"age outside 0..116": 2})
+    summary = _data_summary(data)
+    assert isinstance(summary, DataSummary) and summary.n_unreadable == 2
+    assert summary.unreadable[1] == ("/lfw/c/c_0001.jpg", "degenerate size: 1x1 pixels (each side needs >= 16)")
+    assert summary.excluded_labels == {"age outside 0..116": 2}
