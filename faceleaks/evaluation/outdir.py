@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from faceleaks.atomic import atomic_write_text, ensure_dir
+from faceleaks.atomic import atomic_write_text, clean_temporaries, ensure_dir
 from faceleaks.errors import ArtifactError, FaceLeaksError
 
 log = logging.getLogger(__name__)
@@ -110,6 +110,7 @@ def claim_output(out_dir: str | Path, settings: dict[str, Any], *, command: str,
                                 "or choose another --out")
         _replace(folder)
         state = "replaced"
+    clean_temporaries(folder)  # left by writes of a run that was killed
     commands = sorted(set((previous or {}).get("commands", []) if state == "resume" else []) | {command})
     _write(folder, {"settings": settings, "commands": commands, "status": "running", "failed_stages": []})
     return state

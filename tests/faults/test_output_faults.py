@@ -137,6 +137,9 @@ def test_temporary_of_a_dead_writer_is_cleaned(tmp_path):
     live.write_text("being written")
     assert clean_temporaries(tmp_path) == 1
     assert not dead.exists() and live.exists()
+    dead.write_text("torn")
+    claim_output(tmp_path, A, command="run")  # a run claiming the folder cleans it too
+    assert not dead.exists() and live.exists()
 
 
 def test_marked_run_failed_complete_and_incomplete(tmp_path):
