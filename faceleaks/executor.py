@@ -14,6 +14,11 @@ Backends
 ``ray``      Ray tasks (``pip install 'faceleaks[ray]'``): a local Ray started here, or the cluster
              at ``address`` / ``$RAY_ADDRESS`` for work that outgrows one machine.
 
+A worker never outlives this process by more than about a second: a watchdog thread in each
+worker polls ``os.getppid()`` and, once the parent is gone (even after ``kill -9``), removes the
+shared temporary folder and exits. The folder's name carries this process's id, so a folder left
+by a process that no longer runs is removed by the next run (``clean_stale_shared``).
+
 Results come back to this process (``on_result`` sees each as it finishes), so the caller can
 persist them (e.g. a checkpoint in its cache) even when the workers are other machines; an
 interrupted run then resumes by skipping what was saved.
@@ -23,7 +28,10 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -34,17 +42,55 @@ import numpy as np
 from faceleaks.errors import ConfigError, TaskError
 from faceleaks.progress import track
 
-__all__ = ["BACKENDS", "run_tasks"]
+__all__ = ["BACKENDS", "run_tasks", "clean_stale_shared"]
 
 BACKENDS = ("serial", "process", "ray")
 
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(shared_path: str | None, setup: Callable[[], None] | None) -> None:
+_PREFIX = "faceleaks-shared-"
+#: Seconds between a worker's checks that its parent still runs.
+WATCH_INTERVAL = 0.5
+
+
+def _watch_parent(parent: int, folder: str | None) -> None:
+    """In a worker: once ``parent`` is gone, remove ``folder`` and exit at once (no cleanup of tasks)."""
+    while os.getppid() == parent:
+        time.sleep(WATCH_INTERVAL)
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
+    os._exit(1)
+
+
+def _init_worker(shared_path: str | None, setup: Callable[[], None] | None, parent: int | None = None) -> None:
+    if parent is not None:
+        folder = str(Path(shared_path).parent) if shared_path else None
+        threading.Thread(target=_watch_parent, args=(parent, folder), daemon=True, name="parent-watch").start()
     _WORKER["shared"] = np.load(shared_path, mmap_mode="r") if shared_path else None
     if setup is not None:
         setup()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale_shared(tmp_root: str | os.PathLike | None = None) -> int:
+    """Remove shared temporary folders left by runs whose process is gone; returns how many."""
+    removed = 0
+    for folder in Path(tmp_root or tempfile.gettempdir()).glob(f"{_PREFIX}*"):
+        pid = folder.name[len(_PREFIX):].split("-", 1)[0]
+        if folder.is_dir() and pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed
 
 
 def _call_in_worker(fn: Callable, task: Any) -> Any:
@@ -118,7 +164,8 @@ def _run_one(fn: Callable, task: Any, shared: np.ndarray | None) -> Any:
 
 
 def _run_processes(fn, tasks, shared, setup, workers, description, done) -> list[Any]:
-    with tempfile.TemporaryDirectory(prefix="faceleaks-shared-") as tmp:
+    clean_stale_shared()
+    with tempfile.TemporaryDirectory(prefix=f"{_PREFIX}{os.getpid()}-") as tmp:
         path = None
         if shared is not None:
             path = str(Path(tmp) / "shared.npy")
@@ -126,7 +173,7 @@ def _run_processes(fn, tasks, shared, setup, workers, description, done) -> list
         ctx = multiprocessing.get_context("spawn")
         results: list[Any] = [None] * len(tasks)
         pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx,
-                                   initializer=_init_worker, initargs=(path, setup))
+                                   initializer=_init_worker, initargs=(path, setup, os.getpid()))
         try:
             futures = {pool.submit(_call_in_worker, fn, t): i for i, t in enumerate(tasks)}
             for fut in track(as_completed(futures), description, total=len(tasks)):

@@ -10,13 +10,14 @@ a bootstrap over *people* for decisions sharing people (one person audited by se
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 from scipy.stats import rankdata
 from sklearn import metrics as skm
 
-from faceleaks.errors import DataError, UndefinedMetricWarning
+from faceleaks.errors import ConfigError, DataError, UndefinedMetricWarning
+from faceleaks.metric_inputs import ConfidenceInterval, check_scores as _check
+from faceleaks.people_bootstrap import bootstrap_people_auc_ci, bootstrap_people_replicates, bootstrap_tpr_at_fpr_ci
 from faceleaks.seeding import make_rng
 
 __all__ = [
@@ -32,29 +33,6 @@ __all__ = [
     "rank_auc",
     "bootstrap_people_replicates", "bootstrap_people_auc_ci", "bootstrap_tpr_at_fpr_ci",
 ]
-
-
-@dataclass(frozen=True)
-class ConfidenceInterval:
-    """A two-sided interval ``[low, high]`` at ``level`` (a fraction, e.g. 0.95)."""
-
-    low: float
-    high: float
-    level: float = 0.95
-
-
-def _check(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    labels = np.asarray(labels).astype(int).ravel()
-    scores = np.asarray(scores, dtype=np.float64).ravel()
-    if labels.shape != scores.shape:
-        raise DataError(f"labels {labels.shape} and scores {scores.shape} differ in length")
-    if not np.all(np.isfinite(scores)):
-        raise DataError(f"{int((~np.isfinite(scores)).sum())} scores are NaN or infinite")
-    if not set(np.unique(labels)) <= {0, 1}:
-        raise DataError("labels must be 0 (non-member) or 1 (member)")
-    if labels.min(initial=1) == labels.max(initial=0):
-        raise DataError("need at least one member (1) and one non-member (0) to compute a ROC")
-    return labels, scores
 
 
 def roc_curve(labels, scores) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -74,14 +52,18 @@ def auc_score(labels, scores) -> float:
 
 
 def tpr_at_fpr(labels, scores, fpr: float) -> float:
-    """Highest TPR (fraction) among thresholds whose FPR is ``<= fpr`` (fraction, e.g. 0.001).
+    """Highest TPR (fraction) among thresholds whose FPR is ``<= fpr`` (fraction in [0, 1], e.g. 0.001).
 
-    Returns NaN with an ``UndefinedMetricWarning`` when there are fewer than ``1 / fpr``
+    At ``fpr=0`` it is the TPR reached with no false positive at all (always resolvable). Returns
+    NaN with an ``UndefinedMetricWarning`` when 0 < ``fpr`` and there are fewer than ``1 / fpr``
     non-members, since such an FPR cannot be resolved (one false positive already exceeds it).
+    Raises ``ConfigError`` for an ``fpr`` outside [0, 1] or NaN.
     """
+    if not 0.0 <= fpr <= 1.0:
+        raise ConfigError(f"FPR must be a fraction in [0, 1], got {fpr!r}")
     labels, scores = _check(labels, scores)
     n_neg = int((labels == 0).sum())
-    if n_neg * fpr < 1.0 - 1e-9:
+    if fpr > 0 and n_neg * fpr < 1.0 - 1e-9:
         warnings.warn(
             f"TPR at FPR={fpr:g} needs >= {int(np.ceil(1 / fpr))} non-members, have {n_neg}: NaN",
             UndefinedMetricWarning,
@@ -93,9 +75,15 @@ def tpr_at_fpr(labels, scores, fpr: float) -> float:
 
 
 def advantage_score(labels, scores) -> float:
-    """Attacker advantage max over thresholds of (TPR - FPR), a fraction in [0, 1] (Yeom et al. 2018)."""
+    """Signed attacker advantage, a fraction in [-1, 1] (Yeom et al. 2018, arXiv 1709.01604, Def. 4).
+
+    max over thresholds of (TPR - FPR) when that is at least max (FPR - TPR); otherwise
+    -max (FPR - TPR): an attack worse than chance (its scores point the wrong way) is reported
+    negative, not clipped to 0, so a flipped sign stays visible. [reconstructed] the sign rule.
+    """
     f, t, _ = roc_curve(labels, scores)
-    return float(np.max(t - f))
+    d = t - f
+    return float(d.max() if d.max() >= -d.min() else d.min())
 
 
 def best_threshold(labels, scores) -> float:
@@ -218,83 +206,3 @@ def bootstrap_auc_ci(
     alpha = (1.0 - level) / 2.0
     lo, hi = np.quantile(aucs, [alpha, 1.0 - alpha])
     return ConfidenceInterval(float(lo), float(hi), level)
-
-
-def _weighted_auc_tpr(w, is_pos, inv, n_values, fprs) -> tuple[np.ndarray, np.ndarray]:
-    flat = (inv[None, :] + n_values * np.arange(b := len(w))[:, None]).ravel()
-    pos, neg = (np.bincount(flat, weights=(w * m).ravel(), minlength=b * n_values).reshape(b, n_values)
-                for m in (is_pos, ~is_pos))  # weight per distinct score, highest first
-    cpos, cneg = pos.cumsum(axis=1), neg.cumsum(axis=1)
-    n_pos, n_neg = cpos[:, -1], cneg[:, -1]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        aucs = (pos * (n_neg[:, None] - cneg + 0.5 * neg)).sum(axis=1) / (n_pos * n_neg)
-        tprs = np.stack([np.where(cneg / n_neg[:, None] <= f + 1e-12, cpos, 0.0).max(axis=1) / n_pos
-                         for f in fprs] + [np.empty(b)], axis=1)[:, : len(fprs)]
-    tprs[(n_neg[:, None] * np.asarray(fprs)[None, :] < 1.0 - 1e-9) | (n_pos[:, None] == 0)] = np.nan
-    aucs[(n_pos == 0) | (n_neg == 0)] = np.nan
-    return aucs, tprs
-
-
-def bootstrap_people_replicates(labels, scores, *, groups=None, fprs: tuple[float, ...] = (), n_bootstrap: int = 1000,
-                                seed: int | np.random.Generator = 0) -> tuple[np.ndarray, np.ndarray]:
-    """AUC and TPR at ``fprs`` (as :func:`tpr_at_fpr`) of bootstrap resamples of people [reconstructed].
-
-    Each draws as many people as there are, with replacement, keeping all their decisions (not stratified).
-
-    Parameters
-    ----------
-    labels, scores : array-like of shape (n,); 1 = member, scores finite, higher = member
-    groups : array-like of shape (n,), optional; the person of each decision (default: one each)
-    fprs : tuple of FPR fractions, e.g. ``(0.001, 0.01)``
-    n_bootstrap : int; seed : int or numpy Generator (draws ``rng.integers(0, n_people, (n_bootstrap, n_people))``)
-
-    Returns
-    -------
-    aucs : ndarray (n_bootstrap,), float64; NaN where a resample lacks a class
-    tprs : ndarray (n_bootstrap, len(fprs)), float64; NaN where < ``1 / fpr`` non-members or no member
-
-    Raises
-    ------
-    DataError
-        For NaN scores, a single class, or ``groups`` of another length.
-    """
-    labels, scores = _check(labels, scores)
-    groups = np.arange(labels.size) if groups is None else np.asarray(groups).ravel()
-    if groups.shape != labels.shape:
-        raise DataError(f"groups {groups.shape} and labels {labels.shape} differ in length")
-    _, g = np.unique(groups.astype(str), return_inverse=True)
-    picks = make_rng(seed).integers(0, g.max() + 1, size=(n_bootstrap, g.max() + 1))
-    picks += (g.max() + 1) * np.arange(n_bootstrap)[:, None]  # people drawn; each decision weighs its person's draws
-    w = np.bincount(picks.ravel(), minlength=picks.size).reshape(picks.shape)[:, g].astype(np.float64)
-    values, inv = np.unique(-scores, return_inverse=True)
-    parts = [_weighted_auc_tpr(w[i : i + 128], labels == 1, inv, values.size, tuple(fprs))
-             for i in range(0, n_bootstrap, 128)]  # 128 replicates at a time bounds the memory
-    return np.concatenate([a for a, _ in parts]), np.concatenate([t for _, t in parts])
-
-
-def _percentile_ci(replicates: np.ndarray, level: float, what: str) -> ConfidenceInterval:
-    if np.isnan(replicates).any():
-        warnings.warn(f"{what}: {int(np.isnan(replicates).sum())} of {replicates.size} resamples cannot resolve it "
-                      "(too few non-member decisions, or one class): NaN", UndefinedMetricWarning, stacklevel=3)
-        return ConfidenceInterval(float("nan"), float("nan"), level)
-    lo, hi = np.quantile(replicates, [(1.0 - level) / 2.0, (1.0 + level) / 2.0])
-    return ConfidenceInterval(float(lo), float(hi), level)
-
-
-def bootstrap_tpr_at_fpr_ci(labels, scores, fpr: float, *, groups=None, n_bootstrap: int = 1000,
-                            level: float = 0.95, seed: int | np.random.Generator = 0) -> ConfidenceInterval:
-    """Percentile CI of :func:`tpr_at_fpr` by a bootstrap over people (parameters, resampling and errors:
-    :func:`bootstrap_people_replicates`) [reconstructed]. ``ConfidenceInterval(nan, nan, level)`` with
-    an ``UndefinedMetricWarning`` if any resample has < ``1 / fpr`` non-member decisions or no member."""
-    _, tprs = bootstrap_people_replicates(labels, scores, groups=groups, fprs=(fpr,), n_bootstrap=n_bootstrap,
-                                          seed=seed)
-    return _percentile_ci(tprs[:, 0], level, f"TPR at FPR={fpr:g}")
-
-
-def bootstrap_people_auc_ci(labels, scores, *, groups=None, n_bootstrap: int = 1000, level: float = 0.95,
-                            seed: int | np.random.Generator = 0) -> ConfidenceInterval:
-    """Percentile CI of the AUC by a bootstrap over people, members and non-members together (unlike
-    :func:`bootstrap_auc_ci`, which resamples each side apart; see :func:`bootstrap_people_replicates`)
-    [reconstructed]. NaN with an ``UndefinedMetricWarning`` if any resample lacks a class."""
-    aucs, _ = bootstrap_people_replicates(labels, scores, groups=groups, n_bootstrap=n_bootstrap, seed=seed)
-    return _percentile_ci(aucs, level, "AUC")

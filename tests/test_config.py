@@ -128,9 +128,9 @@ def test_recipes_are_named_settings_with_overrides_and_are_recorded_resolved(tmp
     ({"finetune_schedule": "linear"}, "finetune_schedule must be one of"),
     ({"train_photos": "most"}, "train_photos must be one of"),
     ({"finetune_epochs": 0}, "finetune_epochs must be a positive integer"),
-    ({"finetune_learning_rate": 0}, "finetune_learning_rate must be a positive number"),
-    ({"finetune_weight_decay": -1e-4}, "finetune_weight_decay must be a number >= 0"),
-    ({"finetune_learning_rate": "fast"}, "finetune_learning_rate must be a positive number"),
+    ({"finetune_learning_rate": 0}, "finetune_learning_rate must be a finite positive number"),
+    ({"finetune_weight_decay": -1e-4}, "finetune_weight_decay must be a finite number >= 0"),
+    ({"finetune_learning_rate": "fast"}, "finetune_learning_rate must be a finite positive number"),
 ])
 def test_bad_recipe_settings_are_refused(teacher, message):
     with pytest.raises(ConfigError, match=message):

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from sklearn import metrics as skm
 
 from faceleaks import metrics
-from faceleaks.errors import DataError, UndefinedMetricWarning
+from faceleaks.errors import ConfigError, DataError, UndefinedMetricWarning
 
 
 def _data(seed, n_pos=60, n_neg=140, shift=0.7, ties=False):
@@ -237,3 +237,27 @@ def test_people_bootstrap_is_wider_than_a_decision_bootstrap_for_shared_people()
     auc_decision = metrics.bootstrap_people_auc_ci(y, s, n_bootstrap=300, seed=1)
     assert auc_person.low <= metrics.auc_score(y, s) <= auc_person.high
     assert (auc_person.high - auc_person.low) > 1.3 * (auc_decision.high - auc_decision.low)
+
+
+def test_tpr_at_fpr_zero_is_defined_and_bad_fprs_are_refused():
+    y = np.array([1, 1, 1, 0, 0, 0])
+    s = np.array([0.9, 0.8, 0.1, 0.7, 0.2, 0.05])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert metrics.tpr_at_fpr(y, s, 0.0) == pytest.approx(2 / 3)  # 0.9, 0.8 above every non-member
+    fpr, tpr, _ = skm.roc_curve(y, s)
+    assert metrics.tpr_at_fpr(y, s, 0.0) == pytest.approx(tpr[fpr == 0].max())
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ConfigError, match="FPR must be a fraction"):
+            metrics.tpr_at_fpr(y, s, bad)
+    _, tprs = metrics.bootstrap_people_replicates(y, s, fprs=(0.0,), n_bootstrap=20, seed=0)
+    assert np.isfinite(tprs).any()  # resolvable at FPR 0 (NaN only where a resample lacks a member)
+
+
+def test_advantage_is_signed():
+    y, s = _data(3)
+    adv = metrics.advantage_score(y, s)
+    assert adv > 0
+    assert metrics.advantage_score(y, -s) < 0  # worse than chance: negative, not clipped to 0
+    fpr, tpr, _ = skm.roc_curve(y, -s)
+    assert metrics.advantage_score(y, -s) == pytest.approx(-np.max(fpr - tpr))

@@ -17,8 +17,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from faceleaks.atomic import os_error_line
 from faceleaks.config import ExperimentConfig, config_from_dict, load_config, quick_config
 from faceleaks.errors import ConfigError, FaceLeaksError
+from faceleaks.evaluation.outdir import claim_output, finish_run, marked_run, run_settings
 
 app = typer.Typer(add_completion=False, help="Measure what black-box student models leak about their teacher.")
 # Wide enough for the summary table when the output goes to a file or a CI log.
@@ -79,11 +81,23 @@ def _run_guarded(fn) -> None:
             warnings.showwarning = show
             fn()
     except ConfigError as err:
-        console.print(f"[red]ConfigError:[/] {escape(str(err))}", soft_wrap=True)
-        raise typer.Exit(2) from err
+        _fail("ConfigError", str(err), 2, err)
     except FaceLeaksError as err:
-        console.print(f"[red]{type(err).__name__}:[/] {escape(str(err))}", soft_wrap=True)
-        raise typer.Exit(1) from err
+        _fail(type(err).__name__, str(err), 1, err)
+    except OSError as err:  # e.g. a folder that is a file, read-only or full, met outside faceleaks' own writers
+        _fail("OSError", os_error_line(err, err.filename or "a file"), 1, err)
+    except KeyboardInterrupt as err:
+        _fail("Interrupted", "stopped by the user; what finished is cached: rerun the same command to resume", 130, err)
+    except Exception as err:  # a bug: one line here, the traceback with -v
+        _fail("InternalError", f"{type(err).__name__}: {err} (a faceleaks bug; rerun with -v for the traceback)", 1, err)
+
+
+def _fail(kind: str, message: str, code: int, err: BaseException) -> None:
+    """Print one line (``kind: message``; newlines folded), the traceback only at ``-v``; exit ``code``."""
+    if logging.getLogger().isEnabledFor(logging.INFO):
+        logging.getLogger("faceleaks").error("traceback of the failure below", exc_info=err)
+    console.print(f"[red]{kind}:[/] {escape(' '.join(message.split()))}", soft_wrap=True)
+    raise typer.Exit(code) from err
 
 
 def _print_summary(record, paths) -> None:
@@ -125,6 +139,7 @@ def run(
     workers: Optional[int] = typer.Option(None, "--workers", help="Parallel shadow-teacher tasks (default 2)."),
     victims: Optional[str] = typer.Option(None, "--victims", help="Low-FPR evaluation by random inclusion instead: N victim teachers (or 'auto' for >= 3,000 non-member decisions at k = 5), each attacked with the others as shadows; writes inclusion.json/.md/_roc.png."),
     no_progress: bool = typer.Option(False, "--no-progress", help="Hide progress bars."),
+    force: bool = typer.Option(False, "--force", help="Replace the outputs of a run with other settings in --out."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what is cached, loaded and trained."),
 ) -> None:
     """Train the teacher and students, attack them through the black box, write the report."""
@@ -147,28 +162,32 @@ def run(
         if k is not None:  # typed here, once: the config only ever sees integers
             overrides.setdefault("attack", {})["ks"] = _parse_ints(k, "--k")
         if victims is not None:
-            _run_inclusion(build_config(quick=quick, config=config, overrides=overrides), _parse_victims(victims))
+            cfg = build_config(quick=quick, config=config, overrides=overrides)
+            claim_output(cfg.output_dir, run_settings(cfg.to_dict(), victims=victims), command="run", force=force)
+            _run_inclusion(cfg, _parse_victims(victims))
             return
-        _run(quick, config, overrides, _parse_ints(seeds, "--seeds", "0,1,2") if seeds else None)
+        _run(quick, config, overrides, _parse_ints(seeds, "--seeds", "0,1,2") if seeds else None, force)
 
     _run_guarded(go)
 
 
-def _run(quick: bool, config: Optional[Path], overrides: dict, seeds: tuple[int, ...] | None) -> None:
+def _run(quick: bool, config: Optional[Path], overrides: dict, seeds: tuple[int, ...] | None, force: bool) -> None:
     cfg = build_config(quick=quick, config=config, overrides=overrides)
-    from faceleaks.evaluation.experiment import run_experiment
+    from faceleaks.evaluation.experiment import failed_stages, run_experiment
     from faceleaks.progress import set_enabled
     from faceleaks.report.render import write_report
 
     set_enabled(cfg.runtime.progress)
     out_dir = Path(cfg.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    claim_output(out_dir, run_settings(cfg.to_dict(), seeds=list(seeds) if seeds else None), command="run", force=force)
     cache = Path(cfg.runtime.cache_dir).expanduser() if cfg.runtime.cache_dir else default_cache_dir()
-    if seeds:
-        _sweep(cfg, seeds, out_dir, cache)
-        return
-    record = run_experiment(cfg, out_dir=out_dir, cache_dir=cache)
-    _print_summary(record, write_report(record, out_dir))
+    with marked_run(out_dir):
+        if seeds:
+            _sweep(cfg, seeds, out_dir, cache)
+            return
+        record = run_experiment(cfg, out_dir=out_dir, cache_dir=cache)
+        _print_summary(record, write_report(record, out_dir))
+        finish_run(out_dir, failed_stages(record))
 
 
 def _parse_victims(text: str) -> int | None:
@@ -189,7 +208,6 @@ def _run_inclusion(cfg: ExperimentConfig, n_victims: int | None) -> None:
 
     set_enabled(cfg.runtime.progress)
     out_dir = Path(cfg.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     cache = Path(cfg.runtime.cache_dir).expanduser() if cfg.runtime.cache_dir else default_cache_dir()
     record = run_random_inclusion(cfg, out_dir=out_dir, cache_dir=cache, n_victims=n_victims)
     paths = write_inclusion_report(record, out_dir)
@@ -230,6 +248,7 @@ def attributes(
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Cache folder."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Torch threads (default 2)."),
     no_progress: bool = typer.Option(False, "--no-progress", help="Hide progress bars."),
+    force: bool = typer.Option(False, "--force", help="Replace the outputs of a run with other settings in --out."),
 ) -> None:
     """Sensitive-attribute inference (gender, race, age group) through the students, alone."""
     overrides = _overrides(seed=seed, out=out, teacher=teacher, output=output, cache_dir=cache_dir, threads=threads,
@@ -247,10 +266,12 @@ def attributes(
 
         set_enabled(cfg.runtime.progress)
         out_dir = Path(cfg.output_dir)
+        claim_output(out_dir, run_settings(cfg.to_dict()), command="attributes", force=force)
         cache = Path(cfg.runtime.cache_dir).expanduser() if cfg.runtime.cache_dir else default_cache_dir()
-        record = run_attribute_experiment(cfg, out_dir=out_dir, cache_dir=cache)
-        for name, path in write_attribute_report(record, out_dir).items():
-            console.print(f"{name}: {path}")
+        with marked_run(out_dir):
+            record = run_attribute_experiment(cfg, out_dir=out_dir, cache_dir=cache)
+            for name, path in write_attribute_report(record, out_dir).items():
+                console.print(f"{name}: {path}")
 
     _run_guarded(go)
 

@@ -34,6 +34,8 @@ class ExperimentConfig:
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise ConfigError(f"seed must be an integer >= 0, got {self.seed!r}")
         kmax, cap = max(self.attack.ks), self.data.max_images_per_identity
         # with half the photos training, the largest k needs k training (and k unseen) photos of a person
         need = kmax if self.teacher.resolved_recipe.photos == "all" else 2 * kmax
@@ -136,6 +138,8 @@ def load_config(path: str | Path, base: ExperimentConfig | None = None) -> Exper
     try:
         with open(path, "rb") as fh:
             values = tomllib.load(fh)
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte {err.start}); save it as UTF-8 TOML") from err
     except (OSError, tomllib.TOMLDecodeError) as err:
         raise ConfigError(f"cannot read config file {path}: {err}") from err
     return config_from_dict(values, base)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
+from faceleaks.config.checks import fraction, positive, positive_ints, rates
 from faceleaks.errors import ConfigError
 
 __all__ = ["DataConfig", "SplitConfig", "TeacherConfig", "TeacherRecipe", "StudentConfig", "RuntimeConfig",
@@ -20,20 +21,6 @@ OUTPUT_KINDS = ("posterior", "topk", "label")
 #: ``SplitConfig.member_train_fraction``; the rest are its unseen photos) or ``all``.
 TRAIN_PHOTOS = ("half", "all")
 _SCHEDULES = ("cosine", "constant")  # as ``faceleaks.models.training.SCHEDULES`` (config stays torch-free)
-
-
-def positive(owner: object, *names: str) -> None:
-    """``ConfigError`` unless each named field of ``owner`` is a positive integer."""
-    for name in names:
-        value = getattr(owner, name)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ConfigError(f"{type(owner).__name__}.{name} must be a positive integer, got {value!r}")
-
-
-def _fraction(owner: object, name: str, *, open_low: bool = True) -> None:
-    value = getattr(owner, name)
-    if not isinstance(value, (int, float)) or not (0.0 < value < 1.0 if open_low else 0.0 <= value < 1.0):
-        raise ConfigError(f"{type(owner).__name__}.{name} must be a fraction in (0, 1), got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -91,8 +78,8 @@ class SplitConfig:
             raise ConfigError(f"SplitConfig.n_reference must be >= 4 (half train the shadow teacher), got {self.n_reference}")
         if self.min_images_student >= self.min_images_membership:
             raise ConfigError("SplitConfig.min_images_student must be below min_images_membership")
-        _fraction(self, "member_train_fraction")
-        _fraction(self, "student_test_fraction")
+        fraction(self, "member_train_fraction")
+        fraction(self, "student_test_fraction")
 
 
 @dataclass(frozen=True)
@@ -212,12 +199,8 @@ class TeacherConfig:
                                   f"got {getattr(self, name)!r}")
         if self.finetune_epochs is not None:
             positive(self, "finetune_epochs")
-        for name, low_ok in (("finetune_learning_rate", False), ("finetune_weight_decay", True)):
-            v = getattr(self, name)
-            if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0
-                                  or (v == 0 and not low_ok)):
-                what = "a number >= 0" if low_ok else "a positive number"
-                raise ConfigError(f"TeacherConfig.{name} must be {what} (or unset for the recipe's), got {v!r}")
+        rates(self, "learning_rate", "weight_decay", "finetune_learning_rate", "finetune_weight_decay",
+              zero_ok=("weight_decay", "finetune_weight_decay"))
 
     @property
     def resolved_recipe(self) -> TeacherRecipe:
@@ -263,6 +246,7 @@ class StudentConfig:
 
     def __post_init__(self) -> None:
         positive(self, "epochs")
+        rates(self, "learning_rate", "weight_decay", zero_ok=("weight_decay",))
         if list(self.age_bins) != sorted(set(self.age_bins)) or not self.age_bins:
             raise ConfigError(f"StudentConfig.age_bins must be increasing ages, got {self.age_bins}")
 
@@ -288,12 +272,3 @@ class RuntimeConfig:
         positive(self, "threads", "workers")
         if self.executor not in ("serial", "process", "ray"):
             raise ConfigError(f"RuntimeConfig.executor must be serial, process or ray, got {self.executor!r}")
-
-
-
-
-def positive_ints(owner: str, name: str, values) -> None:
-    """``ConfigError`` unless ``values`` is a non-empty sequence of positive integers."""
-    if not values or any(not isinstance(v, int) or isinstance(v, bool) or v < 1 for v in values):
-        raise ConfigError(f"{owner}.{name} must be positive integers, got {values!r}")
-

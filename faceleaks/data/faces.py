@@ -1,7 +1,10 @@
 """Face photos in memory (``FaceSet``), read from disk once and cached as aligned crops (one file per photo).
 
 A ``FaceSet`` holds uint8 RGB crops of one fixed size, each with an image id and an identity.
-Unreadable files are skipped, counted and reported, never fatal (unless nothing is left).
+Unusable files are skipped, counted and reported with their path and reason, never fatal (unless
+nothing is left): undecodable, a degenerate size (a side under ``MIN_SIDE`` pixels), over the
+pixel limit (``MAX_PIXELS``, checked from the header before decoding: decompression bombs), a
+name that is not valid UTF-8, or no face found by the chipper. [reconstructed] the two limits.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import hashlib
 import logging
 import os
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -17,12 +21,18 @@ from typing import Protocol
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from faceleaks.errors import DataError
+from faceleaks.atomic import atomic_save_npy
+from faceleaks.errors import ArtifactError, DataError
 from faceleaks.progress import track
 
-__all__ = ["FaceSet", "Chipper", "CenterCrop", "load_faces"]
+__all__ = ["FaceSet", "Chipper", "CenterCrop", "load_faces", "display_path", "MIN_SIDE", "MAX_PIXELS"]
 
 log = logging.getLogger(__name__)
+
+#: Smallest usable photo side, pixels (a 1x1 or 3x200 photo holds no face).
+MIN_SIDE = 16
+#: Largest usable photo, pixels (width x height), checked before decoding; LFW photos have 62,500.
+MAX_PIXELS = 40_000_000
 
 
 class Chipper(Protocol):
@@ -96,10 +106,43 @@ class FaceSet:
         return FaceSet(self.images[idx], self.image_ids[idx], self.identities[idx])
 
 
+class _Unusable(Exception):
+    """A photo that cannot be used; the message is the reason listed in ``FaceSet.unreadable``."""
+
+
+def display_path(path: str | os.PathLike) -> str:
+    """``path`` as printable text: bytes that are not valid UTF-8 shown as ``\\xNN`` escapes."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _decode(path: Path) -> np.ndarray:
+    """The photo (H, W, 3) uint8 RGB, or ``_Unusable`` naming why not (checked from the header first)."""
+    try:
+        os.fsencode(path).decode("utf-8")
+    except UnicodeDecodeError:
+        raise _Unusable("name not valid UTF-8: rename the file or folder") from None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                w, h = im.size
+                if min(w, h) < MIN_SIDE:
+                    raise _Unusable(f"degenerate size: {w}x{h} pixels (each side needs >= {MIN_SIDE})")
+                if w * h > MAX_PIXELS:
+                    raise _Unusable(f"over the pixel limit: {w}x{h} = {w * h:,} pixels (limit {MAX_PIXELS:,})")
+                return np.asarray(im.convert("RGB"), dtype=np.uint8)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise _Unusable(f"over the pixel limit (decompression bomb): {err}") from err
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, EOFError) as err:
+        raise _Unusable(f"undecodable: {type(err).__name__}: {err}") from err
+
+
 def _read(path: Path, chipper: Chipper) -> np.ndarray:
-    with Image.open(path) as im:
-        photo = np.asarray(im.convert("RGB"), dtype=np.uint8)
-    return chipper(photo)
+    photo = _decode(path)
+    try:
+        return chipper(photo)
+    except (DataError, ValueError, IndexError, RuntimeError) as err:
+        raise _Unusable(f"no face found: {type(err).__name__}: {err}") from err
 
 
 def _photo_key(path: Path) -> str:
@@ -108,7 +151,15 @@ def _photo_key(path: Path) -> str:
         size = path.stat().st_size
     except OSError:
         size = -1
-    return hashlib.sha256(f"{path}|{size}".encode()).hexdigest()[:24]
+    return hashlib.sha256(os.fsencode(path) + f"|{size}".encode()).hexdigest()[:24]
+
+
+def _fresh(cached: Path, photo: Path) -> bool:
+    """True if the chip ``cached`` was written after ``photo`` last changed (else it may be stale)."""
+    try:
+        return cached.stat().st_mtime_ns >= photo.stat().st_mtime_ns
+    except OSError:
+        return False
 
 
 def _chip_folder(cache_dir: Path, chipper: Chipper) -> Path:
@@ -117,59 +168,79 @@ def _chip_folder(cache_dir: Path, chipper: Chipper) -> Path:
 
 
 def _save_chip(path: Path, chip: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
-    np.save(tmp, chip)
-    tmp.replace(path)
+    """Cache ``chip`` atomically; a cache that cannot be written (full, read-only) is only logged."""
+    try:
+        atomic_save_npy(path, chip)
+    except ArtifactError as err:
+        log.warning("face chip not cached: %s", err)
+
+
+def _cached_chip(cached: Path, photo: Path, chipper: Chipper) -> np.ndarray | None:
+    """The chip cached for ``photo``, or None if absent, torn, foreign or older than the photo."""
+    if not cached.exists():
+        return None
+    if not _fresh(cached, photo):
+        log.info("cached chip %s is older than its photo %s: chipping again", cached, display_path(photo))
+        return None
+    try:
+        chip = np.load(cached, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as err:  # a torn or foreign file: chip the photo again
+        log.warning("ignoring unreadable cached chip %s: %s", cached, err)
+        return None
+    if chip.dtype != np.uint8 or chip.shape != (chipper.size, chipper.size, 3):
+        log.warning("ignoring cached chip %s of %s %s", cached, chip.dtype, chip.shape)
+        return None
+    return chip
 
 
 def load_faces(
     paths: list[Path], image_ids: list[str], identities: list[str], chipper: Chipper,
     *, cache_dir: Path | None = None, description: str = "reading faces",
+    skipped: list[tuple[str, str]] = (),
 ) -> FaceSet:
     """Read and crop photos, each chip cached once in ``cache_dir/chips/<chipper spec>/``.
 
     The cache holds one ``.npy`` file (uint8, (S, S, 3)) per photo, named by a hash of the photo's
     path and size, so the many photo sets of different splits and seeds share their chips: the cache
-    never holds more than one chip per photo and chipper (about 66 kB at 150 x 150). Unreadable photos
-    are not cached: they are tried again, and reported again, on every call.
+    never holds more than one chip per photo and chipper (about 66 kB at 150 x 150). A chip older
+    than its photo (the photo changed in place), torn or of another shape is made again; chips are
+    written atomically, and a cache that cannot be written is only logged. Unusable photos are not
+    cached: they are tried again, and reported again, on every call.
+
+    ``skipped`` lists ``(path, reason)`` of photos found unusable before (e.g. when indexing);
+    they head ``FaceSet.unreadable``.
 
     Raises
     ------
     DataError
-        If no photo could be read. Unreadable photos are otherwise skipped and listed in
-        ``FaceSet.unreadable``.
+        If no photo could be used. Unusable photos (see the module docstring) are otherwise
+        skipped and listed in ``FaceSet.unreadable`` as ``(path, reason)``.
     """
     folder = _chip_folder(cache_dir, chipper) if cache_dir is not None else None
-    crops, ok, bad = [], [], []
+    crops, ok, bad = [], [], list(skipped)
     for i, path in enumerate(track(paths, description)):
         path = Path(path)
         cached = None
         if folder is not None:
             key = _photo_key(path)
             cached = folder / key[:2] / f"{key}.npy"
-            if cached.exists():
-                try:
-                    chip = np.load(cached, allow_pickle=False)
-                except (OSError, ValueError) as err:  # a torn or foreign file: chip the photo again
-                    log.warning("ignoring unreadable cached chip %s: %s", cached, err)
-                else:
-                    if chip.dtype == np.uint8 and chip.shape == (chipper.size, chipper.size, 3):
-                        crops.append(chip)
-                        ok.append(i)
-                        continue
+            chip = _cached_chip(cached, path, chipper)
+            if chip is not None:
+                crops.append(chip)
+                ok.append(i)
+                continue
         try:
             chip = _read(path, chipper)
-        except (OSError, UnidentifiedImageError, ValueError) as err:
-            log.warning("skipping unreadable image %s: %s", path, err)
-            bad.append((str(path), f"{type(err).__name__}: {err}"))
+        except _Unusable as err:
+            log.warning("skipping photo %s: %s", display_path(path), err)
+            bad.append((display_path(path), str(err)))
             continue
         crops.append(chip)
         ok.append(i)
         if cached is not None:
             _save_chip(cached, chip)
     if not ok:
-        raise DataError(f"none of the {len(paths)} photos could be read (first: {bad[:1]})")
+        raise DataError(f"none of the {len(paths)} photos could be used (first: {bad[:1]})")
     return FaceSet(
         np.stack(crops).astype(np.uint8),
         np.array([image_ids[i] for i in ok]),

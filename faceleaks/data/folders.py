@@ -5,6 +5,7 @@ own environment variable (``$FACELEAKS_LFW_DIR``, ``$FACELEAKS_UTKFACE_DIR``),
 ``$FACELEAKS_DATA_DIR/<name>``, then ``../shared/data/<name>`` from the working directory and from
 the faceleaks checkout, then any fallbacks of the data set (e.g. scikit-learn's data home for LFW).
 A folder the user named explicitly must hold the data: there is no silent fallback to another one.
+That includes ``$FACELEAKS_DATA_DIR/<name>`` when no more specific folder is named (``named_dirs``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from faceleaks.errors import DataError
 
-__all__ = ["search_dirs", "check_named_dirs", "REPO_ROOT"]
+__all__ = ["search_dirs", "check_named_dirs", "named_dirs", "REPO_ROOT"]
 
 #: The faceleaks checkout (the folder holding ``faceleaks/``); ``../shared/data`` is looked for beside it.
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -47,6 +48,21 @@ def search_dirs(name: str, named: str | os.PathLike | None, env_var: str, *,
         if path.resolve() not in {q.resolve() for q in unique}:
             unique.append(path)
     return unique
+
+
+def named_dirs(name: str, setting: str, named: str | os.PathLike | None,
+               env_var: str) -> list[tuple[str, str | os.PathLike | None]]:
+    """The folders the user named for data set ``name``, as ``(label, folder)`` pairs for ``check_named_dirs``.
+
+    The setting (``lfw_dir``) and the data set's variable (``FACELEAKS_LFW_DIR``) always; and
+    ``$FACELEAKS_DATA_DIR/<name>`` when neither is set, so a ``FACELEAKS_DATA_DIR`` pointing
+    nowhere is an error as ``FACELEAKS_LFW_DIR`` is, not a silent fall back to other folders.
+    """
+    pairs = [(setting, named), (env_var, os.environ.get(env_var))]
+    data_dir = os.environ.get("FACELEAKS_DATA_DIR")
+    if data_dir and not any(folder for _, folder in pairs):
+        pairs.append((f"FACELEAKS_DATA_DIR ({name}/ inside it)", Path(data_dir).expanduser() / name))
+    return pairs
 
 
 def check_named_dirs(named: Sequence[tuple[str, str | os.PathLike | None]], holds: Callable[[Path], bool],

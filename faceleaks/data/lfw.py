@@ -21,7 +21,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from faceleaks.data.folders import check_named_dirs, search_dirs
+from faceleaks.data.folders import check_named_dirs, named_dirs, search_dirs
 from faceleaks.errors import DataError
 
 __all__ = ["LfwRecord", "find_lfw_root", "index_lfw", "candidate_dirs"]
@@ -79,7 +79,7 @@ def find_lfw_root(lfw_dir: str | os.PathLike | None = None, *, download: bool = 
         If an explicitly given folder has no LFW photos, or LFW is nowhere and cannot be
         downloaded; the message lists every folder looked in and what to do.
     """
-    check_named_dirs([("lfw_dir", lfw_dir), ("FACELEAKS_LFW_DIR", os.environ.get("FACELEAKS_LFW_DIR"))],
+    check_named_dirs(named_dirs("lfw", "lfw_dir", lfw_dir, "FACELEAKS_LFW_DIR"),
                      lambda folder: _image_folder(folder) is not None, _NOT_LFW)
     looked = candidate_dirs(lfw_dir)
     for root in looked:
@@ -105,16 +105,33 @@ def find_lfw_root(lfw_dir: str | os.PathLike | None = None, *, download: bool = 
     )
 
 
-def index_lfw(root: Path) -> list[LfwRecord]:
+def _utf8(path: Path) -> bool:
+    try:
+        os.fsencode(path.name).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def index_lfw(root: Path, *, skipped: list[tuple[str, str]] | None = None) -> list[LfwRecord]:
     """All ``*.jpg`` photos under ``root/<Person>/``, sorted by identity then file name.
 
-    Raises ``DataError`` if there are none.
+    A person folder or photo whose name is not valid UTF-8 is left out, logged, and appended to
+    ``skipped`` (if given) as ``(path, reason)``, the path's invalid bytes as ``\\xNN`` escapes.
+    Raises ``DataError`` if there are no photos.
     """
-    records = [
-        LfwRecord(p.stem, person.name, p)
-        for person in sorted(x for x in Path(root).iterdir() if x.is_dir())
-        for p in sorted(person.glob("*.jpg"))
-    ]
+    records, bad = [], []
+    for person in sorted(x for x in Path(root).iterdir() if x.is_dir()):
+        for p in sorted(person.glob("*.jpg")):
+            if _utf8(person) and _utf8(p):
+                records.append(LfwRecord(p.stem, person.name, p))
+            else:
+                bad.append((os.fsencode(p).decode("utf-8", "backslashreplace"),
+                            "name not valid UTF-8: rename the file or folder"))
+    for path, reason in bad:
+        log.warning("skipping LFW photo %s: %s", path, reason)
+    if skipped is not None:
+        skipped.extend(bad)
     if not records:
         raise DataError(f"no LFW photos (<Person>/*.jpg) under {root}")
     return records

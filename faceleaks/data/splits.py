@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from faceleaks.atomic import atomic_write_text
 from faceleaks.config import SplitConfig
 from faceleaks.errors import ArtifactError, ConfigError, DataError
 from faceleaks.seeding import derive_seed, make_rng
@@ -106,7 +107,7 @@ class MembershipSplit:
 
     def to_json(self, path: Path) -> None:
         """Write the manifest as JSON with its ``schema_version`` (read back with ``from_json``)."""
-        Path(path).write_text(json.dumps({"schema_version": SCHEMA_VERSION, **asdict(self)}, indent=1))
+        atomic_write_text(path, json.dumps({"schema_version": SCHEMA_VERSION, **asdict(self)}, indent=1))
 
     @classmethod
     def from_json(cls, path: Path) -> "MembershipSplit":

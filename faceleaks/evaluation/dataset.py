@@ -5,7 +5,7 @@ Everything here is ground truth or owner-only; attacks never import it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from faceleaks.config import ExperimentConfig
@@ -13,7 +13,7 @@ from faceleaks.data.chips import DlibChipper
 from faceleaks.data.faces import CenterCrop, Chipper, FaceSet, load_faces
 from faceleaks.data.lfw import find_lfw_root, index_lfw
 from faceleaks.data.splits import MembershipSplit, group_by_identity, make_split
-from faceleaks.data.utkface import UtkRecord, find_utkface_root, index_utkface
+from faceleaks.data.utkface import UtkRecord, find_utkface_root, scan_utkface
 from faceleaks.seeding import derive_seed
 
 __all__ = ["Dataset", "prepare_data", "chippers", "n_control_members"]
@@ -31,6 +31,7 @@ class Dataset:
     chipper: Chipper
     utk_chipper: Chipper
     utk_root: Path | None = None
+    utk_excluded: dict[str, int] = field(default_factory=dict)  # UTKFace rows excluded, per reason
 
     def photos(self, ids) -> FaceSet:
         """The readable LFW photos among ``ids`` (unreadable ones were skipped at load time)."""
@@ -59,11 +60,12 @@ def prepare_data(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Path) -> Da
     Raises ``DataError`` (with what was looked for) when data is missing or too small.
     """
     root = find_lfw_root(cfg.data.lfw_dir, download=cfg.data.download)
-    records = index_lfw(root)
+    skipped: list[tuple[str, str]] = []
+    records = index_lfw(root, skipped=skipped)
     by_identity = group_by_identity([r.image_id for r in records], [r.identity for r in records])
     utk_root = find_utkface_root(cfg.data.utkface_dir)
-    utk_records = index_utkface(utk_root)
-    utk = {r.image_id: r for r in utk_records}
+    utk_index = scan_utkface(utk_root)
+    utk = {r.image_id: r for r in utk_index.records}
     split = make_split(by_identity, list(utk), cfg.split, max_images_per_identity=cfg.data.max_images_per_identity,
                        seed=derive_seed(cfg.seed, "split"), n_control_members=n_control_members(cfg))
     split_path = Path(out_dir) / "split.json"
@@ -73,11 +75,11 @@ def prepare_data(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Path) -> Da
     chosen = [r for r in records if r.image_id in wanted]
     chipper, utk_chipper = chippers(cfg)
     faces = load_faces([r.path for r in chosen], [r.image_id for r in chosen], [r.identity for r in chosen],
-                       chipper, cache_dir=cache_dir, description="reading LFW photos")
+                       chipper, cache_dir=cache_dir, description="reading LFW photos", skipped=skipped)
     utk_ids = sorted({i for ids in split.utk.values() for i in ids})
     utk_faces = load_faces([utk[i].path for i in utk_ids], utk_ids, [""] * len(utk_ids), utk_chipper,
                            cache_dir=cache_dir, description="reading UTKFace photos")
-    return Dataset(root, split, faces, utk_faces, utk, chipper, utk_chipper, utk_root)
+    return Dataset(root, split, faces, utk_faces, utk, chipper, utk_chipper, utk_root, utk_index.excluded)
 
 
 def n_control_members(cfg: ExperimentConfig) -> int:

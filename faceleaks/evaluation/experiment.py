@@ -18,7 +18,7 @@ from pathlib import Path
 from faceleaks.attacks.attribute.registry import resolve_attribute_attacks
 from faceleaks.attacks.registry import check_attack_specs
 from faceleaks.config import ExperimentConfig
-from faceleaks.errors import UndefinedMetricWarning
+from faceleaks.errors import FaceLeaksError, UndefinedMetricWarning
 from faceleaks.evaluation.attacker import SETTINGS, TeacherPublicBase, make_attacker_data
 from faceleaks.evaluation.ceiling import ceiling_reports
 from faceleaks.evaluation.dataset import Dataset
@@ -35,9 +35,12 @@ from faceleaks.serving.protocol import OutputKind
 from faceleaks.serving.sealed import seal
 from faceleaks.serving.wrappers import CachingBlackBox, CountingBlackBox
 
-__all__ = ["run_experiment"]
+__all__ = ["run_experiment", "failed_stages", "STAGE_FAILED"]
 
 log = logging.getLogger(__name__)
+
+#: Prefix of a record warning that names a stage that failed (the run is then incomplete).
+STAGE_FAILED = "stage failed: "
 
 
 def run_experiment(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Path) -> RunRecord:
@@ -48,7 +51,8 @@ def run_experiment(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Path) -> 
     _check_attacks(cfg)
     timer = Timer()
     owner = build_owner(cfg, out_dir=out_dir, cache_dir=cache_dir, timer=timer)
-    attributes = _attributes(owner, cfg, cache_dir, timer)
+    failed: list[str] = []
+    attributes = _attributes(owner, cfg, cache_dir, timer, failed)
     data = owner.data
     attacker = make_attacker_data(data.split, train_fraction=cfg.split.member_train_fraction, seed=cfg.seed,
                                   photos=cfg.teacher.resolved_recipe.photos)
@@ -74,7 +78,7 @@ def run_experiment(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Path) -> 
             teachers = [(owner.role, owner.teacher)] + ([("control", owner.control_teacher)]
                                                         if owner.control_teacher is not None else [])
             reports += ceiling_reports(teachers, public_base, plan)
-    return _record(cfg, owner, reports, queries, attributes, cost, timer, plan.caught)
+    return _record(cfg, owner, reports, queries, attributes, cost, timer, plan.caught + failed)
 
 
 def _check_attacks(cfg: ExperimentConfig) -> None:
@@ -85,15 +89,30 @@ def _check_attacks(cfg: ExperimentConfig) -> None:
         resolve_attribute_attacks(cfg.attributes.attacks)
 
 
-def _attributes(owner: OwnerModels, cfg: ExperimentConfig, cache_dir: Path, timer: Timer) -> AttributeRecord | None:
-    """The attribute study on the victim students (None when disabled); its stage times go to ``timer``."""
+def failed_stages(record: RunRecord) -> list[str]:
+    """The stages of the run behind ``record`` that failed (their one-line reasons); empty if complete."""
+    return [w[len(STAGE_FAILED):] for w in record.warnings if w.startswith(STAGE_FAILED)]
+
+
+def _attributes(owner: OwnerModels, cfg: ExperimentConfig, cache_dir: Path, timer: Timer,
+                failed: list[str]) -> AttributeRecord | None:
+    """The attribute study on the victim students (None when disabled); its stage times go to ``timer``.
+
+    A ``FaceLeaksError`` in the study (e.g. too few UTKFace photos) does not end the run: it is
+    added to ``failed`` (a ``STAGE_FAILED`` warning in the record) and the record has no attributes.
+    """
     if not cfg.attributes.enabled:
         return None
     from faceleaks.evaluation.attributes import run_attribute_attacks
 
-    with timer("attributes"):
-        record = run_attribute_attacks(owner.data, owner.students, owner.teacher, cfg, cache_dir=cache_dir,
-                                       seed=cfg.seed)
+    try:
+        with timer("attributes"):
+            record = run_attribute_attacks(owner.data, owner.students, owner.teacher, cfg, cache_dir=cache_dir,
+                                           seed=cfg.seed)
+    except FaceLeaksError as err:
+        log.warning("attribute study failed, the membership study goes on: %s", err)
+        failed.append(f"{STAGE_FAILED}attributes: {type(err).__name__}: {err}")
+        return None
     timer.timings.update(record.timings_s)
     return replace(record, timings_s={})
 
@@ -183,4 +202,4 @@ def _data_summary(data: Dataset) -> DataSummary:
         n_member_train_photos=sum(map(len, split.member_train.values())),
         n_lfw_photos=int(len(data.faces)), n_utkface_photos=int(len(data.utk_faces)),
         n_unreadable=len(unreadable), unreadable=tuple((str(p), str(r)) for p, r in unreadable),
-        chip=data.chipper.spec)
+        chip=data.chipper.spec, excluded_labels=dict(data.utk_excluded))

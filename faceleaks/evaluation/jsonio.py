@@ -20,6 +20,7 @@ import typing
 from pathlib import Path
 from typing import Any, TypeVar, Union
 
+from faceleaks.atomic import atomic_write_text
 from faceleaks.errors import ArtifactError
 
 __all__ = ["SCHEMA_VERSION", "to_jsonable", "from_jsonable", "check_schema", "write_json", "read_json"]
@@ -133,8 +134,12 @@ def check_schema(raw: Any, where: str) -> None:
 
 
 def write_json(record: Any, path: Path) -> None:
-    """Write a typed record (a dataclass with ``schema_version``) to ``path`` as indented JSON (NaN -> null)."""
-    Path(path).write_text(json.dumps(to_jsonable(record), indent=1, allow_nan=False) + "\n")
+    """Write a typed record (a dataclass with ``schema_version``) to ``path`` as indented JSON (NaN -> null).
+
+    Atomic (``faceleaks.atomic``): a full disk or a crash leaves the previous file, never a torn one.
+    Raises ``ArtifactError`` (one line naming the path) if the folder cannot be written.
+    """
+    atomic_write_text(path, json.dumps(to_jsonable(record), indent=1, allow_nan=False) + "\n")
 
 
 def read_json(cls: type[T], path: Path) -> T:

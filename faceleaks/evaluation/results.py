@@ -174,7 +174,10 @@ class CostRecord:
 @dataclass(frozen=True)
 class DataSummary:
     """The data a run read: folders, identities per split role, photo counts, the photos skipped as
-    unreadable (``(path, reason)`` pairs) and the face-chip settings (``chip``, a cache key)."""
+    unusable (``(path, reason)`` pairs: undecodable, degenerate size, over the pixel limit, name not
+    valid UTF-8, no face found), the face-chip settings (``chip``, a cache key) and the UTKFace rows
+    excluded at load time for labels out of range (``excluded_labels``, reason -> count; absent in
+    files written before it, read as empty)."""
 
     lfw_root: str
     utkface_root: str
@@ -185,6 +188,7 @@ class DataSummary:
     n_unreadable: int
     unreadable: tuple[tuple[str, str], ...]
     chip: str
+    excluded_labels: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

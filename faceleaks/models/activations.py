@@ -8,6 +8,8 @@ activations are computed once per distinct chip (memoised by content with
 from __future__ import annotations
 
 import hashlib
+import logging
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -54,8 +56,16 @@ class ActivationStore:
         self._memo = ImageMemo()
         if self.folder and self.folder.exists():
             for shard in sorted(self.folder.glob("*.npz")):
-                with np.load(shard) as z:
-                    self._memo.update([bytes(k) for k in z["keys"]], z["acts"])
+                if not shard.name.endswith(".tmp.npz"):  # a temporary of a killed run is never read
+                    self._load_shard(shard)
+
+    def _load_shard(self, shard: Path) -> None:
+        """Memoise one shard; a torn or foreign one is logged and skipped (its chips are computed again)."""
+        try:
+            with np.load(shard) as z:
+                self._memo.update([bytes(k) for k in z["keys"]], z["acts"])
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+            logging.getLogger(__name__).warning("skipping unreadable activation shard %s: %s", shard, err)
 
     def get(self, chips: np.ndarray) -> np.ndarray:
         """Activations of ``chips`` (n, 150, 150, 3) uint8 dlib chips: float32 (n, C, h, w)."""

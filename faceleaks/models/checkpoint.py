@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import pickle
 from pathlib import Path
 from typing import Any
@@ -55,9 +56,11 @@ def save_checkpoint(path: Path, state: dict[str, torch.Tensor], meta: dict[str, 
 
 
 def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
-    """Return (state_dict, meta), or None if no checkpoint exists at ``path``.
+    """Return (state_dict, meta), or None if no usable checkpoint exists at ``path``.
 
-    Raises ``ArtifactError`` (one line) if the files exist but are corrupt or of another version.
+    A torn or corrupt cached checkpoint (e.g. left by a killed run) is logged and treated as
+    missing, so it is trained and written again: a cache entry is never fatal. Raises
+    ``ArtifactError`` (one line) if the files are of another version.
     """
     path = Path(path)
     side = path.with_suffix(".json")
@@ -67,7 +70,9 @@ def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]
         meta = json.loads(side.read_text())
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (OSError, ValueError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
-        raise ArtifactError(f"cached checkpoint {path} is unreadable ({error_line(err)}); delete it to retrain") from err
+        logging.getLogger(__name__).warning("cached checkpoint %s is unreadable (%s): training it again",
+                                            path, error_line(err))
+        return None
     if meta.get("version") != CHECKPOINT_VERSION:
         raise ArtifactError(f"checkpoint {path} has version {meta.get('version')}, expected {CHECKPOINT_VERSION}")
     return state, meta

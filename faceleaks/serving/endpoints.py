@@ -30,6 +30,7 @@ import numpy as np
 
 from faceleaks.errors import QueryError
 from faceleaks.serving.protocol import BlackBox, OutputKind, QueryResult
+from faceleaks.serving.validation import Contract, check_answer, contract_of
 
 __all__ = ["register", "call", "counts", "n_endpoints", "HandleBox", "WrappingBox"]
 
@@ -37,6 +38,7 @@ __all__ = ["register", "call", "counts", "n_endpoints", "HandleBox", "WrappingBo
 @dataclass(eq=False)
 class _Endpoint:
     answer: Callable[[np.ndarray], QueryResult]
+    contract: Contract | None = None
     n_images: int = 0
     n_calls: int = 0
 
@@ -48,7 +50,8 @@ def _release(handle: object) -> None:
     _TABLE.pop(handle, None)
 
 
-def register(owner: object, answer: Callable[[np.ndarray], QueryResult]) -> object:
+def register(owner: object, answer: Callable[[np.ndarray], QueryResult], *,
+             contract: Contract | None = None) -> object:
     """Keep ``answer`` owner-side for as long as ``owner`` lives; return its opaque handle.
 
     Parameters
@@ -56,6 +59,8 @@ def register(owner: object, answer: Callable[[np.ndarray], QueryResult]) -> obje
     owner : object supporting weak references (the box that will hold the handle)
     answer : callable mapping uint8 (n, S, S, 3) images to a ``QueryResult`` of n rows; it must
         not refer to ``owner`` (the table would keep the owner alive forever)
+    contract : Contract, optional
+        What ``answer`` promises (``serving.validation``); every answer is checked against it.
 
     Returns
     -------
@@ -63,7 +68,7 @@ def register(owner: object, answer: Callable[[np.ndarray], QueryResult]) -> obje
         A fresh ``object()``; pass it to ``call`` and ``counts``.
     """
     handle = object()
-    _TABLE[handle] = _Endpoint(answer)
+    _TABLE[handle] = _Endpoint(answer, contract)
     weakref.finalize(owner, _release, handle)
     return handle
 
@@ -91,13 +96,30 @@ def call(handle: object, images: np.ndarray) -> QueryResult:
     Raises
     ------
     QueryError
-        If the endpoint was released or belongs to another process, or the endpoint fails.
+        If the endpoint was released or belongs to another process, the endpoint fails (any
+        exception it raises becomes a ``QueryError`` naming the box), or its answer breaks its
+        contract (``serving.validation.check_answer``).
     """
     entry = _entry(handle)
-    result = entry.answer(images)
+    result = _ask_endpoint(entry, images)
+    if entry.contract is not None:
+        check_answer(result, len(images), entry.contract)
     entry.n_images += len(images)
     entry.n_calls += 1
     return result
+
+
+def _ask_endpoint(entry: _Endpoint, images: np.ndarray) -> QueryResult:
+    """``entry.answer(images)``; an unexpected exception becomes one ``QueryError`` naming the box."""
+    name = entry.contract.name if entry.contract is not None else "endpoint"
+    try:
+        return entry.answer(images)
+    except QueryError as err:
+        if type(err) is not QueryError or entry.contract is None or str(err).startswith("box "):
+            raise
+        raise QueryError(f"box {name}: {err}") from err
+    except Exception as err:  # a box may fail in any way (IndexError, KeyError, JSONDecodeError, ...)
+        raise QueryError(f"box {name} failed: {type(err).__name__}: {err}") from err
 
 
 def counts(handle: object) -> tuple[int, int]:
@@ -143,7 +165,7 @@ class WrappingBox(HandleBox):
     def __init__(self, box: BlackBox) -> None:
         self._kind = box.output_kind
         self._input_size = int(box.input_size)
-        self._handle = register(self, box.query)
+        self._handle = register(self, box.query, contract=contract_of(box))
 
     @property
     def output_kind(self) -> OutputKind:

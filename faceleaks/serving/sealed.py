@@ -16,6 +16,7 @@ import numpy as np
 from faceleaks.errors import QueryError
 from faceleaks.serving.endpoints import HandleBox, call, counts, register
 from faceleaks.serving.protocol import BlackBox, OutputKind, QueryResult
+from faceleaks.serving.validation import contract_of
 
 __all__ = ["SealedBlackBox", "seal"]
 
@@ -53,7 +54,7 @@ class SealedBlackBox(HandleBox):
                              f"{type(box).__name__}; wrap a plain function in FunctionBlackBox first")
         object.__setattr__(self, "_kind", box.output_kind)
         object.__setattr__(self, "_input_size", int(box.input_size))
-        object.__setattr__(self, "_handle", register(self, box.query))
+        object.__setattr__(self, "_handle", register(self, box.query, contract=contract_of(box)))
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"a sealed box is read-only: cannot set {name!r}")
@@ -82,7 +83,8 @@ class SealedBlackBox(HandleBox):
         Raises
         ------
         QueryError
-            For malformed images, a failing stack, or a box unpickled in another process.
+            For malformed images, a failing stack, an answer that breaks the black-box contract
+            (``serving.validation``), or a box unpickled in another process.
         """
         return call(self._handle, images)
 

@@ -4,9 +4,11 @@ import pytest
 from faceleaks.errors import QueryBudgetExceeded, QueryError, UnsupportedOutputError
 from faceleaks.serving.function import FunctionBlackBox
 from faceleaks.serving.perturb import LabelOnlyBlackBox, TopKBlackBox, reveal
-from faceleaks.serving.protocol import OutputKind
+from faceleaks.serving.endpoints import WrappingBox
+from faceleaks.serving.protocol import OutputKind, QueryResult
+from faceleaks.serving.sealed import seal
 from faceleaks.serving.wrappers import BudgetedBlackBox, CachingBlackBox, CountingBlackBox
-from tests.fakes import fake_box, population
+from tests.fakes import N_CLASSES, fake_box, population
 
 
 def test_caching_sends_each_distinct_image_once():
@@ -91,3 +93,28 @@ def test_budget_refuses_the_call_that_would_exceed_it():
     with pytest.raises(QueryBudgetExceeded, match="4 of 5 used"):
         box.query(population(k=1)[0][:2])
     assert box.used == 4
+
+
+class _Rounding(WrappingBox):
+    """A stand-in output defence: rounds posteriors to ``decimals`` and declares the tolerance that keeps."""
+
+    def __init__(self, box, *, decimals, declare=True):
+        super().__init__(box)
+        self.decimals = decimals
+        self._declare = declare
+
+    @property
+    def row_sum_tolerance(self):
+        return None if not self._declare else 0.5 * 10.0 ** -self.decimals * N_CLASSES
+
+    def query(self, images):
+        return QueryResult(self.output_kind, np.round(self._ask(images).values, self.decimals))
+
+
+def test_a_wrapper_declares_the_row_sum_tolerance_its_outputs_keep():
+    images = population(k=2)[0]
+    rounded = seal(_Rounding(fake_box(), decimals=1))
+    assert rounded.query(images).values.shape == (len(images), N_CLASSES)
+    undeclared = seal(_Rounding(fake_box(), decimals=1, declare=False))  # default: 1e-3
+    with pytest.raises(QueryError, match="_Rounding broke the black-box contract: rows must sum to 1"):
+        undeclared.query(images)
