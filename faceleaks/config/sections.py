@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
+from faceleaks.config.privacy import PrivacyConfig, as_privacy, check_teacher_privacy
 from faceleaks.errors import ConfigError
 
 __all__ = ["DataConfig", "SplitConfig", "TeacherConfig", "TeacherRecipe", "StudentConfig", "RuntimeConfig",
@@ -192,8 +193,11 @@ class TeacherConfig:
     finetune_weight_decay: float | None = None
     train_photos: str | None = None
     control: str = "base"
+    privacy: PrivacyConfig = PrivacyConfig()  # training defences (faceleaks.config.privacy)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "privacy", as_privacy(self.privacy))  # a TOML table gives a dict
+        check_teacher_privacy(self.kind, self.privacy)
         if self.kind not in TEACHER_KINDS:
             raise ConfigError(f"unknown teacher kind {self.kind!r}; choose one of {TEACHER_KINDS}")
         if self.control not in CONTROL_KINDS:
@@ -267,8 +271,6 @@ class StudentConfig:
             raise ConfigError(f"StudentConfig.age_bins must be increasing ages, got {self.age_bins}")
 
 
-
-
 @dataclass(frozen=True)
 class RuntimeConfig:
     """Threads, cache folder (``None``: ``$FACELEAKS_CACHE_DIR`` or ``~/.cache/faceleaks``), progress bars,
@@ -288,8 +290,6 @@ class RuntimeConfig:
         positive(self, "threads", "workers")
         if self.executor not in ("serial", "process", "ray"):
             raise ConfigError(f"RuntimeConfig.executor must be serial, process or ray, got {self.executor!r}")
-
-
 
 
 def positive_ints(owner: str, name: str, values) -> None:
