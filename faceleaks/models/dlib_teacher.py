@@ -34,7 +34,7 @@ from faceleaks.models.training import (DEFAULT_HOOKS, TrainingHooks, configure_t
 from faceleaks.progress import set_enabled as set_progress
 
 __all__ = ["ActivationStore", "activation_store", "dlib_base_teacher", "finetune_dlib_teacher", "finetune_dlib_teachers",
-           "FinetuneJob", "dlib_teacher_path", "dlib_teacher", "CosineHead"]
+           "FinetuneJob", "dlib_teacher_path", "dlib_teacher", "CosineHead", "fit_tail"]
 
 log = logging.getLogger(__name__)
 
@@ -191,9 +191,19 @@ def _extra_key(cfg: TeacherConfig, hooks: TrainingHooks) -> list[str]:
 
 def _train_tail(tail: nn.Module, h: torch.Tensor, labels: np.ndarray, n_classes: int, cfg: TeacherConfig,
                 seed: int, name: str, hooks: TrainingHooks = DEFAULT_HOOKS) -> dict:
+    """Fine-tune ``tail`` (``fit_tail``); returns the checkpoint metadata."""
+    return fit_tail(tail, h, labels, n_classes, cfg, seed, name, hooks)[1]
+
+
+def fit_tail(tail: nn.Module, h: torch.Tensor, labels: np.ndarray, n_classes: int, cfg: TeacherConfig,
+             seed: int, name: str, hooks: TrainingHooks = DEFAULT_HOOKS) -> tuple[nn.Module, dict]:
     """Fine-tune ``tail`` plus a head with ``cfg.resolved_recipe`` and the training defences ``cfg.privacy``
-    (``faceleaks.models.privacy.defended_setup``; default: an imprinted head, no defence); returns the
-    checkpoint metadata (with ``label_smoothing`` and the ``dp_*`` record of ``PrivacyRun`` when set)."""
+    (``faceleaks.models.privacy.defended_setup``; default: an imprinted head, no defence).
+
+    Returns ``(model, meta)``: ``nn.Sequential(tail, head)`` (inputs: activations ``h`` (n, ...) float32
+    entering the tail; outputs (n, n_classes) float32 logits over the classes of ``labels``) and the
+    checkpoint metadata (with ``label_smoothing`` and the ``dp_*`` record of ``PrivacyRun`` when set).
+    """
     t0 = time.perf_counter()
     recipe = cfg.resolved_recipe
     head, run, extra = _imprinted_head(tail, h, labels, n_classes), None, {}
@@ -211,9 +221,10 @@ def _train_tail(tail: nn.Module, h: torch.Tensor, labels: np.ndarray, n_classes:
         run.close()
         extra.update(run.record())
     train_acc = float((predict_batches(model, h).argmax(1).numpy() == labels).mean())
-    return {**extra, "kind": "dlib", "n_classes": n_classes, "n_train_photos": int(len(h)), "final_loss": losses[-1],
-            "train_accuracy": train_acc, "embedding_dim": 128, "unfreeze_last_n": cfg.unfreeze_last_n,
-            "train_seconds": round(time.perf_counter() - t0, 2), "train_threads": torch.get_num_threads()}
+    return model, {**extra, "kind": "dlib", "n_classes": n_classes, "n_train_photos": int(len(h)),
+                   "final_loss": losses[-1], "train_accuracy": train_acc, "embedding_dim": 128,
+                   "unfreeze_last_n": cfg.unfreeze_last_n, "train_seconds": round(time.perf_counter() - t0, 2),
+                   "train_threads": torch.get_num_threads()}
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,12 @@ teacher's metadata (``dp_epsilon`` at ``dp_delta``, from Opacus's RDP accountant
 
 Per-sample gradients: dlib's ``Affine`` and our ``CosineHead`` have closed-form grad samplers
 (``faceleaks.models.heads``) registered with Opacus's ``register_grad_sampler`` on import of
-this module; convolutions and the linear map use Opacus's own. Measured on this machine (1 thread,
-batch 64, the default 2-stage tail): registered samplers 0.29 s per batch; Opacus's functorch
-fallback for the two custom layers 0.37 s; ``force_functorch`` for all layers 0.66 s; a
-non-private step 0.013 s (``benchmarks/dp_utility.py --modes``). Opacus's ``ModuleValidator``
-finds nothing to fix in the tail (no BatchNorm: dlib's ``affine_`` layers are fixed per-channel
-scales) [measured].
+this module; convolutions and the linear map use Opacus's own. Per-sample gradients are the cost
+of DP here: ``benchmarks/dp_utility.py --modes`` times a batch of 64 through the default 2-stage
+tail with the registered samplers, with Opacus's functorch fallback for the two custom layers,
+with ``force_functorch`` and without per-sample gradients (figures in the README). Opacus's
+``ModuleValidator`` finds nothing to fix in the tail (no BatchNorm: dlib's ``affine_`` layers are
+fixed per-channel scales and shifts) [measured].
 
 References
 ----------
