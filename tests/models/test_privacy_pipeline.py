@@ -106,3 +106,19 @@ def test_privacy_is_read_from_toml_and_needs_the_dlib_teacher(tmp_path):
     path.write_text('[teacher.privacy]\nmode = "photo"\nsigma = 1.0\n')
     with pytest.raises(ConfigError, match="sigma"):
         load_config(path)
+
+
+def test_label_smoothing_hook_is_a_named_recipe_and_survives_the_schedule():
+    from faceleaks.models.training import TrainingHooks, with_schedule
+    with pytest.raises(ConfigError, match="tag"):
+        TrainingHooks(label_smoothing=0.1)
+    with pytest.raises(ConfigError, match="label_smoothing"):
+        TrainingHooks(label_smoothing=-0.1, tag="x")
+    hooks = with_schedule(TrainingHooks(label_smoothing=0.1, tag="ls"), "constant")
+    assert hooks.label_smoothing == 0.1 and hooks.schedule == "constant" and not hooks.is_default
+
+
+def test_privacy_settings_travel_to_worker_processes():
+    import pickle
+    cfg = _cfg(IDENTITY)
+    assert pickle.loads(pickle.dumps(cfg)) == cfg and pickle.loads(pickle.dumps(cfg)).privacy.is_private
