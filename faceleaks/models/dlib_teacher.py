@@ -211,7 +211,7 @@ def fit_tail(tail: nn.Module, h: torch.Tensor, labels: np.ndarray, n_classes: in
         from faceleaks.models.privacy import defended_setup
         head, hooks, run = defended_setup(cfg.privacy, tail, h, labels, n_classes, batch_size=cfg.batch_size,
                                           epochs=recipe.epochs, seed=seed, hooks=hooks, imprint=_imprinted_head)
-        extra = {"label_smoothing": cfg.privacy.label_smoothing, **(run.record() if run else {})}
+        extra = {"label_smoothing": cfg.privacy.label_smoothing}
     model = nn.Sequential(tail, head)
     losses = fit_classifier(model, h, labels, epochs=recipe.epochs, batch_size=cfg.batch_size,
                             learning_rate=recipe.learning_rate, weight_decay=recipe.weight_decay,

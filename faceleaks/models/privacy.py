@@ -170,7 +170,7 @@ class PhotoPrivatizer:
         return model, optimizer, poisson
 
 
-def _schedule(cfg: PrivacyConfig, n_photos: int, labels: np.ndarray, batch_size: int) -> tuple[float, int, int]:
+def _schedule(cfg: PrivacyConfig, n_photos: int, batch_size: int) -> tuple[float, int, int]:
     """(sampling rate, steps per epoch, photo batch size) of a private training."""
     if cfg.mode == "identity":
         q = cfg.sample_rate or DEFAULT_IDENTITY_RATE
@@ -212,7 +212,7 @@ def defended_setup(cfg: PrivacyConfig, tail: nn.Module, h: torch.Tensor, labels:
     if hooks.privatize is not None or hooks.make_optimizer is not None:
         raise ConfigError(f"teacher.privacy ({cfg.tag}) cannot be combined with custom privatize/optimizer "
                           f"hooks ({hooks.tag}); use one or the other")
-    q, per_epoch, bs = _schedule(cfg, len(h), labels, batch_size)
+    q, per_epoch, bs = _schedule(cfg, len(h), batch_size)
     sampling, noise = privacy_generators(seed)
     run = PrivacyRun(cfg, RDPAccountant(), 0.0, q, epochs * per_epoch)
     head = private_head(tail, h, labels, n_classes, cfg, noise, run.accountant)
