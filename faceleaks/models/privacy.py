@@ -25,6 +25,7 @@ References
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -47,6 +48,12 @@ __all__ = ["PrivacyRun", "defended_setup", "noise_for_epsilon", "private_head", 
 
 register_grad_sampler(Affine)(affine_grad_sample)
 register_grad_sampler(CosineHead)(cosine_head_grad_sample)
+# The tail's inputs are the frozen stages' activations, which need no gradient: torch warns about
+# that once per run for Opacus's backward hooks. Opacus's secure RNG is off by design (documented in
+# ``identity_dp``'s guarantee). Neither is a failure, so neither reaches the CLI.
+warnings.filterwarnings("ignore", message="Full backward hook is firing when gradients are computed with respect to "
+                        "module outputs", category=UserWarning)
+warnings.filterwarnings("ignore", message="Secure RNG turned off", category=UserWarning)
 
 #: Default identity sampling rate q of identity-level DP.
 DEFAULT_IDENTITY_RATE = 0.25
