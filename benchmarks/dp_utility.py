@@ -14,6 +14,23 @@ the unmodified dlib model is the ``base`` row), epsilon at delta = 1e-5 (RDP acc
 multiplier, steps and seconds. Face chips and frozen activations come from the usual cache
 (``$FACELEAKS_CACHE_DIR`` or ``~/.cache/faceleaks``); teachers are not cached. Seconds are wall
 time with ``--threads`` torch threads on a shared machine: compare within one run only.
+
+Measured 5 December (seed 0, regularised recipe: Adam 3e-4 cosine, 20 epochs; C = 1, delta = 1e-5,
+random head unless ``nm``; 1 thread on the shared 2-core machine at load 8-18, so seconds are
+inflated and only comparable within a block). Head = held-out top-1 over the members (chance 1/24 =
+0.042 and 1/610 = 0.0016); the nearest-centroid accuracy stayed at the base model's in every DP
+row (0.995 quick, 0.981-0.982 large): at these epsilons the DP tail hardly moves from dlib's.
+
+quick members (24 people, 210 / 209 photos), ``--unfreeze 1``:
+none 0.995 | ls0.1 0.995 | photo sigma 0.5 / 1 / 2: 0.110 / 0.067 / 0.038 (eps 66.8 / 17.9 / 6.2,
+q 0.25, 80 steps) | identity sigma 0.5 / 1 / 2: 0.048 / 0.033 / 0.048 (same eps, over identities) |
+noisy-means head: photo sigma 1 / 2: 0.191 / 0.148 (eps 17.9 / 6.4), identity sigma 1 / 2 (head
+noise 1): 0.072 / 0.057 (eps 19.0 / 8.2) | Adam 3e-3: photo 0.196 / 0.091, identity 0.053 / 0.053.
+quick members, ``--unfreeze 2`` (the default teacher): none 0.995 (38 s) | ls0.1 0.995 (29 s) |
+photo sigma 1: 0.120 (eps 17.9, 314 s) | identity sigma 1: 0.091 (eps 17.9, 254 s).
+large (610 people with >= 4 photos, 2433 / 2517 photos), ``--unfreeze 1``: none 0.967 (42 s) |
+photo sigma 1, q 0.026, 780 steps: 0.003 (eps 5.0, 311 s) | photo sigma 1 / 2, q 0.091, 220 steps:
+0.007 / 0.007 (eps 10.5 / 3.5) | identity sigma 1, q 0.25, 80 steps: 0.002 (eps 17.9, 413 s).
 """
 
 from __future__ import annotations

@@ -8,11 +8,15 @@ teacher's metadata (``dp_epsilon`` at ``dp_delta``, from Opacus's RDP accountant
 Per-sample gradients: dlib's ``Affine`` and our ``CosineHead`` have closed-form grad samplers
 (``faceleaks.models.heads``) registered with Opacus's ``register_grad_sampler`` on import of
 this module; convolutions and the linear map use Opacus's own. Per-sample gradients are the cost
-of DP here: ``benchmarks/dp_utility.py --modes`` times a batch of 64 through the default 2-stage
-tail with the registered samplers, with Opacus's functorch fallback for the two custom layers,
-with ``force_functorch`` and without per-sample gradients (figures in the README). Opacus's
-``ModuleValidator`` finds nothing to fix in the tail (no BatchNorm: dlib's ``affine_`` layers are
-fixed per-channel scales and shifts) [measured].
+of DP here. ``benchmarks/dp_utility.py --modes`` (a batch of 64 through the default 2-stage tail
+and head, 1 thread, best of 5, on the shared 2-core machine at load ~8.6, 5 December) measured:
+registered samplers 2.3 s, Opacus's functorch fallback for the two custom layers 2.7 s,
+``force_functorch`` 2.8 s, no per-sample gradients 0.095 s; an earlier run at load ~0.8 gave
+0.37 s (fallback), 0.66 s (functorch) and 0.013 s (none). So the registered samplers (the default)
+are the fastest, and DP costs the 2-stage tail 20-30 x a plain step; with ``unfreeze_last_n = 1``
+(the linear map alone) a batch took 0.005 s at load ~0.8. Opacus's ``ModuleValidator`` finds
+nothing to fix in the tail (no BatchNorm: dlib's ``affine_`` layers are fixed per-channel scales
+and shifts) [measured].
 
 References
 ----------
