@@ -67,8 +67,8 @@ class PrivacyConfig:
         Noise of ``noisy-means`` over its L2 sensitivity (1: one photo, or one identity's clipped sum).
     label_smoothing : float in [0, 1)
         Cross-entropy label smoothing (with or without DP). Caveat: label smoothing makes face
-        classifiers *more* open to model inversion (Struppek et al., ICLR 2024, arXiv 2310.06549,
-        Sec. 4 [paper]); it is a membership defence to be weighed against that.
+        classifiers *more* open to model inversion (Struppek et al., ICLR 2024, arXiv 2310.06549
+        [paper, as the issue cites it]); it is a membership defence to be weighed against that.
 
     Raises
     ------
