@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 
 from faceleaks.config.checks import fraction, positive, positive_ints, rates
+from faceleaks.config.privacy import PrivacyConfig, as_privacy, check_teacher_privacy
 from faceleaks.errors import ConfigError
 
 __all__ = ["DataConfig", "SplitConfig", "TeacherConfig", "TeacherRecipe", "StudentConfig", "RuntimeConfig",
@@ -179,8 +180,11 @@ class TeacherConfig:
     finetune_weight_decay: float | None = None
     train_photos: str | None = None
     control: str = "base"
+    privacy: PrivacyConfig = PrivacyConfig()  # training defences (faceleaks.config.privacy)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "privacy", as_privacy(self.privacy))  # a TOML table gives a dict
+        check_teacher_privacy(self.kind, self.privacy)
         if self.kind not in TEACHER_KINDS:
             raise ConfigError(f"unknown teacher kind {self.kind!r}; choose one of {TEACHER_KINDS}")
         if self.control not in CONTROL_KINDS:
@@ -249,8 +253,6 @@ class StudentConfig:
         rates(self, "learning_rate", "weight_decay", zero_ok=("weight_decay",))
         if list(self.age_bins) != sorted(set(self.age_bins)) or not self.age_bins:
             raise ConfigError(f"StudentConfig.age_bins must be increasing ages, got {self.age_bins}")
-
-
 
 
 @dataclass(frozen=True)

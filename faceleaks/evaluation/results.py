@@ -127,6 +127,8 @@ class TeacherRecord:
     unfreeze_last_n: int | None = None
     train_seconds: float | None = None
     train_threads: int | None = None
+    dp_epsilon: float | None = None  # DP-SGD teachers (teacher.privacy): the RDP accountant's epsilon at dp_delta
+    dp_delta: float | None = None
 
     @classmethod
     def from_info(cls, info: dict[str, Any], *, verification: VerificationRecord, control: ControlRecord,

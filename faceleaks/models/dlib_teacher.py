@@ -27,13 +27,14 @@ from faceleaks.models.activations import ActivationStore, activation_store
 from faceleaks.models.activations import dlib_base_network as _base
 from faceleaks.models.checkpoint import config_key, load_checkpoint, save_checkpoint
 from faceleaks.models.dlib_resnet import CHIP_SIZE, DlibResNet
+from faceleaks.models.heads import CosineHead
 from faceleaks.models.teacher import Teacher, TeacherArch
 from faceleaks.models.training import (DEFAULT_HOOKS, TrainingHooks, configure_torch, fit_classifier, predict_batches,
                                        with_schedule)
 from faceleaks.progress import set_enabled as set_progress
 
 __all__ = ["ActivationStore", "activation_store", "dlib_base_teacher", "finetune_dlib_teacher", "finetune_dlib_teachers",
-           "FinetuneJob", "dlib_teacher_path", "dlib_teacher"]
+           "FinetuneJob", "dlib_teacher_path", "dlib_teacher", "CosineHead", "fit_tail"]
 
 log = logging.getLogger(__name__)
 
@@ -85,23 +86,6 @@ class _Tail(nn.Module):
         for stage in self.stages:
             h = stage(h)
         return h
-
-
-class CosineHead(nn.Module):
-    """Logits = ``scale`` x cosine(descriptor, class weight); weights imprinted from class means.
-
-    Imprinting (Qi et al. 2018, arXiv 1712.07136 [paper]) starts fine-tuning from a classifier
-    that already works on the strong base features, so gradients stay small and the teacher
-    keeps its general face-verification quality [reconstructed choice].
-    """
-
-    def __init__(self, class_means: torch.Tensor, scale: float = 16.0) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(nn.functional.normalize(class_means, dim=1).clone())
-        self.scale = scale
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.scale * nn.functional.normalize(x, dim=1) @ nn.functional.normalize(self.weight, dim=1).T
 
 
 def _imprinted_head(tail: nn.Module, h: torch.Tensor, labels: np.ndarray, n_classes: int) -> CosineHead:
@@ -202,23 +186,45 @@ def _extra_key(cfg: TeacherConfig, hooks: TrainingHooks) -> list[str]:
     parts = [f"{what}:{value}" for what, value, today in (("schedule", r.schedule, "cosine"), ("photos", r.photos, "half"))
              if value != today]
     custom = hooks.make_optimizer is not None or hooks.privatize is not None
-    return parts + ([f"hooks:{hooks.tag}"] if custom else [])
+    return parts + ([f"hooks:{hooks.tag}"] if custom else []) + cfg.privacy.key_parts()
 
 
 def _train_tail(tail: nn.Module, h: torch.Tensor, labels: np.ndarray, n_classes: int, cfg: TeacherConfig,
                 seed: int, name: str, hooks: TrainingHooks = DEFAULT_HOOKS) -> dict:
-    """Fine-tune ``tail`` plus an imprinted head with ``cfg.resolved_recipe``; returns the checkpoint metadata."""
+    """Fine-tune ``tail`` (``fit_tail``); returns the checkpoint metadata."""
+    return fit_tail(tail, h, labels, n_classes, cfg, seed, name, hooks)[1]
+
+
+def fit_tail(tail: nn.Module, h: torch.Tensor, labels: np.ndarray, n_classes: int, cfg: TeacherConfig,
+             seed: int, name: str, hooks: TrainingHooks = DEFAULT_HOOKS) -> tuple[nn.Module, dict]:
+    """Fine-tune ``tail`` plus a head with ``cfg.resolved_recipe`` and the training defences ``cfg.privacy``
+    (``faceleaks.models.privacy.defended_setup``; default: an imprinted head, no defence).
+
+    Returns ``(model, meta)``: ``nn.Sequential(tail, head)`` (inputs: activations ``h`` (n, ...) float32
+    entering the tail; outputs (n, n_classes) float32 logits over the classes of ``labels``) and the
+    checkpoint metadata (with ``label_smoothing`` and the ``dp_*`` record of ``PrivacyRun`` when set).
+    """
     t0 = time.perf_counter()
     recipe = cfg.resolved_recipe
-    model = nn.Sequential(tail, _imprinted_head(tail, h, labels, n_classes))
+    head, run, extra = _imprinted_head(tail, h, labels, n_classes), None, {}
+    if not cfg.privacy.is_default:  # imported only here: Opacus takes seconds to import
+        from faceleaks.models.privacy import defended_setup
+        head, hooks, run = defended_setup(cfg.privacy, tail, h, labels, n_classes, batch_size=cfg.batch_size,
+                                          epochs=recipe.epochs, seed=seed, hooks=hooks, imprint=_imprinted_head)
+        extra = {"label_smoothing": cfg.privacy.label_smoothing}
+    model = nn.Sequential(tail, head)
     losses = fit_classifier(model, h, labels, epochs=recipe.epochs, batch_size=cfg.batch_size,
                             learning_rate=recipe.learning_rate, weight_decay=recipe.weight_decay,
                             generator=torch.Generator().manual_seed(seed), description=f"fine-tuning {name} (dlib)",
                             hooks=with_schedule(hooks, recipe.schedule))
+    if run is not None:
+        run.close()
+        extra.update(run.record())
     train_acc = float((predict_batches(model, h).argmax(1).numpy() == labels).mean())
-    return {"kind": "dlib", "n_classes": n_classes, "n_train_photos": int(len(h)), "final_loss": losses[-1],
-            "train_accuracy": train_acc, "embedding_dim": 128, "unfreeze_last_n": cfg.unfreeze_last_n,
-            "train_seconds": round(time.perf_counter() - t0, 2), "train_threads": torch.get_num_threads()}
+    return model, {**extra, "kind": "dlib", "n_classes": n_classes, "n_train_photos": int(len(h)),
+                   "final_loss": losses[-1], "train_accuracy": train_acc, "embedding_dim": 128,
+                   "unfreeze_last_n": cfg.unfreeze_last_n, "train_seconds": round(time.perf_counter() - t0, 2),
+                   "train_threads": torch.get_num_threads()}
 
 
 @dataclass(frozen=True)

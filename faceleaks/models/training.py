@@ -11,13 +11,17 @@ private data pipeline plug in through :class:`TrainingHooks` instead of copying 
   data_loader=, ...)``, which returns the same triple (a ``GradSampleModule``, a ``DPOptimizer``
   and a Poisson-sampling ``DPDataLoader``);
 - ``schedule`` is ``"cosine"`` (cosine annealing over the epochs, stepped once per epoch) or
-  ``"constant"`` (the optimiser's learning rate throughout).
+  ``"constant"`` (the optimiser's learning rate throughout);
+- ``label_smoothing`` is the cross-entropy's (``nn.CrossEntropyLoss(label_smoothing=...)``).
+
+The teacher's training defences (DP-SGD, label smoothing) build these hooks in
+``faceleaks.models.privacy``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -54,6 +58,9 @@ class TrainingHooks:
         cut into consecutive batches.
     schedule : {"cosine", "constant"}
         Learning-rate schedule over the epochs.
+    label_smoothing : float in [0, 1)
+        Cross-entropy label smoothing (0: none). See ``faceleaks.config.privacy.PrivacyConfig`` for
+        its model-inversion caveat.
     tag : str
         A name for a non-default recipe, added to teacher cache keys so teachers trained with
         different hooks are never confused (hooks themselves cannot be hashed).
@@ -68,18 +75,22 @@ class TrainingHooks:
     privatize: Privatizer | None = None
     schedule: str = "cosine"
     tag: str = ""
+    label_smoothing: float = 0.0
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
             raise ConfigError(f"unknown learning-rate schedule {self.schedule!r}; choose one of {SCHEDULES}")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ConfigError(f"label_smoothing must be in [0, 1), got {self.label_smoothing!r}")
         if not self.is_default and not self.tag:
             raise ConfigError("TrainingHooks with a custom optimizer, privatize hook or schedule need a "
                               "tag naming the recipe (e.g. tag='dp-sgd-sigma1.0'), used in cache keys")
 
     @property
     def is_default(self) -> bool:
-        """Whether this is today's recipe (Adam, cosine schedule, seeded permutation batches)."""
-        return self.make_optimizer is None and self.privatize is None and self.schedule == "cosine"
+        """Whether this is today's recipe (Adam, cosine schedule, seeded permutation batches, no smoothing)."""
+        return self.make_optimizer is None and self.privatize is None and self.schedule == "cosine" \
+            and self.label_smoothing == 0.0
 
 
 DEFAULT_HOOKS = TrainingHooks()
@@ -116,8 +127,7 @@ def with_schedule(hooks: TrainingHooks, schedule: str) -> TrainingHooks:
     if hooks.schedule != DEFAULT_HOOKS.schedule:
         raise ConfigError(f"the training hooks ask for the {hooks.schedule!r} schedule but the recipe for "
                           f"{schedule!r}; set the schedule once, in TeacherConfig.finetune_schedule")
-    return TrainingHooks(make_optimizer=hooks.make_optimizer, privatize=hooks.privatize, schedule=schedule,
-                         tag=hooks.tag or f"schedule-{schedule}")
+    return replace(hooks, schedule=schedule, tag=hooks.tag or f"schedule-{schedule}")
 
 
 def configure_torch(threads: int) -> None:
@@ -190,7 +200,7 @@ def fit_classifier(
                                  weight_decay=weight_decay, generator=generator, hooks=hooks)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs)) \
         if hooks.schedule == "cosine" else None
-    loss_fn = nn.CrossEntropyLoss()
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=hooks.label_smoothing)
     history = []
     model.train()
     for _ in track(range(epochs), description):
