@@ -17,10 +17,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from faceleaks.cli.report import html_after_run, report_command
 from faceleaks.config import ExperimentConfig, config_from_dict, load_config, quick_config
 from faceleaks.errors import ConfigError, FaceLeaksError
 
 app = typer.Typer(add_completion=False, help="Measure what black-box student models leak about their teacher.")
+app.command("report")(report_command)
 # Wide enough for the summary table when the output goes to a file or a CI log.
 console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
@@ -169,6 +171,7 @@ def _run(quick: bool, config: Optional[Path], overrides: dict, seeds: tuple[int,
         return
     record = run_experiment(cfg, out_dir=out_dir, cache_dir=cache)
     _print_summary(record, write_report(record, out_dir))
+    html_after_run(out_dir, console)
 
 
 def _parse_victims(text: str) -> int | None:
@@ -203,6 +206,7 @@ def _run_inclusion(cfg: ExperimentConfig, n_victims: int | None) -> None:
     console.print(table)
     for name, path in paths.items():
         console.print(f"{name}: {path}")
+    html_after_run(out_dir, console)
 
 
 def _sweep(cfg: ExperimentConfig, seeds: tuple[int, ...], out_dir: Path, cache: Path) -> None:
@@ -251,6 +255,7 @@ def attributes(
         record = run_attribute_experiment(cfg, out_dir=out_dir, cache_dir=cache)
         for name, path in write_attribute_report(record, out_dir).items():
             console.print(f"{name}: {path}")
+        html_after_run(out_dir, console)
 
     _run_guarded(go)
 
