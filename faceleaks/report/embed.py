@@ -26,6 +26,6 @@ def png_uri(fig: Figure, *, dpi: int = 80) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def figure_block(fig: Figure, alt: str, caption: str = "", *, dpi: int = 80) -> FigureBlock:
+def figure_block(fig: Figure, alt: str, caption: str = "", *, dpi: int = 80, collapsed: bool = False) -> FigureBlock:
     """A :class:`FigureBlock` of ``fig`` (closed afterwards)."""
-    return FigureBlock(uri=png_uri(fig, dpi=dpi), alt=alt, caption=caption)
+    return FigureBlock(uri=png_uri(fig, dpi=dpi), alt=alt, caption=caption, collapsed=collapsed)

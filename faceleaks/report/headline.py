@@ -42,10 +42,10 @@ def headline_rows(membership: tuple[MembershipReport, ...], spec: HeadlineSpec,
     return pick("victim"), pick("control")
 
 
-def headline_note(spec: HeadlineSpec, recorded: bool) -> str:
-    """One sentence naming the headline attack and where the choice came from."""
+def headline_note(spec: HeadlineSpec, recorded: bool, source: str = "results.json") -> str:
+    """One sentence naming the headline attack and where the choice came from (``source``: the file read)."""
     where = ("fixed in the run's config before it ran (report.headline)" if recorded else
-             "the default (this results.json predates report.headline, so the run did not record one)")
+             f"the default (this {source} predates report.headline, so the run did not record one)")
     at = f"at k = {spec.k} photos per person" if spec.level == "identity" else "per photo"
     return (f"Headline attack: {spec.attack} {at}, {spec.level} level, {spec.setting}, through the "
             f"{spec.student} student; {where}. It is not the best of the rows below, which would overstate "

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Table", "FigureBlock", "Section", "SectionBuilder", "SECTION_BUILDERS", "register_section", "pct"]
+__all__ = ["Table", "FigureBlock", "Section", "SectionBuilder", "SECTION_BUILDERS", "register_section", "pct", "fpr_label"]
 
 
 @dataclass(frozen=True)
@@ -34,11 +34,13 @@ class Table:
 
 @dataclass(frozen=True)
 class FigureBlock:
-    """An embedded plot: ``uri`` a ``data:image/png;base64,...`` URI, ``alt`` text and a ``caption``."""
+    """An embedded plot: ``uri`` a ``data:image/png;base64,...`` URI, ``alt`` text and a ``caption``;
+    ``collapsed`` plots sit in a closed ``<details>`` block (detail a reader opens on demand)."""
 
     uri: str
     alt: str
     caption: str = ""
+    collapsed: bool = False
 
 
 @dataclass(frozen=True)
@@ -90,3 +92,14 @@ def pct(x: float | None, digits: int = 1) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "n/a"
     return f"{100 * x:.{digits}f} %"
+
+
+def fpr_label(f: float) -> str:
+    """A false-positive rate as the page writes it: whole percent from 1 % up, one decimal below.
+
+    Examples
+    --------
+    >>> fpr_label(0.1), fpr_label(0.01), fpr_label(0.001)
+    ('10 %', '1 %', '0.1 %')
+    """
+    return pct(f, 0 if f >= 0.01 else 1)

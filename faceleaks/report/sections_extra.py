@@ -56,7 +56,7 @@ def attribute_section(record: AttributeRecord | None) -> Section:
 def defence_section(record: object) -> Section:
     """Section 6: defences; a run or an N-victim evaluation has none (a defence sweep adds its own builder)."""
     return Section("defences", "Defences", missing="no defence was run for this result: the students answered "
-                   "undefended. A defence sweep writes its own report with the privacy-utility plot and table.")
+                   "undefended. A defence sweep writes its own report with the privacy-utility plot and table")
 
 
 def timing_rows(timings: dict[str, float]) -> tuple[tuple[str, str], ...]:

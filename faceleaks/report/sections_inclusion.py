@@ -15,7 +15,7 @@ from faceleaks.report.embed import figure_block
 from faceleaks.report.format import fmt
 from faceleaks.report.headline import chance_words, headline_note, headline_spec
 from faceleaks.report.inclusion import inclusion_roc_figure
-from faceleaks.report.sections import Section, Table, pct, register_section
+from faceleaks.report.sections import Section, Table, fpr_label, pct, register_section
 from faceleaks.report.sections_extra import RECONSTRUCTED, defence_section, timing_rows
 
 __all__ = ["inclusion_headline", "inclusion_verdict", "inclusion_threat", "inclusion_membership",
@@ -43,14 +43,15 @@ def inclusion_verdict(record: InclusionRecord) -> Section:
     """Verdict: the headline row's TPR at 1 % FPR with its interval, the control, the epsilon bound."""
     spec, recorded = headline_spec(record.config)
     m, c = inclusion_headline(record, spec), inclusion_headline(record, spec, "control")
-    note = headline_note(spec, recorded)
+    note = headline_note(spec, recorded, "inclusion.json")
     if m is None:
         return Section("verdict", "Verdict", lead=True, paragraphs=(note,),
                        missing=f"this evaluation has no row for {spec.row_name} on {spec.student}")
     tpr = m.tpr_at_fpr.get(0.01, float("nan"))
     found = (f"finds {pct(tpr)} of the members at 1 % false positives (interval {_pct_ci(m.tpr_ci.get(0.01))})"
              if not math.isnan(tpr) else "cannot be measured at 1 % false positives here")
-    body = (f"Over {record.n_victims} victim teachers, each trained on a random half of {len(record.pool.people)} "
+    body = (f"Over {record.n_victims} victim teachers, each trained on a random {pct(record.member_fraction, 0)} of "
+            f"{len(record.pool.people)} "
             f"people: with {m.k} photos of a person (one query each), an attacker using {m.attack} {found}; AUC "
             f"{fmt(m.auc)} {_ci(m.auc_ci)} over {m.n_member_decisions} member and {m.n_nonmember_decisions} "
             "non-member decisions.")
@@ -88,7 +89,7 @@ def inclusion_membership(record: InclusionRecord) -> Section:
     victims = sorted((r for r in record.rows if r.teacher == "victim"), key=lambda r: (r.student, r.k, r.attack))
     body = tuple(_row_cells(r, next((c for c in record.rows if c.teacher == "control" and c.attack == r.attack
                                      and c.student == r.student), None), fprs) for r in victims)
-    header = ("k", "attack", "victim AUC [CI]", *(f"TPR at {pct(f, 1)} FPR [CI]" for f in fprs),
+    header = ("k", "attack", "victim AUC [CI]", *(f"TPR at {fpr_label(f)} FPR [CI]" for f in fprs),
               "epsilon lower bound", "control AUC [CI]")
     text = ("Identity level, training photos: every (victim, person) pair is one decision. Intervals: bootstrap over "
             "people. The epsilon lower bound is Clopper-Pearson on decisions that share people and victims, so it is "
@@ -106,14 +107,17 @@ def inclusion_exposed(record: InclusionRecord) -> Section:
     m = inclusion_headline(record, spec)
     if m is None or not len(m.decisions):
         return Section("exposed", "Most exposed people", missing="no per-person decisions for the headline attack")
-    d = m.decisions
-    top = sorted(range(len(d)), key=lambda i: -d.score[i])[:_N_EXPOSED]
-    body = tuple((record.pool.people[d.person[i]], record.victims[d.victim[i]].name, fmt(d.score[i]),
-                  "member" if d.is_member[i] else "non-member") for i in top)
-    text = (f"The highest {m.attack} scores over all victims; evidence per decision: {m.k} photos of the person, "
-            "each sent once to that victim's student.")
+    d, best = m.decisions, {}
+    for i in sorted(range(len(d)), key=lambda i: -d.score[i]):
+        best.setdefault(d.person[i], i)  # each person once, at the highest score any victim gave them
+        if len(best) == _N_EXPOSED:
+            break
+    body = tuple((record.pool.people[d.person[i]], fmt(d.score[i]), record.victims[d.victim[i]].name,
+                  "member" if d.is_member[i] else "non-member") for i in best.values())
+    text = (f"The people with the highest {m.attack} scores, each shown once with the victim that scored them highest; "
+            f"evidence per decision: {m.k} photos of the person, each sent once to that victim's student.")
     return Section("exposed", "Most exposed people", paragraphs=(text,),
-                   tables=(Table("Highest headline scores", ("person", "victim", "score", "truth"), body),))
+                   tables=(Table("Highest headline scores", ("person", "highest score", "victim", "truth at that victim"), body),))
 
 
 def inclusion_provenance(record: InclusionRecord) -> Section:

@@ -7,9 +7,9 @@ from faceleaks.evaluation.results import MembershipReport, RunRecord
 from faceleaks.report.embed import figure_block
 from faceleaks.report.format import fmt
 from faceleaks.report.headline import headline_rows, headline_spec
-from faceleaks.report.page_plots import headline_roc_figure
+from faceleaks.report.page_plots import headline_k_figure, headline_roc_figure
 from faceleaks.report.plots import auc_vs_k_figure
-from faceleaks.report.sections import Section, Table, pct, register_section
+from faceleaks.report.sections import Section, Table, fpr_label, pct, register_section
 
 __all__ = ["membership_section", "exposed_section", "side_by_side_table", "k_table"]
 
@@ -37,7 +37,7 @@ def side_by_side_table(record: RunRecord, spec: HeadlineSpec) -> Table:
     rows.sort(key=lambda m: (m.level != "instance", m.attack))
     body = tuple((m.level, m.attack, _auc(m), _auc(_control_of(record, m)),
                   *(pct(m.tpr_at_fpr.get(f)) for f in fprs)) for m in rows)
-    header = ("level", "attack", "victim AUC [CI]", "control AUC [CI]", *(f"TPR at {pct(f, 1)} FPR" for f in fprs))
+    header = ("level", "attack", "victim AUC [CI]", "control AUC [CI]", *(f"TPR at {fpr_label(f)} FPR" for f in fprs))
     return Table(f"Per photo and per person side by side: {spec.student}, {spec.setting}, identity attacks at "
                  f"k = {spec.k} (n/a: too few non-members to resolve that FPR)", header, body)
 
@@ -59,7 +59,7 @@ def _full_table(record: RunRecord) -> Table:
     body = tuple((m.teacher, m.student, m.setting, m.level, m.attack, _auc(m), *(pct(m.tpr_at_fpr.get(f)) for f in fprs),
                   f"{m.n_members} / {m.n_nonmembers}") for m in record.membership)
     return Table("Every membership result of the run", ("teacher", "student", "setting", "level", "attack",
-                 "AUC [CI]", *(f"TPR at {pct(f, 1)} FPR" for f in fprs), "members / non-members"), body)
+                 "AUC [CI]", *(f"TPR at {fpr_label(f)} FPR" for f in fprs), "members / non-members"), body)
 
 
 def membership_section(record: RunRecord) -> Section:
@@ -70,10 +70,13 @@ def membership_section(record: RunRecord) -> Section:
     text = ("AUC intervals are bootstrap confidence intervals over people. Only the gap to the control teacher, "
             "which saw none of the evaluated people, is evidence of membership. An empirical epsilon bound is not "
             "measured by a single run: it needs many victim teachers (faceleaks run --victims auto).")
-    figures = (figure_block(headline_roc_figure(record.membership, spec), "log-log ROC of the headline attack",
+    figures = (figure_block(headline_k_figure(record.membership, spec), "headline AUC against k",
+                            "The headline attack's AUC against photos per person k, victim beside control (bars: "
+                            "intervals); dashed: per-photo attacks on the victim."),
+               figure_block(headline_roc_figure(record.membership, spec), "log-log ROC of the headline attack",
                             "Log-log ROC: the headline attack on the victim and on the control, per-photo attacks dashed."),
-               figure_block(auc_vs_k_figure(record), "identity-level AUC against k",
-                            "Identity-level AUC against photos per person, every attack family (control dashed)."))
+               figure_block(auc_vs_k_figure(record), "identity-level AUC against k", collapsed=True,
+                            caption="Identity-level AUC against k for every attack family and student (control dashed)"))
     tables = (side_by_side_table(record, spec), k_table(record, spec), _full_table(record))
     return Section("membership", "Membership", paragraphs=(text,), figures=figures, tables=tables)
 

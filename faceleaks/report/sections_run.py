@@ -7,7 +7,7 @@ import math
 from faceleaks.evaluation.results import MembershipReport, RunRecord
 from faceleaks.report.format import fmt
 from faceleaks.report.headline import at_chance, chance_words, headline_note, headline_rows, headline_spec
-from faceleaks.report.sections import Section, pct, register_section
+from faceleaks.report.sections import Section, fpr_label, pct, register_section
 
 __all__ = ["verdict_section", "threat_section", "utility_text"]
 
@@ -21,18 +21,19 @@ def _ci(pair: tuple[float, float]) -> str:
 
 
 def _tpr_sentence(m: MembershipReport) -> str:
-    """What the attacker finds at 1 % false positives, or why the run cannot say and what it finds instead."""
+    """What the attacker finds at 1 % false positives or, when the run cannot resolve that, at the
+    lowest false-positive rate it resolves, with a sentence saying why."""
     tpr = m.tpr_at_fpr.get(0.01, float("nan"))
     if not math.isnan(tpr):
         return f"finds {pct(tpr)} of the teacher's training-set members at 1 % false positives"
     resolved = sorted((f, t) for f, t in m.tpr_at_fpr.items() if not math.isnan(t))
     n_neg = m.n_nonmember_photos if m.level == "instance" else m.n_nonmembers
-    head = (f"cannot be measured at 1 % false positives in this run (with {n_neg} non-members, no false-positive "
-            f"rate below one in {n_neg} is resolved; run faceleaks run --victims auto for that)")
-    if resolved:
-        f, t = resolved[0]
-        head += f"; at {pct(f, 1 if f < 0.01 else 0)} false positives it finds {pct(t)} of the members"
-    return head
+    why = (f"This run cannot measure 1 % false positives: with {n_neg} non-members no false-positive rate below one "
+           f"in {n_neg} is resolved (faceleaks run --victims auto measures it)")
+    if not resolved:
+        return f"cannot be measured at any false-positive rate the run records. {why}"
+    f, t = resolved[0]
+    return f"finds {pct(t)} of the teacher's training-set members at {fpr_label(f)} false positives. {why}"
 
 
 def _claim(m: MembershipReport, c: MembershipReport | None) -> str:
@@ -53,8 +54,8 @@ def verdict_section(record: RunRecord) -> Section:
                                "report.headline to an attack the run measured, or rerun with it")
     photos = f"With {spec.k} photos of a person" if spec.level == "identity" else "With one photo of a person"
     body = (f"{photos} ({m.n_queries} queries to the {m.student} API for {m.n_members} members and "
-            f"{m.n_nonmembers} non-members), an attacker {_tpr_sentence(m)}; AUC {fmt(m.auc)}, interval "
-            f"{_ci(m.auc_ci)}.")
+            f"{m.n_nonmembers} non-members), an attacker {_tpr_sentence(m)}. Over all thresholds: AUC "
+            f"{fmt(m.auc)}, interval {_ci(m.auc_ci)}.")
     if c is not None:
         body += (f" The negative control (the same attack on students of a teacher that saw none of these people) "
                  f"{chance_words(c.auc_ci)}: AUC {fmt(c.auc)} {_ci(c.auc_ci)}.")
