@@ -16,6 +16,7 @@ from typing import Any
 
 import jinja2
 
+import faceleaks.report.sections_attr  # noqa: F401  (registers the attribute-study page)
 import faceleaks.report.sections_extra  # noqa: F401  (registers attributes, defences, provenance)
 import faceleaks.report.sections_inclusion  # noqa: F401  (registers the N-victim page)
 import faceleaks.report.sections_membership  # noqa: F401  (registers membership, exposed people)

@@ -87,5 +87,3 @@ def provenance_section(record: RunRecord) -> Section:
 register_section("run", lambda record: attribute_section(record.attributes))
 register_section("run", defence_section)
 register_section("run", provenance_section)
-register_section("attributes", attribute_section)
-register_section("attributes", defence_section)

@@ -59,7 +59,9 @@ def inclusion_verdict(record: InclusionRecord) -> Section:
         body += f" The negative control (dlib unmodified) {chance_words(c.auc_ci)}: AUC {fmt(c.auc)} {_ci(c.auc_ci)}."
     if m.epsilon is not None:
         body += (f" Empirical identity-level privacy loss: epsilon at least {fmt(m.epsilon.epsilon, 2)} "
-                 f"(delta {m.epsilon.delta:g}).")
+                 f"(delta {m.epsilon.delta:g}, {pct(m.epsilon.confidence, 0)} confidence).")
+    if m.attack.split("@")[0] != spec.attack:
+        note += f" An N-victim run names this no-shadow score by its statistic: {m.attack}."
     claim = (f"The teacher's members can be told apart through the {m.student} student."
              if c is not None and m.auc_ci[0] > c.auc_ci[1] else "No clear evidence of membership leakage here.")
     return Section("verdict", "Verdict", lead=True, paragraphs=(claim, body, note))

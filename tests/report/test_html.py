@@ -107,3 +107,11 @@ def test_a_failing_report_after_a_run_is_one_warning_line(tmp_path):
     assert html_after_run(tmp_path, console) is None
     lines = console.export_text().strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("warning: report.html not written")
+
+
+def test_an_attribute_study_alone_gets_its_own_verdict_and_every_numeral_is_in_attributes_json(tmp_path):
+    run_record().attributes.to_json(tmp_path / "attributes.json")
+    html = write_html_report(tmp_path).read_text()
+    text = visible_text(html)
+    assert "reaches balanced accuracy: gender" in text and "Membership is not measured by this study" in text
+    assert numerals_not_in_record(html, tmp_path / "attributes.json") == []
