@@ -41,7 +41,10 @@ def _claim(m: MembershipReport, c: MembershipReport | None) -> str:
         return "There is no negative-control row for it, so the run cannot separate leakage from chance."
     if at_chance(c.auc_ci) and not math.isnan(m.auc_ci[0]) and m.auc_ci[0] > c.auc_ci[1]:
         return f"The teacher's members can be told apart from non-members through the {m.student} student."
-    return f"This run found no clear evidence that the teacher's members can be told apart through {m.student}."
+    why = ("the control is not at chance" if not at_chance(c.auc_ci) else
+           f"the victim's AUC interval overlaps the control's, with {m.n_members} members and {m.n_nonmembers} "
+           "non-members; more people (or faceleaks run --victims auto) narrow it")
+    return f"This run found no clear evidence that the teacher's members can be told apart through {m.student}: {why}."
 
 
 def verdict_section(record: RunRecord) -> Section:
