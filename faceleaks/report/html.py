@@ -79,8 +79,9 @@ def build_sections(loaded: LoadedResult) -> list[Section]:
             out.append(builder(loaded.record))
         except Exception as err:  # a record the builder cannot read must not lose the rest of the page
             log.warning("report section %s failed: %s", getattr(builder, "__name__", builder), err)
-            key = getattr(builder, "__name__", "section").replace("_section", "")
-            out.append(Section(key, key.capitalize(), missing=f"could not be built from {loaded.source.name} ({err})"))
+            key = getattr(builder, "__name__", "section").removesuffix("_section").split("_")[-1]
+            out.append(Section(key, key.capitalize(), missing=f"could not be built from {loaded.source.name} "
+                                                               f"({type(err).__name__}: {err})"))
     return sorted(out, key=lambda s: _ORDER.get(s.key, len(_ORDER)))
 
 

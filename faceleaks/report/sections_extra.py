@@ -84,6 +84,11 @@ def provenance_section(record: RunRecord) -> Section:
                                  tuple(rows)),))
 
 
-register_section("run", lambda record: attribute_section(record.attributes))
+def run_attribute_section(record: RunRecord) -> Section:
+    """Section 5 of a run's page: the attribute study the run carried (``RunRecord.attributes``)."""
+    return attribute_section(record.attributes)
+
+
+register_section("run", run_attribute_section)
 register_section("run", defence_section)
 register_section("run", provenance_section)

@@ -138,8 +138,11 @@ def inclusion_provenance(record: InclusionRecord) -> Section:
                                  tuple(rows)),))
 
 
-for _builder in (inclusion_verdict, inclusion_threat, inclusion_membership, inclusion_exposed,
-                 lambda record: Section("attributes", "Attributes",
-                                        missing="an N-victim evaluation measures membership only"),
+def inclusion_attributes(record: InclusionRecord) -> Section:
+    """Attributes: an N-victim evaluation has none (says so)."""
+    return Section("attributes", "Attributes", missing="an N-victim evaluation measures membership only")
+
+
+for _builder in (inclusion_verdict, inclusion_threat, inclusion_membership, inclusion_exposed, inclusion_attributes,
                  defence_section, inclusion_provenance):
     register_section("inclusion", _builder)

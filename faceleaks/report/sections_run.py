@@ -36,15 +36,17 @@ def _tpr_sentence(m: MembershipReport) -> str:
     return f"finds {pct(t)} of the teacher's training-set members at {fpr_label(f)} false positives. {why}"
 
 
-def _claim(m: MembershipReport, c: MembershipReport | None) -> str:
+def _claim(m: MembershipReport, c: MembershipReport | None) -> tuple[str, str]:
+    """The verdict's one-line claim and, when the evidence is not clear, the reason (else "")."""
     if c is None:
-        return "There is no negative-control row for it, so the run cannot separate leakage from chance."
+        return ("No negative control for the headline attack.",
+                "There is no control row for it, so the run cannot separate leakage from chance. ")
     if at_chance(c.auc_ci) and not math.isnan(m.auc_ci[0]) and m.auc_ci[0] > c.auc_ci[1]:
-        return f"The teacher's members can be told apart from non-members through the {m.student} student."
-    why = ("the control is not at chance" if not at_chance(c.auc_ci) else
-           f"the victim's AUC interval overlaps the control's, with {m.n_members} members and {m.n_nonmembers} "
-           "non-members; more people (or faceleaks run --victims auto) narrow it")
-    return f"This run found no clear evidence that the teacher's members can be told apart through {m.student}: {why}."
+        return f"The teacher's members can be told apart from non-members through the {m.student} student.", ""
+    why = ("The control is not at chance. " if not at_chance(c.auc_ci) else
+           f"The victim's AUC interval overlaps the control's, with {m.n_members} members and {m.n_nonmembers} "
+           "non-members; more people (or faceleaks run --victims auto) narrow it. ")
+    return f"No clear evidence in this run that the teacher's members can be told apart through {m.student}.", why
 
 
 def verdict_section(record: RunRecord) -> Section:
@@ -56,14 +58,15 @@ def verdict_section(record: RunRecord) -> Section:
                        missing=f"this run has no {spec.row_name} row for {spec.student} ({spec.setting}); set "
                                "report.headline to an attack the run measured, or rerun with it")
     photos = f"With {spec.k} photos of a person" if spec.level == "identity" else "With one photo of a person"
-    body = (f"{photos} ({m.n_queries} queries to the {m.student} API for {m.n_members} members and "
+    claim, why = _claim(m, c)
+    body = why + (f"{photos} ({m.n_queries} queries to the {m.student} API for {m.n_members} members and "
             f"{m.n_nonmembers} non-members), an attacker {_tpr_sentence(m)}. Over all thresholds: AUC "
             f"{fmt(m.auc)}, interval {_ci(m.auc_ci)}.")
     if c is not None:
         body += (f" The negative control (the same attack on students of a teacher that saw none of these people) "
                  f"{chance_words(c.auc_ci)}: AUC {fmt(c.auc)} {_ci(c.auc_ci)}.")
     return Section("verdict", "Verdict", lead=True,
-                   paragraphs=(_claim(m, c), body, utility_text(record), headline_note(spec, recorded)))
+                   paragraphs=(claim, body, utility_text(record), headline_note(spec, recorded)))
 
 
 def utility_text(record: RunRecord) -> str:

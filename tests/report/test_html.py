@@ -115,3 +115,11 @@ def test_an_attribute_study_alone_gets_its_own_verdict_and_every_numeral_is_in_a
     text = visible_text(html)
     assert "reaches balanced accuracy: gender" in text and "Membership is not measured by this study" in text
     assert numerals_not_in_record(html, tmp_path / "attributes.json") == []
+
+
+def test_a_section_that_cannot_read_its_record_says_so_and_the_page_survives(tmp_path):
+    record = run_record()
+    broken = dataclasses.replace(record, config={**record.config, "attack": None})  # a malformed config section
+    text = visible_text(_page(tmp_path, broken))
+    assert "Not available: could not be built from results.json (AttributeError" in text
+    assert "Verdict" in text and "Provenance" in text
