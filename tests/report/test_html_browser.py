@@ -29,8 +29,8 @@ FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--enable-logging=stderr", "--v=0", "--hide-scrollbars")
 
 
-def _chromium() -> str:
-    path = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+def _chromium(fallback: Path = Path("/usr/bin/chromium")) -> str:
+    path = shutil.which("chromium") or (str(fallback) if fallback.exists() else None)
     if path is None:
         if os.environ.get("CI"):
             pytest.fail("Chromium is missing under CI: .ci/run must apt-get install chromium before the tests")
@@ -97,3 +97,13 @@ def test_the_console_check_sees_a_page_that_logs_an_error(tmp_path):
     page.write_text('<html><body><script>console.error("report-test-error")</script></body></html>')
     code, stderr = render(page, tmp_path / "bad.png", tmp_path)
     assert code == 0 and any("report-test-error" in m for m in console_messages(stderr))
+
+
+def test_a_missing_chromium_fails_under_ci_and_skips_elsewhere(monkeypatch, tmp_path):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setenv("CI", "1")
+    with pytest.raises(pytest.fail.Exception, match="Chromium is missing under CI"):
+        _chromium(fallback=tmp_path / "no-chromium")
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception):
+        _chromium(fallback=tmp_path / "no-chromium")
