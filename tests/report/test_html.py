@@ -23,10 +23,17 @@ def _page(tmp_path, record=None) -> str:
     return write_html_report(tmp_path).read_text()
 
 
-def test_every_numeral_of_a_run_page_is_in_results_json(tmp_path):
-    html = _page(tmp_path)
+@pytest.fixture(scope="module")
+def run_page(tmp_path_factory):
+    """(folder, page text) of the default test record, rendered once for the tests that only read it."""
+    folder = tmp_path_factory.mktemp("run-page")
+    return folder, _page(folder)
+
+
+def test_every_numeral_of_a_run_page_is_in_results_json(run_page):
+    folder, html = run_page
     assert len(page_numerals(html)) > 200
-    assert numerals_not_in_record(html, tmp_path / "results.json") == []
+    assert numerals_not_in_record(html, folder / "results.json") == []
 
 
 def test_every_numeral_of_an_inclusion_page_is_in_inclusion_json(tmp_path):
@@ -36,14 +43,15 @@ def test_every_numeral_of_an_inclusion_page_is_in_inclusion_json(tmp_path):
     assert numerals_not_in_record(html, tmp_path / "inclusion.json") == []
 
 
-def test_the_numeral_check_catches_a_number_the_record_lacks(tmp_path):
-    html = _page(tmp_path).replace("</main>", "<p>derived 987654.321 and 0.12345</p></main>")
-    assert numerals_not_in_record(html, tmp_path / "results.json") == ["987654.321", "0.12345"]
+def test_the_numeral_check_catches_a_number_the_record_lacks(run_page):
+    folder, html = run_page
+    html = html.replace("</main>", "<p>derived 987654.321 and 0.12345</p></main>")
+    assert numerals_not_in_record(html, folder / "results.json") == ["987654.321", "0.12345"]
 
 
-def test_the_verdict_quotes_the_configured_headline_and_its_control(tmp_path):
+def test_the_verdict_quotes_the_configured_headline_and_its_control(run_page):
     record = run_record()
-    text = visible_text(_page(tmp_path, record))
+    text = visible_text(run_page[1])
     head = next(m for m in record.membership if m.attack == "base-diff-consistency_gap@k=5"
                 and m.teacher == "victim" and m.setting == "training-photos")
     assert text.index("Verdict") < text.index("Threat model") < text.index("Provenance")
@@ -71,12 +79,12 @@ def test_sections_appear_as_their_data_exists(tmp_path):
     assert "Most exposed people" in text and "Highest headline scores" in text
 
 
-def test_most_exposed_people_are_the_highest_headline_scores(tmp_path):
+def test_most_exposed_people_are_the_highest_headline_scores(run_page):
     record = run_record()
     head = next(m for m in record.membership if m.attack == "base-diff-consistency_gap@k=5" and m.teacher == "victim"
                 and m.setting == "training-photos")
     top = max({**head.member_scores, **head.nonmember_scores}.items(), key=lambda kv: kv[1])
-    text = visible_text(_page(tmp_path, record))
+    text = visible_text(run_page[1])
     exposed = text[text.index("Highest headline scores"):]
     assert exposed.split()[7:9] == [top[0], f"{top[1]:.3f}"]
 
