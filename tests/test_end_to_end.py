@@ -41,6 +41,15 @@ def test_output_folder_has_report_files(quick_runs):
     assert "UndefinedMetricWarning: TPR at FPR=0.001 is null" in said and "run_experiment(" not in said
 
 
+def test_the_run_ends_with_report_html_whose_numerals_are_all_in_results_json(quick_runs):
+    from tests.report.numerals import numerals_not_in_record, page_numerals
+
+    out = quick_runs[0]
+    html = (out / "report.html").read_text()
+    assert len(page_numerals(html)) > 500 and numerals_not_in_record(html, out / "results.json") == []
+    assert f"report: {out / 'report.html'}" in CLI_OUTPUT[out].replace("\n", "")
+
+
 def test_results_structure_and_sanity(quick_runs):
     r = _load(quick_runs[0])
     cfg = quick_config()

@@ -18,11 +18,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from faceleaks.atomic import os_error_line
+from faceleaks.cli.report import html_after_run, report_command
 from faceleaks.config import ExperimentConfig, config_from_dict, load_config, quick_config
 from faceleaks.errors import ConfigError, FaceLeaksError
 from faceleaks.evaluation.outdir import claim_output, finish_run, marked_run, run_settings
 
 app = typer.Typer(add_completion=False, help="Measure what black-box student models leak about their teacher.")
+app.command("report")(report_command)
 # Wide enough for the summary table when the output goes to a file or a CI log.
 console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
@@ -187,6 +189,7 @@ def _run(quick: bool, config: Optional[Path], overrides: dict, seeds: tuple[int,
             return
         record = run_experiment(cfg, out_dir=out_dir, cache_dir=cache)
         _print_summary(record, write_report(record, out_dir))
+        html_after_run(out_dir, console)
         finish_run(out_dir, failed_stages(record))
 
 
@@ -221,6 +224,7 @@ def _run_inclusion(cfg: ExperimentConfig, n_victims: int | None) -> None:
     console.print(table)
     for name, path in paths.items():
         console.print(f"{name}: {path}")
+    html_after_run(out_dir, console)
 
 
 def _sweep(cfg: ExperimentConfig, seeds: tuple[int, ...], out_dir: Path, cache: Path) -> None:
@@ -272,6 +276,7 @@ def attributes(
             record = run_attribute_experiment(cfg, out_dir=out_dir, cache_dir=cache)
             for name, path in write_attribute_report(record, out_dir).items():
                 console.print(f"{name}: {path}")
+            html_after_run(out_dir, console)
 
     _run_guarded(go)
 

@@ -9,6 +9,7 @@ specs, attack settings, the attribute study), ``experiment`` (the whole run, rea
 """
 
 from faceleaks.config.attack import DEFAULT_MEMBERSHIP_ATTACKS, AttackConfig, AttackSpec, AttributeConfig
+from faceleaks.config.report import HeadlineSpec, ReportConfig
 from faceleaks.config.experiment import ExperimentConfig, config_from_dict, load_config, quick_config
 from faceleaks.config.privacy import PrivacyConfig
 from faceleaks.config.sections import (CONTROL_KINDS, OUTPUT_KINDS, TEACHER_KINDS, DataConfig, RuntimeConfig,
@@ -25,6 +26,8 @@ __all__ = [
     "DEFAULT_MEMBERSHIP_ATTACKS",
     "AttributeConfig",
     "RuntimeConfig",
+    "ReportConfig",
+    "HeadlineSpec",
     "ExperimentConfig",
     "TEACHER_KINDS",
     "CONTROL_KINDS",

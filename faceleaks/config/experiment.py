@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from faceleaks.config.attack import AttackConfig, AttributeConfig
+from faceleaks.config.report import ReportConfig
 from faceleaks.config.sections import DataConfig, RuntimeConfig, SplitConfig, StudentConfig, TeacherConfig
 from faceleaks.errors import ConfigError
 
@@ -32,6 +33,7 @@ class ExperimentConfig:
     attack: AttackConfig = field(default_factory=AttackConfig)
     attributes: AttributeConfig = field(default_factory=AttributeConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
 
     def __post_init__(self) -> None:
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
@@ -57,6 +59,7 @@ _SECTIONS = {
     "attack": AttackConfig,
     "attributes": AttributeConfig,
     "runtime": RuntimeConfig,
+    "report": ReportConfig,
 }
 
 

@@ -26,7 +26,7 @@ from faceleaks.evaluation.membership import AttackPlan, attack_student, held_pho
 from faceleaks.evaluation.owner import OwnerModels, Timer, add_control, build_owner, build_students, build_teacher
 from faceleaks.evaluation.attribute_results import AttributeRecord
 from faceleaks.evaluation.results import (ControlRecord, CostRecord, DataSummary, MembershipReport, RunRecord, StudentRecord,
-                                         TeacherRecord)
+                                         TeacherRecord, environment_versions)
 from faceleaks.models.dlib_teacher import dlib_base_teacher
 from faceleaks.progress import track
 from faceleaks.serving.local import LocalBlackBox
@@ -173,7 +173,8 @@ def _record(cfg: ExperimentConfig, owner: OwnerModels, reports: list[MembershipR
                      for n, (s, acc) in group.items())
     return RunRecord(seed=cfg.seed, config=cfg.to_dict(), data=_data_summary(data), teacher=teacher,
                      students=students, membership=tuple(reports), queries=queries, timings_s=timer.timings,
-                     warnings=tuple(_warning_summary(caught)), attributes=attributes, cost=cost)
+                     warnings=tuple(_warning_summary(caught)), attributes=attributes, cost=cost,
+                     environment=environment_versions())
 
 
 def _warning_summary(caught: list[str]) -> list[str]:

@@ -19,7 +19,7 @@ from faceleaks.evaluation.jsonio import SCHEMA_VERSION, read_json, to_jsonable, 
 
 __all__ = ["SCHEMA_VERSION", "RocCurve", "MembershipReport", "VerificationRecord", "ControlRecord", "TeacherRecord",
            "StudentRecord", "CostRecord", "DataSummary", "RunRecord", "AttributeRecord", "read_results",
-           "write_results"]
+           "write_results", "environment_versions"]
 
 _NAN = float("nan")
 
@@ -198,7 +198,8 @@ class RunRecord:
     """Everything a run measured. ``config`` is ``ExperimentConfig.to_dict()``; ``queries`` the images
     sent per ``teacher/student`` box; ``timings_s`` wall-clock seconds per stage (the attribute
     study's stages included); ``attributes`` the attribute record (its ``timings_s`` empty) or None;
-    ``cost`` None without shadow teachers.
+    ``cost`` None without shadow teachers; ``environment`` the Python and library versions the run
+    used (``environment_versions``; empty in files written before it was recorded).
     """
 
     seed: int
@@ -213,6 +214,7 @@ class RunRecord:
     attributes: AttributeRecord | None = None
     cost: CostRecord | None = None
     faceleaks_version: str = "0.1.0"
+    environment: dict[str, str] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -227,6 +229,20 @@ class RunRecord:
     def from_json(cls, path: Path) -> "RunRecord":
         """Read ``results.json`` (see :func:`read_results`)."""
         return read_results(path)
+
+
+def environment_versions() -> dict[str, str]:
+    """Python's and the main libraries' versions, from installed package metadata (nothing imported)."""
+    from importlib import metadata
+    import platform
+
+    out = {"python": platform.python_version()}
+    for name in ("faceleaks", "torch", "numpy", "scikit-learn", "scipy", "matplotlib", "dlib-bin"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
 
 
 def write_results(record: RunRecord, path: Path) -> None:
