@@ -255,6 +255,12 @@ def attributes(
     _run_guarded(go)
 
 
+from faceleaks.cli.serve import keys_app, serve  # noqa: E402  (issue 15: serve, keys, audit)
+
+app.command()(serve)
+app.add_typer(keys_app, name="keys")
+
+
 def main() -> None:
     app()
 
