@@ -117,7 +117,7 @@ class HttpBlackBox:
     def send(self, method: str, path: str, **kw) -> httpx.Response:
         """One request with retries; the answer (2xx) or ``QueryError`` / ``QueryBudgetExceeded``."""
         if self.key is not None:
-            kw["headers"] = {**kw.get("headers", {}), self.adapter.key_header: self.key}
+            kw["headers"] = {**kw.get("headers", {}), self.adapter.key_header: getattr(self.adapter, "key_prefix", "") + self.key}
         last: object = None
         for attempt in range(self.retries):
             try:
