@@ -85,7 +85,7 @@ class HttpBlackBox:
         self.url, self.key = url.rstrip("/"), key
         self.retries, self.backoff, self.ledger = max(int(retries), 1), backoff, ledger
         self.adapter = adapter if adapter is not None else NpyAdapter()
-        self.n_sent = self.n_requests = self.n_from_ledger = 0
+        self.n_sent = self.n_requests = self.n_from_ledger = self.n_retries = 0
         self.remaining: int | None = None
         self._client = httpx.Client(timeout=timeout)
         self._kind, self._input_size = self.adapter.info(self)
@@ -136,6 +136,7 @@ class HttpBlackBox:
                 if response.status_code < 500:
                     raise self._refusal(response, path)
                 last = f"server error {response.status_code}: {_detail(response)}"
+            self.n_retries += 1
             time.sleep(self.backoff * 2**attempt)
         raise QueryError(f"student API {self.url} failed after {self.retries} attempts ({last}); "
                          "check that it is running, or raise --retries")

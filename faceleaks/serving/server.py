@@ -42,7 +42,7 @@ from faceleaks.serving.keys import KeyRefused, KeyStore
 from faceleaks.serving.protocol import BlackBox
 from faceleaks.serving.wire import NPY_TYPES, Limits, WireError, decode_images
 
-__all__ = ["create_app", "serve_in_thread", "Faults", "Limits", "load_api", "reveal_api", "free_port"]
+__all__ = ["create_app", "serve_in_thread", "Faults", "Limits", "load_api", "reveal_api", "free_port", "run_in_thread"]
 
 log = logging.getLogger(__name__)
 KEY_HEADER = "X-API-Key"
@@ -235,15 +235,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve_in_thread(box: BlackBox, *, name: str = "student", port: int | None = None, **app_options) -> Iterator[str]:
-    """Serve ``box`` with uvicorn on 127.0.0.1 in a background thread; yields the base URL.
+def run_in_thread(app, *, port: int | None = None) -> Iterator[str]:
+    """Run an ASGI ``app`` with uvicorn on 127.0.0.1 in a background thread; yields the base URL.
 
-    ``app_options`` go to ``create_app`` (``keys``, ``limits``, ``faults``, ``served``); the server
-    stops when the block ends. Raises ``QueryError`` if it does not start within 20 s.
+    The server stops when the block ends. Raises ``QueryError`` if it does not start within 20 s.
     """
     port = port or free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(box, name=name, **app_options), host="127.0.0.1", port=port,
-                                           log_level="warning", access_log=False))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -256,3 +254,13 @@ def serve_in_thread(box: BlackBox, *, name: str = "student", port: int | None = 
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@contextmanager
+def serve_in_thread(box: BlackBox, *, name: str = "student", port: int | None = None, **app_options) -> Iterator[str]:
+    """Serve ``box`` (``create_app(box, name=name, **app_options)``) on 127.0.0.1 in a background thread.
+
+    ``app_options``: ``keys``, ``limits``, ``faults``, ``served``. Yields the base URL; see ``run_in_thread``.
+    """
+    with run_in_thread(create_app(box, name=name, **app_options), port=port) as url:
+        yield url
