@@ -1,6 +1,8 @@
 """The client against the real server: one-line errors, faults, the ledger (resume, sharing), the JSON adapter."""
 
 import base64
+import signal
+import time
 import io
 import subprocess
 import sys
@@ -148,3 +150,37 @@ def test_json_api_config_with_an_unknown_key_is_a_config_error(tmp_path):
     config.write_text('{"imagez": "x"}')
     with pytest.raises(Exception, match="unknown key 'imagez'"):
         JsonApiAdapter.from_file(config)
+
+
+class _Slow:
+    """The fake student, 50 ms per batch: slow enough to be killed mid-way."""
+
+    output_kind, input_size = fake_box().output_kind, SIZE
+
+    def query(self, images):
+        time.sleep(0.05)
+        return fake_box().query(images)
+
+
+def test_a_client_killed_mid_way_resends_only_the_batch_in_flight(keys, tmp_path):
+    _, secret = keys.create("a", budget=100_000)
+    path, script = tmp_path / "l.sqlite", tmp_path / "worker.py"
+    script.write_text(_WORKER.format(root=str(ROOT)))
+    served = Counter()
+    with serve_in_thread(_Slow(), keys=keys, served=served) as url:
+        proc = subprocess.Popen([sys.executable, str(script), url, secret, str(path), "1"], stdout=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while (not path.exists() or Ledger(path, url).count() < 40) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        held = Ledger(path, url).count()
+        again = subprocess.run([sys.executable, str(script), url, secret, str(path), "1"], capture_output=True,
+                               text=True, timeout=120)
+    images = population(k=6)[0]
+    assert 40 <= held < len(images) and again.returncode == 0
+    assert int(again.stdout) <= len(images) - held + 4  # what the ledger lacked, plus at most the batch in flight
+    twice = [h for h, n in served.items() if n > 1]
+    assert len(twice) <= 4 and sum(served.values()) == len(images) + len(twice)
+    stored = Ledger(path, url).get(image_hashes(images))
+    np.testing.assert_array_equal(np.stack([stored[h] for h in image_hashes(images)]), fake_box().query(images).values)
