@@ -157,3 +157,18 @@ def test_served_log_counts_each_answered_image(keys):
     with serve_in_thread(fake_box(), keys=keys, served=served) as url:
         post(url, secret, encode_images(images))
     assert sum(served.values()) == 7 and len(served) == 7
+
+
+def test_an_unexpected_bug_anywhere_is_a_bare_500(keys):
+    _, secret = keys.create("a", budget=10)
+
+    class BadInfo:
+        input_size = SIZE
+
+        @property
+        def output_kind(self):
+            raise KeyError("secret internals")
+
+    with serve_in_thread(BadInfo(), keys=keys) as url:
+        r = httpx.get(f"{url}/info", headers={"X-API-Key": secret})
+    assert r.status_code == 500 and r.json() == {"detail": "internal server error"}

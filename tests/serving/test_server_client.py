@@ -184,3 +184,12 @@ def test_a_client_killed_mid_way_resends_only_the_batch_in_flight(keys, tmp_path
     assert len(twice) <= 4 and sum(served.values()) == len(images) + len(twice)
     stored = Ledger(path, url).get(image_hashes(images))
     np.testing.assert_array_equal(np.stack([stored[h] for h in image_hashes(images)]), fake_box().query(images).values)
+
+
+def test_a_refused_body_is_a_one_line_query_error(keys):
+    _, secret = keys.create("a", budget=1000)
+    with serve_in_thread(fake_box(), keys=keys, limits=Limits(max_body=1000)) as url:
+        box = HttpBlackBox(url, key=secret)
+        with pytest.raises(QueryError, match=r"refused the query \(413: body of \d+ bytes") as err:
+            box.query(population(k=1)[0][:10])
+    assert "\n" not in str(err.value) and type(err.value) is QueryError
