@@ -112,7 +112,7 @@ def audit(
     json_api: Optional[Path] = typer.Option(None, "--json-api", help="TOML/JSON field names of a JSON API."),
     batch_size: int = typer.Option(64, "--batch-size", help="Images per request."),
     retries: int = typer.Option(5, "--retries", help="Attempts per request on 5xx, timeouts, connection errors."),
-    timeout: float = typer.Option(30.0, "--timeout", help="Seconds per request."),
+    timeout: float = typer.Option(120.0, "--timeout", help="Seconds per request."),
     no_progress: bool = typer.Option(False, "--no-progress", help="Hide progress bars."),
 ) -> None:
     """Audit a student API with folders of photos (`faceleaks audit purge --out DIR` deletes its ledger and caches)."""

@@ -81,7 +81,7 @@ class HttpBlackBox:
     """
 
     def __init__(self, url: str, *, key: str | None = None, batch_size: int = 64, retries: int = 5,
-                 timeout: float = 30.0, backoff: float = 0.2, ledger: Ledger | None = None, adapter=None) -> None:
+                 timeout: float = 120.0, backoff: float = 0.2, ledger: Ledger | None = None, adapter=None) -> None:
         self.url, self.key = url.rstrip("/"), key
         self.retries, self.backoff, self.ledger = max(int(retries), 1), backoff, ledger
         self.adapter = adapter if adapter is not None else NpyAdapter()

@@ -42,12 +42,16 @@ def _folder(dst: Path, people: list[str], lfw: Path, n: int) -> Path:
 
 @pytest.fixture(scope="module")
 def world(real_lfw, session_cache, tmp_path_factory):
-    """A quick run's saved student, probe/reference folders, labels, and a key store."""
+    """A quick run's saved student, probe/reference folders, labels, and a key store.
+
+    ``$FACELEAKS_TEST_QUICK_RUN`` may name the --out folder of an existing ``run --quick`` to reuse.
+    """
     base = tmp_path_factory.mktemp("audit")
-    run = base / "run"
-    result = CliRunner().invoke(app, ["run", "--quick", "--out", str(run), "--cache-dir", str(session_cache),
-                                      "--no-progress"])
-    assert result.exit_code == 0, result.output
+    run = Path(os.environ.get("FACELEAKS_TEST_QUICK_RUN", base / "run"))
+    if not (run / "split.json").exists():
+        result = CliRunner().invoke(app, ["run", "--quick", "--out", str(run), "--cache-dir", str(session_cache),
+                                          "--no-progress"])
+        assert result.exit_code == 0, result.output
     roles = json.loads((run / "split.json").read_text())["roles"]
     lfw = _lfw()
     probe_people = roles["member"][:4] + roles["nonmember"][:4]
@@ -76,14 +80,15 @@ def in_process(world, tmp_path_factory):
     """The audit's record with the in-process box (same student, photos and seed)."""
     from faceleaks.config import TeacherConfig
     from faceleaks.evaluation.attacker import TeacherPublicBase
-    from faceleaks.evaluation.audit import run_audit
+    from faceleaks.evaluation.audit import read_labels, run_audit
     from faceleaks.evaluation.audit_data import read_people
     from faceleaks.models.dlib_teacher import dlib_base_teacher
 
     cache = tmp_path_factory.mktemp("in-process-cache")
     base = TeacherPublicBase(dlib_base_teacher(TeacherConfig(), cache_dir=cache))
     return run_audit(_student(world), base, read_people(world["probe"], cache_dir=cache),
-                     read_people(world["reference"], cache_dir=cache), k=K, fpr=0.05, endpoint="in-process")
+                     read_people(world["reference"], cache_dir=cache), k=K, fpr=0.05, endpoint="in-process",
+                     labels=read_labels(world["labels"]))
 
 
 def _scores(path: Path) -> dict[str, tuple[float, float, str]]:
