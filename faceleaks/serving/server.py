@@ -136,7 +136,9 @@ async def _read_body(request: Request, limits: Limits) -> bytes:
     if kind not in NPY_TYPES:
         raise WireError(415, f"content type {kind or 'none'!r} is not accepted: send application/x-npy")
     declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limits.max_body):
+    if declared is not None and not declared.isdigit():
+        raise WireError(400, f"Content-Length {declared[:20]!r} is not a byte count")
+    if declared is not None and int(declared) > limits.max_body:
         raise WireError(413, f"body of {declared} bytes; this API takes at most {limits.max_body} bytes per request")
     chunks, total = [], 0
     async for chunk in request.stream():

@@ -23,7 +23,7 @@ _MAX_HEADER = 4096
 
 
 class WireError(Exception):
-    """A query body that cannot be answered; ``status`` is the HTTP code (413, 422)."""
+    """A query body that cannot be answered; ``status`` is the HTTP code (400, 413, 415, 422)."""
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)

@@ -182,3 +182,31 @@ def test_two_audits_sharing_one_ledger(world, in_process, tmp_path):
     ledger = Ledger(shared, f"{url} posterior")
     assert ledger.check() == "ok" and ledger.count() == len(served)
     assert np.all(np.array(list(served.values())) <= 2)
+
+
+def test_serve_command_serves_the_saved_student(world, tmp_path):
+    from faceleaks.serving.client import HttpBlackBox
+    from faceleaks.serving.server import free_port
+
+    keys = KeyStore(tmp_path / "keys.sqlite")
+    _, secret = keys.create("a", budget=5)
+    port = free_port()
+    cmd = [sys.executable, "-m", "faceleaks.cli.main", "serve", str(world["run"]), "--student", STUDENT[1],
+           "--keys", str(tmp_path / "keys.sqlite"), "--port", str(port), "--output", "label"]
+    proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                box = HttpBlackBox(f"http://127.0.0.1:{port}", key=secret, retries=1, timeout=5)
+                break
+            except Exception:
+                assert time.monotonic() < deadline and proc.poll() is None, proc.stdout.read() if proc.poll() else ""
+                time.sleep(0.5)
+        assert box.output_kind.value == "label" and box.input_size == 150
+        chips = np.zeros((3, 150, 150, 3), np.uint8)
+        assert box.query(chips).values.shape == (3,) and box.remaining == 2
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -172,3 +172,23 @@ def test_an_unexpected_bug_anywhere_is_a_bare_500(keys):
     with serve_in_thread(BadInfo(), keys=keys) as url:
         r = httpx.get(f"{url}/info", headers={"X-API-Key": secret})
     assert r.status_code == 500 and r.json() == {"detail": "internal server error"}
+
+
+def test_keys_cli_create_list_revoke(tmp_path):
+    from typer.testing import CliRunner
+
+    from faceleaks.cli.main import app
+
+    db = str(tmp_path / "k.sqlite")
+    made = CliRunner().invoke(app, ["keys", "create", "--keys", db, "--name", "ana", "--budget", "7"])
+    secret = made.output.strip().splitlines()[-1]
+    store = KeyStore(db)
+    record = store.check(secret)
+    assert made.exit_code == 0 and (record.name, record.budget) == ("ana", 7)
+    listed = CliRunner().invoke(app, ["keys", "list", "--keys", db])
+    assert record.key_id in listed.output and secret not in listed.output
+    assert CliRunner().invoke(app, ["keys", "revoke", record.key_id, "--keys", db]).exit_code == 0
+    with pytest.raises(Exception, match="revoked"):
+        store.check(secret)
+    bad = CliRunner().invoke(app, ["keys", "revoke", "nope", "--keys", db])
+    assert bad.exit_code == 2 and "Traceback" not in bad.output
