@@ -3,11 +3,13 @@
 Serves a student saved by a run (`faceleaks serve` in a subprocess on 127.0.0.1, a temporary key
 store, no rate limit), then for each concurrency level sends batches of fresh random 150x150 crops
 (fresh so that no memo answers them) from that many client threads for `--seconds`, and prints
-throughput (images/s), p50/p99 request latency and the error count. The in-process figure is the
-same student (`LocalBlackBox`) queried with the same batches in this process, measured before and
-after the HTTP levels. Stops by itself; only 127.0.0.1 is used.
+throughput (images/s), p50/p99 request latency and the error count. The ratio compares the same
+student (`LocalBlackBox`) queried in this process from a worker thread, as the server calls it,
+with HTTP at concurrency 1, in `--rounds` alternating windows of `--window` s (so both sides see
+the same load on a shared machine); the main-thread figure is printed for reference. Stops by
+itself; only 127.0.0.1 is used.
 
-    python benchmarks/bench_http.py --run faceleaks-out --student lfw-identity [--seconds 60]
+    python benchmarks/bench_http.py --run faceleaks-out --student lfw-identity [--seconds 60] [--rounds 4 --window 20]
 """
 
 from __future__ import annotations
@@ -46,23 +48,29 @@ def _in_process_loop(box, seconds: float, batch: int, out: list) -> None:
     out.append(n / (time.perf_counter() - start))
 
 
-def in_process(folder: Path, seconds: float, batch: int) -> tuple[float, float]:
-    """Images per second of the student queried in this process, batches of ``batch``: from the main
-    thread, and from a worker thread (as the server calls it: ``run_in_threadpool``)."""
+def local_box(folder: Path):
+    """The student saved in ``folder`` as an in-process box, warmed up (progress bars off)."""
     from faceleaks.models.saving import load_student
     from faceleaks.progress import set_enabled
     from faceleaks.serving.local import LocalBlackBox
 
     set_enabled(False)
     box = LocalBlackBox(load_student(folder))
-    box.query(next(_batches(99, batch, box.input_size)))  # warm-up
-    main: list = []
-    _in_process_loop(box, seconds, batch, main)
-    worker: list = []
-    thread = threading.Thread(target=_in_process_loop, args=(box, seconds, batch, worker))
-    thread.start()
-    thread.join()
-    return main[0], worker[0]
+    box.query(next(_batches(99, 64, box.input_size)))
+    return box
+
+
+def in_process(box, seconds: float, batch: int, *, thread: bool) -> float:
+    """Images per second of ``box`` queried in this process, from the main thread or a worker thread
+    (as the server calls it: ``run_in_threadpool``)."""
+    out: list = []
+    if not thread:
+        _in_process_loop(box, seconds, batch, out)
+        return out[0]
+    worker = threading.Thread(target=_in_process_loop, args=(box, seconds, batch, out))
+    worker.start()
+    worker.join()
+    return out[0]
 
 
 def _worker(url, secret, seed, batch, size, stop_at, lat, errors, counts) -> None:
@@ -119,15 +127,15 @@ def main() -> None:
     p.add_argument("--run", type=Path, required=True, help="--out folder of a faceleaks run")
     p.add_argument("--student", default="lfw-identity")
     p.add_argument("--role", default="victim")
-    p.add_argument("--seconds", type=float, default=60.0, help="seconds per level")
+    p.add_argument("--seconds", type=float, default=60.0, help="seconds per concurrency level")
     p.add_argument("--concurrency", default="1,4,16")
     p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--rounds", type=int, default=4, help="alternating in-process / HTTP windows for the ratio")
+    p.add_argument("--window", type=float, default=20.0, help="seconds per window of the ratio")
     a = p.parse_args()
     folder = a.run / "students" / a.role / a.student
-    levels = [int(c) for c in a.concurrency.split(",")]
     print(f"student {a.role}/{a.student}, batch {a.batch}, {a.seconds:g} s per level, {os.cpu_count()} CPUs")
-    local = [in_process(folder, a.seconds, a.batch)]
-    print(f"in-process: {local[0][0]:.1f} images/s from the main thread, {local[0][1]:.1f} from a worker thread")
+    box = local_box(folder)
     with tempfile.TemporaryDirectory() as tmp:
         store = KeyStore(Path(tmp) / "keys.sqlite")
         _, secret = store.create("bench", budget=10**12)
@@ -136,18 +144,22 @@ def main() -> None:
         try:
             url = f"http://127.0.0.1:{port}"
             load_level(url, secret, 1, min(5.0, a.seconds), a.batch, 150, seed=7)  # warm-up (model load)
-            rows = [load_level(url, secret, c, a.seconds, a.batch, 150) for c in levels]
+            for c in [int(c) for c in a.concurrency.split(",")]:
+                r = load_level(url, secret, c, a.seconds, a.batch, 150)
+                print(f"HTTP concurrency {c:>2}: {r['images_per_s']:.1f} images/s, p50 {r['p50_ms']:.0f} ms, "
+                      f"p99 {r['p99_ms']:.0f} ms per request of {a.batch}, {r['requests']} requests, {r['errors']} errors")
+            ratios = []
+            for i in range(a.rounds):  # alternate, so both sides see the same load on a shared machine
+                local = in_process(box, a.window, a.batch, thread=True)
+                http = load_level(url, secret, 1, a.window, a.batch, 150, seed=20 + i)["images_per_s"]
+                ratios.append(http / local)
+                print(f"round {i + 1}: in-process {local:.1f} images/s (worker thread), HTTP {http:.1f}, ratio {http / local:.2f}")
         finally:
             server.terminate()
             server.wait(timeout=30)
-    for r in rows:
-        print(f"HTTP concurrency {r['concurrency']:>2}: {r['images_per_s']:.1f} images/s, p50 {r['p50_ms']:.0f} ms, "
-              f"p99 {r['p99_ms']:.0f} ms per request of {a.batch}, {r['requests']} requests, {r['errors']} errors")
-    local.append(in_process(folder, a.seconds, a.batch))
-    print(f"in-process again: {local[1][0]:.1f} images/s from the main thread, {local[1][1]:.1f} from a worker thread")
-    best = max(np.mean([m for m, _ in local]), np.mean([w for _, w in local]))
-    print(f"HTTP / in-process throughput at batch {a.batch}, concurrency 1: {rows[0]['images_per_s'] / best:.2f} "
-          f"(in-process: the faster of main and worker thread, mean of before and after: {best:.1f} images/s)")
+    print(f"in-process from the main thread: {in_process(box, a.window, a.batch, thread=False):.1f} images/s")
+    print(f"HTTP / in-process throughput at batch {a.batch}, concurrency 1: median {np.median(ratios):.2f} "
+          f"over {a.rounds} alternating rounds of {a.window:g} s (min {min(ratios):.2f}, max {max(ratios):.2f})")
 
 
 if __name__ == "__main__":
