@@ -205,8 +205,9 @@ def test_serve_command_serves_the_saved_student(world, tmp_path):
                 assert time.monotonic() < deadline and proc.poll() is None, proc.stdout.read() if proc.poll() else ""
                 time.sleep(0.5)
         assert box.output_kind.value == "label" and box.input_size == 150
-        chips = np.zeros((3, 150, 150, 3), np.uint8)
-        assert box.query(chips).values.shape == (3,) and box.remaining == 2
+        chips = np.stack([np.full((150, 150, 3), 60 * i, np.uint8) for i in range(3)])
+        assert box.query(np.concatenate([chips, chips[:1]])).values.shape == (4,)
+        assert box.remaining == 2  # 3 distinct images charged: the repeated one is not sent twice
     finally:
         proc.terminate()
         proc.wait(timeout=30)
