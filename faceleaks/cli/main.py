@@ -281,6 +281,14 @@ def attributes(
     _run_guarded(go)
 
 
+from faceleaks.cli.audit import audit_app  # noqa: E402  (issue 15: serve, keys, audit)
+from faceleaks.cli.serve import keys_app, serve  # noqa: E402
+
+app.command()(serve)
+app.add_typer(keys_app, name="keys")
+app.add_typer(audit_app, name="audit")
+
+
 def main() -> None:
     app()
 
