@@ -145,7 +145,7 @@ QUICK_DEFENCE_GRID: tuple[DefenceSetting, ...] = (
 ADAPTIVE_MEMBERSHIP_ATTACKS: tuple[AttackSpec, ...] = (
     AttackSpec("label-only", {"statistic": "agreement"}),
     AttackSpec("label-only", {"statistic": "margin"}),
-    AttackSpec("averaging", {"statistic": "consistency_gap"}),
+    AttackSpec("averaging", {"n_repeats": 4, "variants": "jitter"}),
 )
 #: What ``faceleaks defend`` runs on every setting: per-photo thresholds, the headline identity-level
 #: ``base-diff`` consistency gap, the naive statistics and the adaptive attacks (no shadow teachers).
