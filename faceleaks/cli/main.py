@@ -255,6 +255,12 @@ def attributes(
     _run_guarded(go)
 
 
+from faceleaks.cli.defend import register as _register_defend  # noqa: E402
+
+_register_defend(app, build_config=build_config, run_guarded=_run_guarded, console=console,
+                 default_cache_dir=default_cache_dir, overrides=_overrides)
+
+
 def main() -> None:
     app()
 

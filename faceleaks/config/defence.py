@@ -12,7 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import tomllib
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from faceleaks.config.attack import AttackSpec
@@ -20,7 +22,8 @@ from faceleaks.config.sections import RECIPE_OVERRIDES
 from faceleaks.errors import ConfigError
 
 __all__ = ["OUTPUT_DEFENCES", "OutputDefenceSpec", "DefenceSetting", "DEFAULT_DEFENCE_GRID", "QUICK_DEFENCE_GRID",
-           "DEFENCE_ATTACKS", "ADAPTIVE_MEMBERSHIP_ATTACKS", "TEACHER_OVERRIDES", "setting_key"]
+           "DEFENCE_ATTACKS", "ADAPTIVE_MEMBERSHIP_ATTACKS", "TEACHER_OVERRIDES", "setting_key", "DefendConfig",
+           "load_grid", "NOISE_DEFENCES"]
 
 #: Output-defence names and the parameters each accepts (checked again by the serving registry).
 OUTPUT_DEFENCES: dict[str, frozenset[str]] = {
@@ -155,3 +158,86 @@ DEFENCE_ATTACKS: tuple[AttackSpec, ...] = (
     AttackSpec("base-diff", {"statistic": "consistency_gap"}),
     *ADAPTIVE_MEMBERSHIP_ATTACKS,
 )
+
+NOISE_DEFENCES = ("gaussian", "laplace")
+
+
+@dataclass(frozen=True)
+class DefendConfig:
+    """What ``faceleaks defend`` sweeps and attacks.
+
+    Attributes
+    ----------
+    grid : tuple of DefenceSetting, distinct names, run in order (keep settings of one teacher together)
+    k : int >= 2, photos per identity of the identity-level attacks
+    students : student names attacked (every deployed student's accuracy is measured anyway)
+    photo_settings : ``training-photos`` and/or ``unseen-photos``
+    attacks : AttackSpec tuple; ``averaging`` runs only against noise defences, where its
+        ``floor`` is set to the noise scale / sqrt(n_repeats) unless given [reconstructed]
+
+    Raises
+    ------
+    ConfigError
+        Empty grid, duplicate names, k < 2, unknown photo settings.
+    """
+
+    grid: tuple[DefenceSetting, ...] = DEFAULT_DEFENCE_GRID
+    k: int = 5
+    students: tuple[str, ...] = ("lfw-identity",)
+    photo_settings: tuple[str, ...] = ("training-photos",)
+    attacks: tuple[AttackSpec, ...] = DEFENCE_ATTACKS
+
+    def __post_init__(self) -> None:
+        names = [s.name for s in self.grid]
+        if not names or len(set(names)) != len(names):
+            raise ConfigError(f"the defence grid must list settings with distinct names, got {names}")
+        if not isinstance(self.k, int) or self.k < 2:
+            raise ConfigError(f"defend k must be an integer >= 2 (photos per identity), got {self.k!r}")
+        bad = sorted(set(self.photo_settings) - {"training-photos", "unseen-photos"})
+        if bad or not self.photo_settings:
+            raise ConfigError(f"photo_settings must be among training-photos, unseen-photos, got {self.photo_settings}")
+
+    def attacks_for(self, output: OutputDefenceSpec) -> tuple[AttackSpec, ...]:
+        """The attack specs to run against ``output``: averaging only against noise, with its floor."""
+        if output.name not in NOISE_DEFENCES:
+            return tuple(a for a in self.attacks if a.name != "averaging")
+        scale = float(output.params.get("sigma", output.params.get("scale", 0.0)))
+        out = []
+        for a in self.attacks:
+            if a.name == "averaging" and "floor" not in a.params:
+                repeats = int(a.params.get("n_repeats", 4))
+                a = AttackSpec(a.name, {**a.params, "floor": scale / repeats ** 0.5}, a.outputs)
+            out.append(a)
+        return tuple(out)
+
+    def key_fields(self) -> dict[str, Any]:
+        """What, besides a setting itself, changes its results (for the resume key)."""
+        return {"k": self.k, "students": list(self.students), "photo_settings": list(self.photo_settings),
+                "attacks": [repr(a) for a in self.attacks]}
+
+
+def load_grid(path: str | Path) -> tuple[DefenceSetting, ...]:
+    """Settings from a TOML file of ``[[setting]]`` tables (``name``, ``output = {name, params}``,
+    ``teacher = {...}``).
+
+    Raises
+    ------
+    ConfigError
+        An unreadable file, no ``[[setting]]`` table, or a bad setting.
+    """
+    try:
+        with open(path, "rb") as fh:
+            raw = tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as err:
+        raise ConfigError(f"cannot read defence grid {path}: {err}") from err
+    tables = raw.get("setting")
+    if not isinstance(tables, list) or not tables or set(raw) - {"setting"}:
+        raise ConfigError(f"defence grid {path} must hold only [[setting]] tables (name, output, teacher)")
+    out = []
+    for t in tables:
+        if not isinstance(t, dict) or set(t) - {"name", "output", "teacher"} or "name" not in t:
+            raise ConfigError(f"each [[setting]] needs a name and may have output and teacher tables, got {t!r}")
+        output = t.get("output", {})
+        spec = OutputDefenceSpec(output.get("name", "none"), dict(output.get("params", {})))
+        out.append(DefenceSetting(t["name"], spec, dict(t.get("teacher", {}))))
+    return tuple(out)
