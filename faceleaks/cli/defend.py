@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from functools import partial
 from pathlib import Path
 from typing import Optional
 
@@ -21,7 +22,7 @@ _CLI: dict = {}
 
 def register(app: typer.Typer, **helpers) -> None:
     """Add the ``defend`` command to ``app``; ``helpers``: build_config, run_guarded, console,
-    default_cache_dir, overrides (see ``cli.main``)."""
+    default_cache_dir, overrides, parse_ints (see ``cli.main``)."""
     _CLI.update(helpers)
     app.command("defend")(defend)
 
@@ -57,6 +58,24 @@ def _print(records, paths) -> None:
         _CLI["console"].print(f"{name}: {path}")
 
 
+def _run_seeds(cfg, seeds: tuple[int, ...], out_dir: Path, run) -> None:
+    """The grid once per seed (``OUT/seed-<s>/defend/``), then ``OUT/defend/seeds.md`` over seeds."""
+    from dataclasses import replace
+
+    from faceleaks.report.defend import seeds_table, write_defend_report
+
+    by_seed = {}
+    for s in seeds:
+        sub = out_dir / f"seed-{s}"
+        by_seed[s] = run(replace(cfg, seed=s, output_dir=str(sub)), out_dir=sub)
+        write_defend_report(by_seed[s], sub)
+    path = out_dir / "defend" / "seeds.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(seeds_table(by_seed))
+    _CLI["console"].print(seeds_table(by_seed))
+    _CLI["console"].print(f"over seeds: {path}")
+
+
 def defend(
     quick: bool = typer.Option(False, "--quick", help="Quick preset and a 3-setting grid (none, rounding d=1, Gaussian 0.05)."),
     config: Optional[Path] = typer.Option(None, "--config", help="TOML file of run settings (see README)."),
@@ -64,6 +83,7 @@ def defend(
     only: Optional[str] = typer.Option(None, "--only", help="Run only these settings of the grid, e.g. none,round-2."),
     k: int = typer.Option(5, "--k", help="Photos per identity of the identity-level attacks."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of every random choice (default 0)."),
+    seeds: Optional[str] = typer.Option(None, "--seeds", help="Repeat the grid over these seeds, e.g. 0,1,2 (OUT/seed-<s>/defend/, plus OUT/defend/seeds.md)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default ./faceleaks-out); results in OUT/defend/."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Cache folder."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Torch threads (default 2)."),
@@ -92,7 +112,11 @@ def defend(
         out_dir = Path(cfg.output_dir)
         cache = Path(cfg.runtime.cache_dir).expanduser() if cfg.runtime.cache_dir else _CLI["default_cache_dir"]()
         secret = os.environ.get("FACELEAKS_DEFENCE_SECRET")
-        records = run_defend(cfg, dcfg, out_dir=out_dir, cache_dir=cache, secret=secret.encode() if secret else None)
+        run = partial(run_defend, dcfg=dcfg, cache_dir=cache, secret=secret.encode() if secret else None)
+        if seeds:
+            _run_seeds(cfg, _CLI["parse_ints"](seeds, "--seeds", "0,1,2"), out_dir, run)
+            return
+        records = run(cfg, out_dir=out_dir)
         _print(records, write_defend_report(records, out_dir))
 
     _CLI["run_guarded"](go)

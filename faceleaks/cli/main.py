@@ -258,7 +258,7 @@ def attributes(
 from faceleaks.cli.defend import register as _register_defend  # noqa: E402
 
 _register_defend(app, build_config=build_config, run_guarded=_run_guarded, console=console,
-                 default_cache_dir=default_cache_dir, overrides=_overrides)
+                 default_cache_dir=default_cache_dir, overrides=_overrides, parse_ints=_parse_ints)
 
 
 def main() -> None:

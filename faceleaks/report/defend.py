@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -18,7 +19,7 @@ from faceleaks.evaluation.defend_results import DefenceRecord  # noqa: E402
 from faceleaks.evaluation.results import MembershipReport  # noqa: E402
 from faceleaks.report.format import fmt, markdown_table  # noqa: E402
 
-__all__ = ["defence_table", "privacy_utility_figure", "write_defend_report"]
+__all__ = ["defence_table", "privacy_utility_figure", "write_defend_report", "seeds_table"]
 
 HEADER = ["setting", "output defence", "teacher", "API returns", "member id. acc.", "verification",
           "lfw-identity acc. (API)", "utk-age acc. (API)", "headline AUC [95 % CI]", "TPR@1%",
@@ -99,3 +100,43 @@ def write_defend_report(records: list[DefenceRecord], out_dir: Path) -> dict[str
     fig.savefig(plot, dpi=120)
     plt.close(fig)
     return {"summary": summary, "plot": plot}
+
+
+def _mean_sd(values: list[float]) -> str:
+    v = np.asarray([x for x in values if x == x], dtype=float)
+    return "n/a" if len(v) == 0 else f"{v.mean():.3f} ± {v.std(ddof=1) if len(v) > 1 else 0.0:.3f}"
+
+
+def _attack_aucs(runs: list[DefenceRecord], prefixes: tuple[str, ...]) -> dict[str, list[float]]:
+    """attack -> its AUC in each run (identity level, the records' k, training photos, attacked student)."""
+    out: dict[str, list[float]] = {}
+    for r in runs:
+        for m in r.membership:
+            if (m.level == "identity" and m.k == r.k and m.student == r.student and m.setting == "training-photos"
+                    and m.attack.startswith(prefixes)):
+                out.setdefault(m.attack, []).append(m.auc)
+    return out
+
+
+def seeds_table(by_seed: dict[int, list[DefenceRecord]]) -> str:
+    """Markdown over seeds: per setting, mean ± sd (over seeds) of utility and of the headline AUC, and the
+    adaptive attack with the highest *mean* AUC (chosen once over seeds, less optimistic than per seed)."""
+    from faceleaks.evaluation.defend_results import ADAPTIVE_PREFIXES, HEADLINE_PREFIX
+
+    seeds = sorted(by_seed)
+    names = [r.setting for r in by_seed[seeds[0]]]
+    header = ["setting", "member id. acc.", "lfw-identity acc. (API)", "headline AUC", "best adaptive (mean)",
+              "its AUC", "queries (mean)"]
+    rows = []
+    for name in names:
+        runs = [r for s in seeds for r in by_seed[s] if r.setting == name]
+        head = _attack_aucs(runs, (HEADLINE_PREFIX,))
+        adaptive = _attack_aucs(runs, ADAPTIVE_PREFIXES)
+        best = max(adaptive, key=lambda a: sum(adaptive[a]) / len(adaptive[a]), default=None)
+        rows.append([name, _mean_sd([r.identification_accuracy for r in runs]),
+                     _mean_sd([r.defended_student_accuracy.get("lfw-identity", float("nan")) for r in runs]),
+                     _mean_sd(next(iter(head.values()), [])), best or "n/a",
+                     _mean_sd(adaptive.get(best, [])) if best else "n/a",
+                     f"{sum(sum(r.queries.values()) for r in runs) / len(runs):.0f}"])
+    title = f"# Defences over seeds {seeds} (mean ± sd over seeds; identity level, k = {by_seed[seeds[0]][0].k})"
+    return "\n".join([title, "", markdown_table(header, rows), ""]) + "\n"

@@ -120,3 +120,13 @@ def test_report_table_and_plot(defended):
 def test_cli_names_an_unknown_setting():
     result = CliRunner().invoke(app, ["defend", "--quick", "--only", "nosuch"])
     assert result.exit_code == 2 and "nosuch" in result.output and "Traceback" not in result.output
+
+
+def test_seeds_table_means_over_seeds(defended):
+    from faceleaks.report.defend import seeds_table
+
+    _, records, _, _ = defended
+    table = seeds_table({0: records, 1: records})
+    assert "seeds [0, 1]" in table and all(f"| {s.name} |" in table for s in GRID)
+    head = records[0].headline.auc
+    assert f"{head:.3f} ± 0.000" in table  # the same run twice: sd 0

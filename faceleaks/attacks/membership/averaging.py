@@ -67,7 +67,8 @@ class AveragingAttack(BaseDiffAttack):
         top = len(AUGMENTATIONS) + 1 if variants == "augment" else 10_000
         if not isinstance(n_repeats, int) or isinstance(n_repeats, bool) or not 1 <= n_repeats <= top:
             raise ConfigError(f"n_repeats={n_repeats!r} must be an integer in 1..{top} for variants {variants!r}")
-        self.name = f"averaging-{variants}x{n_repeats}-consistency_gap@k={k}"
+        floor_tag = "" if floor is None else f"-floor{floor:.3g}"
+        self.name = f"averaging-{variants}x{n_repeats}{floor_tag}-consistency_gap@k={k}"
 
     def supports(self, kind: OutputKind) -> bool:
         """Posteriors only (noisy or not): labels go to the label-only attack."""
