@@ -82,6 +82,7 @@ def defend(
     grid: Optional[Path] = typer.Option(None, "--grid", help="TOML file of \\[[setting]] tables (name, output = {name, params}, teacher = {...})."),
     only: Optional[str] = typer.Option(None, "--only", help="Run only these settings of the grid, e.g. none,round-2."),
     k: int = typer.Option(5, "--k", help="Photos per identity of the identity-level attacks."),
+    shadows: int = typer.Option(0, "--shadows", help="Shadow teachers per victim recipe for LiRA, their students behind the same defence (0: no LiRA)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of every random choice (default 0)."),
     seeds: Optional[str] = typer.Option(None, "--seeds", help="Repeat the grid over these seeds, e.g. 0,1,2 (OUT/seed-<s>/defend/, plus OUT/defend/seeds.md)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default ./faceleaks-out); results in OUT/defend/."),
@@ -107,7 +108,7 @@ def defend(
         from faceleaks.report.defend import write_defend_report
 
         cfg = _CLI["build_config"](quick=quick, config=config, overrides=overrides)
-        dcfg = DefendConfig(grid=_grid(quick, grid, only), k=k)
+        dcfg = DefendConfig(grid=_grid(quick, grid, only), k=k, n_shadow_teachers=shadows)
         set_enabled(cfg.runtime.progress)
         out_dir = Path(cfg.output_dir)
         cache = Path(cfg.runtime.cache_dir).expanduser() if cfg.runtime.cache_dir else _CLI["default_cache_dir"]()

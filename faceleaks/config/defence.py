@@ -23,7 +23,7 @@ from faceleaks.errors import ConfigError
 
 __all__ = ["OUTPUT_DEFENCES", "OutputDefenceSpec", "DefenceSetting", "DEFAULT_DEFENCE_GRID", "QUICK_DEFENCE_GRID",
            "DEFENCE_ATTACKS", "ADAPTIVE_MEMBERSHIP_ATTACKS", "TEACHER_OVERRIDES", "setting_key", "DefendConfig",
-           "load_grid", "NOISE_DEFENCES"]
+           "load_grid", "NOISE_DEFENCES", "LIRA_ATTACKS"]
 
 #: Output-defence names and the parameters each accepts (checked again by the serving registry).
 OUTPUT_DEFENCES: dict[str, frozenset[str]] = {
@@ -160,6 +160,12 @@ DEFENCE_ATTACKS: tuple[AttackSpec, ...] = (
 )
 
 NOISE_DEFENCES = ("gaussian", "laplace")
+#: Online LiRA run by ``faceleaks defend --shadows S`` (shadow students behind the victim's defence).
+LIRA_ATTACKS: tuple[AttackSpec, ...] = (
+    AttackSpec("lira", {"statistic": "consistency_gap", "online": True}),
+    AttackSpec("lira", {"statistic": "compactness", "online": True}),
+    AttackSpec("lira", {"statistic": "label_agreement", "online": True}, outputs=("label",)),
+)
 
 
 @dataclass(frozen=True)
@@ -174,6 +180,10 @@ class DefendConfig:
     photo_settings : ``training-photos`` and/or ``unseen-photos``
     attacks : AttackSpec tuple; ``averaging`` runs only against noise defences, where its
         ``floor`` is set to the noise scale / sqrt(n_repeats) unless given [reconstructed]
+    n_shadow_teachers : 0 (default: no LiRA) or >= 3 shadow teachers per victim recipe; their
+        students are put behind the same output defence as the victim (the attacker knows it,
+        Kerckhoffs), and online LiRA on the consistency gap, compactness and (labels) label
+        agreement joins the attacks
 
     Raises
     ------
@@ -186,8 +196,11 @@ class DefendConfig:
     students: tuple[str, ...] = ("lfw-identity",)
     photo_settings: tuple[str, ...] = ("training-photos",)
     attacks: tuple[AttackSpec, ...] = DEFENCE_ATTACKS
+    n_shadow_teachers: int = 0
 
     def __post_init__(self) -> None:
+        if not isinstance(self.n_shadow_teachers, int) or self.n_shadow_teachers < 0 or 0 < self.n_shadow_teachers < 3:
+            raise ConfigError(f"defend shadow teachers (--shadows) must be 0 (no LiRA) or >= 3, got {self.n_shadow_teachers!r}")
         names = [s.name for s in self.grid]
         if not names or len(set(names)) != len(names):
             raise ConfigError(f"the defence grid must list settings with distinct names, got {names}")
@@ -198,9 +211,11 @@ class DefendConfig:
             raise ConfigError(f"photo_settings must be among training-photos, unseen-photos, got {self.photo_settings}")
 
     def attacks_for(self, output: OutputDefenceSpec) -> tuple[AttackSpec, ...]:
-        """The attack specs to run against ``output``: averaging only against noise, with its floor."""
+        """The attack specs to run against ``output``: averaging only against noise, with its floor;
+        LiRA when there are shadow teachers."""
+        lira = LIRA_ATTACKS if self.n_shadow_teachers else ()
         if output.name not in NOISE_DEFENCES:
-            return tuple(a for a in self.attacks if a.name != "averaging")
+            return tuple(a for a in self.attacks if a.name != "averaging") + lira
         scale = float(output.params.get("sigma", output.params.get("scale", 0.0)))
         out = []
         for a in self.attacks:
@@ -208,12 +223,12 @@ class DefendConfig:
                 repeats = int(a.params.get("n_repeats", 4))
                 a = AttackSpec(a.name, {**a.params, "floor": scale / repeats ** 0.5}, a.outputs)
             out.append(a)
-        return tuple(out)
+        return tuple(out) + lira
 
     def key_fields(self) -> dict[str, Any]:
         """What, besides a setting itself, changes its results (for the resume key)."""
         return {"k": self.k, "students": list(self.students), "photo_settings": list(self.photo_settings),
-                "attacks": [repr(a) for a in self.attacks]}
+                "attacks": [repr(a) for a in self.attacks], "n_shadow_teachers": self.n_shadow_teachers}
 
 
 def load_grid(path: str | Path) -> tuple[DefenceSetting, ...]:

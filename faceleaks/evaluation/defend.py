@@ -15,7 +15,8 @@ For every ``DefenceSetting`` of the grid (issue 14) [reconstructed protocol]:
 4. ``OUT/defend/<setting>/results.json`` (``DefenceRecord``), written atomically; a setting whose
    file holds the same key (setting and run settings) is read back instead of rerun.
 
-No shadow teachers (LiRA) by default, to keep the sweep cheap; no negative control.
+No shadow teachers (LiRA) by default, to keep the sweep cheap (``DefendConfig.n_shadow_teachers``:
+shadow teachers per victim recipe, their students behind each setting's defence); no negative control.
 """
 
 from __future__ import annotations
@@ -24,18 +25,20 @@ import hashlib
 import hmac
 import logging
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from faceleaks.attacks.base import ShadowModel
 from faceleaks.config import ExperimentConfig, config_from_dict
 from faceleaks.config.defence import DefenceSetting, DefendConfig, setting_key
 from faceleaks.errors import ArtifactError
 from faceleaks.evaluation.attacker import TeacherPublicBase, make_attacker_data
 from faceleaks.evaluation.defend_results import DefenceRecord, read_defence, write_defence
 from faceleaks.evaluation.defend_utility import api_accuracy, identification_accuracy, student_test_set
-from faceleaks.evaluation.membership import AttackPlan, attack_student
+from faceleaks.evaluation.lira_shadows import build_lira_shadows
+from faceleaks.evaluation.membership import AttackPlan, attack_student, held_photos
 from faceleaks.evaluation.owner import OwnerModels, build_owner, build_students, build_teacher
 from faceleaks.models.dlib_teacher import dlib_base_teacher
 from faceleaks.progress import track
@@ -72,6 +75,7 @@ class _Victim:
     plan: AttackPlan
     identification: tuple[float, int]
     base_identification: float
+    lira: dict = field(default_factory=dict)
 
 
 def _run_settings(cfg: ExperimentConfig) -> dict:
@@ -96,14 +100,19 @@ def _victim(cfg: ExperimentConfig, dcfg: DefendConfig, out_dir: Path, cache_dir:
     shadows = build_students(shadow_teacher, data, cfg, shadow=True, prefix="shadow", names=dcfg.students)
     base = dlib_base_teacher(cfg.teacher, cache_dir=cache_dir, name="attacker-dlib-base")
     plan = AttackPlan(data, attacker, cfg, TeacherPublicBase(base))
+    lira = {}
+    if dcfg.n_shadow_teachers:
+        targets = {s: held_photos(data, s, cfg) for s in dcfg.photo_settings}
+        lira = build_lira_shadows(data, cfg, attacker, targets, cache_dir=cache_dir).models
     return _Victim(owner, shadows, plan, identification_accuracy(owner.teacher, data),
-                   identification_accuracy(base, data)[0])
+                   identification_accuracy(base, data)[0], lira)
 
 
 def _setting_config(cfg: ExperimentConfig, setting: DefenceSetting, dcfg: DefendConfig) -> ExperimentConfig:
     """The run's settings with the setting's teacher overrides and the defend attack list."""
     out = config_from_dict({"teacher": dict(setting.teacher)}, cfg) if setting.teacher else cfg
-    attack = replace(out.attack, membership=dcfg.attacks_for(setting.output), n_shadow_teachers=0, ks=(dcfg.k,))
+    attack = replace(out.attack, membership=dcfg.attacks_for(setting.output), ks=(dcfg.k,),
+                     n_shadow_teachers=dcfg.n_shadow_teachers)
     return replace(out, attack=attack)
 
 
@@ -118,6 +127,8 @@ def _attack(victim: _Victim, cfg: ExperimentConfig, setting: DefenceSetting, dcf
     plan = AttackPlan(owner.data, victim.plan.attacker, cfg, victim.plan.public_base,
                       _pool=victim.plan.pool_faces())
     attacker_secret = defence_secret(cfg.seed, "attacker")
+    plan.lira_shadows = {key: [ShadowModel(seal(apply_output_defence(m.box, setting.output, secret=attacker_secret)),
+                                           m.members) for m in models] for key, models in victim.lira.items()}
     for name, (student, _) in owner.students.items():
         n = len(student.classes)
         api = apply_output_defence(LocalBlackBox(student), setting.output, secret=secret, n_classes=n)

@@ -17,7 +17,7 @@ __all__ = ["HEADLINE_PREFIX", "ADAPTIVE_PREFIXES", "DefenceRecord", "read_defenc
 _NAN = float("nan")
 HEADLINE_PREFIX = "base-diff-consistency_gap"
 """The headline identity-level attack: base-model diffing's consistency gap (no shadow models)."""
-ADAPTIVE_PREFIXES = ("label-only-", "averaging-", "base-diff-", "compactness", "label_agreement")
+ADAPTIVE_PREFIXES = ("label-only-", "averaging-", "base-diff-", "compactness", "label_agreement", "lira-")
 """Identity-level attacks the best adaptive attack is chosen from (the attacker who knows the defence
 runs each and reports its best; choosing the maximum on the audited people is optimistic)."""
 

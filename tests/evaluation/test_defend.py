@@ -37,7 +37,13 @@ def test_averaging_runs_only_against_noise_with_a_floor_from_the_scale():
     assert avg[0].params["floor"] == pytest.approx(0.08 / 2 ** 0.5)
 
 
-@pytest.mark.parametrize("kwargs,match", [({"grid": ()}, "distinct"), ({"grid": GRID + GRID[:1]}, "distinct"),
+def test_shadow_teachers_add_lira_behind_the_same_defence():
+    assert not [a for a in DefendConfig(grid=GRID).attacks_for(OutputDefenceSpec()) if a.name == "lira"]
+    lira = [a for a in DefendConfig(grid=GRID, n_shadow_teachers=4).attacks_for(OutputDefenceSpec()) if a.name == "lira"]
+    assert {a.params["statistic"] for a in lira} == {"consistency_gap", "compactness", "label_agreement"}
+
+
+@pytest.mark.parametrize("kwargs,match", [({"grid": ()}, "distinct"), ({"n_shadow_teachers": 2}, "shadow"), ({"grid": GRID + GRID[:1]}, "distinct"),
                                           ({"k": 1}, "k must"), ({"photo_settings": ("all",)}, "photo_settings")])
 def test_bad_defend_config(kwargs, match):
     with pytest.raises(ConfigError, match=match):
