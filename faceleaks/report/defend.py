@@ -77,14 +77,16 @@ def privacy_utility_figure(records: list[DefenceRecord]) -> Figure:
         for r in records:
             x, best, head = x_of(r), r.best_adaptive, r.headline
             if best is not None:
-                ax.plot(x, best.auc, "o", color="C0" if not r.teacher_overrides else "C1")
+                err = [[max(best.auc - best.auc_ci[0], 0)], [max(best.auc_ci[1] - best.auc, 0)]]
+                ax.errorbar(x, best.auc, yerr=err, fmt="o", capsize=2, lw=0.8,
+                            color="C0" if not r.teacher_overrides else "C1")
                 ax.annotate(r.setting, (x, best.auc), fontsize=7, xytext=(3, 3), textcoords="offset points")
             if head is not None:
                 ax.plot(x, head.auc, "o", mfc="none", color="grey")
         ax.axhline(0.5, color="black", lw=0.6, ls=":")
         ax.set_xlabel(label)
     axes[0].set_ylabel("identity-level AUC (k photos, training photos)")
-    fig.suptitle("Best adaptive attack (filled: blue output defence, orange recipe) and headline "
+    fig.suptitle("Best adaptive attack with 95 % CI (filled: blue output defence, orange recipe) and headline "
                  "base-diff (hollow) per setting", fontsize=9)
     fig.tight_layout()
     return fig
