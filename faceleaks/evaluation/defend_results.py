@@ -32,7 +32,7 @@ class DefenceRecord:
     output_defence : the output defence (``OutputDefenceSpec.label``); ``teacher_overrides``: the
         teacher recipe overrides, ``k=v`` joined (empty: the run's teacher); ``recipe``: the recipe used
     output_kind : what the defended API returns; ``row_sum_tolerance``: its declared |row sum - 1| bound
-        (NaN when it declares none)
+        (0 for labels, which have no rows; 1e-6 for the undefended float32 posteriors)
     identification_accuracy : fraction of the member identities' held-out photos the teacher puts
         nearest its centroid of that person's training photos (cosine, unit embeddings) [reconstructed];
         ``n_identification_photos`` of them; ``base_identification_accuracy`` the same for dlib's
