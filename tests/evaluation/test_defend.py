@@ -136,3 +136,14 @@ def test_seeds_table_means_over_seeds(defended):
     assert "seeds [0, 1]" in table and all(f"| {s.name} |" in table for s in GRID)
     head = records[0].headline.auc
     assert f"{head:.3f} ± 0.000" in table  # the same run twice: sd 0
+
+
+def test_an_unreadable_results_file_is_rerun_not_trusted(tmp_path):
+    from faceleaks.evaluation.defend import _finished
+
+    path = tmp_path / "results.json"
+    assert _finished(path, "k") is None
+    path.write_text("{not json")
+    assert _finished(path, "k") is None
+    path.write_text('{"schema_version": 1}')
+    assert _finished(path, "k") is None
