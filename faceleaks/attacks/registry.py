@@ -15,8 +15,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from faceleaks.attacks.base import Level, MembershipAttack
+from faceleaks.attacks.membership.averaging import AveragingAttack
 from faceleaks.attacks.membership.combination import ShadowCombinationAttack
 from faceleaks.attacks.membership.diffing import BaseDiffAttack
+from faceleaks.attacks.membership.label_only import LabelOnlyAttack
 from faceleaks.attacks.membership.lira import IdentityLiRAAttack
 from faceleaks.attacks.membership.shadow import ShadowClassifierAttack
 from faceleaks.attacks.membership.threshold import ThresholdAttack
@@ -214,3 +216,5 @@ register_attack("shadow", ShadowClassifierAttack)
 register_attack("base-diff", BaseDiffAttack)
 register_attack("lira", IdentityLiRAAttack)
 register_attack("shadow-combination", ShadowCombinationAttack)
+register_attack("label-only", LabelOnlyAttack)
+register_attack("averaging", AveragingAttack)

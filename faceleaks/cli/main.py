@@ -282,11 +282,14 @@ def attributes(
 
 
 from faceleaks.cli.audit import audit_app  # noqa: E402  (issue 15: serve, keys, audit)
+from faceleaks.cli.defend import register as _register_defend  # noqa: E402
 from faceleaks.cli.serve import keys_app, serve  # noqa: E402
 
 app.command()(serve)
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
+_register_defend(app, build_config=build_config, run_guarded=_run_guarded, console=console,
+                 default_cache_dir=default_cache_dir, overrides=_overrides, parse_ints=_parse_ints)
 
 
 def main() -> None:

@@ -160,10 +160,12 @@ def _pool_reference(plan: AttackPlan, box: BlackBox) -> ReferenceSet | None:
     return ReferenceSet(box, images, identities, np.zeros(len(images), bool))
 
 
-def attack_student(box: BlackBox, shadow_box: BlackBox, plan: AttackPlan, context: dict[str, str]) -> list[MembershipReport]:
+def attack_student(box: BlackBox, shadow_box: BlackBox, plan: AttackPlan, context: dict[str, str],
+                   settings: Sequence[str] = SETTINGS) -> list[MembershipReport]:
     """Every attack, setting and k against one victim box, calibrated with the attacker's shadow box.
 
-    ``context``: {"teacher": role, "student": name}, copied into every report.
+    ``context``: {"teacher": role, "student": name}, copied into every report. ``settings``: the
+    photo settings to evaluate, a subset of ``SETTINGS`` (all by default).
     """
     cfg, split = plan.cfg, plan.data.split
     rng = make_rng(derive_seed(cfg.seed, "instance-sample", *context.values()))
@@ -171,7 +173,7 @@ def attack_student(box: BlackBox, shadow_box: BlackBox, plan: AttackPlan, contex
     reports: list[MembershipReport] = []
     recipe = cfg.teacher.resolved_recipe
     pool = _pool_reference(plan, box)
-    for setting in SETTINGS:
+    for setting in [s for s in SETTINGS if s in settings]:
         if setting == "unseen-photos" and not recipe.has_unseen_photos:
             plan.warn(f"unseen-photos skipped: the {recipe.name!r} recipe trains on all of each member's photos "
                       f"(teacher.train_photos = 'all'), so no member has held-out photos")

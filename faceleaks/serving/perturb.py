@@ -1,5 +1,7 @@
 """What an API reveals: output reductions applied as BlackBox → BlackBox (top-k, label only).
 
+More output defences (rounding, noise) and their registry live in ``serving.defences``.
+
 Each reduction keeps the box it reduces owner-side (``serving.endpoints``), so it cannot be
 peeled off to reach the full posteriors.
 """
@@ -16,9 +18,25 @@ __all__ = ["TopKBlackBox", "LabelOnlyBlackBox", "reveal"]
 
 
 class TopKBlackBox(WrappingBox):
-    """Keeps the ``k`` largest posterior entries per row and zeroes the rest (rows no longer sum to 1)."""
+    """Keeps the ``k`` largest posterior entries per row and zeroes the rest.
 
-    def __init__(self, box: BlackBox, *, k: int) -> None:
+    Parameters
+    ----------
+    box : BlackBox of kind POSTERIOR
+    k : int >= 1
+    renormalise : bool
+        False (default, as before): the kept entries are the posteriors themselves, so a row sums
+        to its top-k mass, in (0, 1]. True: the kept entries are divided by that mass (rows sum to 1).
+
+    Raises
+    ------
+    ConfigError
+        k < 1.
+    UnsupportedOutputError
+        A box that does not return full posteriors.
+    """
+
+    def __init__(self, box: BlackBox, *, k: int, renormalise: bool = False) -> None:
         if box.output_kind is not OutputKind.POSTERIOR:
             raise UnsupportedOutputError(f"TopKBlackBox needs a posterior box, got a {box.output_kind.value} box; "
                                          "apply top-k to the posterior box itself")
@@ -26,8 +44,14 @@ class TopKBlackBox(WrappingBox):
             raise ConfigError(f"top-k needs k >= 1, got {k}")
         super().__init__(box)
         self.k = int(k)
+        self.renormalise = bool(renormalise)
 
     output_kind = OutputKind.TOPK
+
+    @property
+    def row_sum_tolerance(self) -> float:
+        """Largest |row sum - 1|: 1e-6 renormalised (float32), else 1 (the top-k mass is in (0, 1])."""
+        return 1e-6 if self.renormalise else 1.0
 
     def query(self, images: np.ndarray) -> QueryResult:
         """(n_queries, n_classes) float32: the inner posteriors with all but the k largest set to 0."""
@@ -35,6 +59,8 @@ class TopKBlackBox(WrappingBox):
         out = np.zeros_like(p)
         idx = np.argsort(-p, axis=1, kind="stable")[:, : self.k]
         np.put_along_axis(out, idx, np.take_along_axis(p, idx, axis=1), axis=1)
+        if self.renormalise:
+            out = (out / np.maximum(out.sum(axis=1, keepdims=True), np.finfo(out.dtype).tiny)).astype(p.dtype)
         return QueryResult(OutputKind.TOPK, out)
 
 
@@ -48,6 +74,8 @@ class LabelOnlyBlackBox(WrappingBox):
         super().__init__(box)
 
     output_kind = OutputKind.LABEL
+    row_sum_tolerance = 0.0
+    """Vacuous: label answers have no rows to sum."""
 
     def query(self, images: np.ndarray) -> QueryResult:
         """(n_queries,) int64: the arg-max class of each inner answer."""

@@ -78,7 +78,9 @@ def test_default_plan_is_not_empty_where_attacks_ran():
     n = sum(len(expected_default_specs(lv, k, kd, public_base=pb, lira=sh, pool=po))
             for lv, k, kd, pb, sh, po in SETTINGS)
     assert n > 400
-    assert {a for a in registered_attacks()} == {s.name for s in DEFAULT_MEMBERSHIP_ATTACKS}
+    from faceleaks.config.defence import ADAPTIVE_MEMBERSHIP_ATTACKS  # registered, run by `faceleaks defend`
+
+    assert {a for a in registered_attacks()} == {s.name for s in DEFAULT_MEMBERSHIP_ATTACKS + ADAPTIVE_MEMBERSHIP_ATTACKS}
     names = [a.name for a in plan_attacks(DEFAULT_MEMBERSHIP_ATTACKS, level=Level.IDENTITY, k=5,
                                           output_kind=OutputKind.POSTERIOR, has_public_base=True,
                                           has_shadows=True, has_pool=True, seed=0)]

@@ -13,6 +13,7 @@ import pytest
 from faceleaks.attacks.base import RESOURCES, Level, MembershipScores
 from faceleaks.attacks.registry import create_attack, plan_attacks, registered_attacks
 from faceleaks.config import DEFAULT_MEMBERSHIP_ATTACKS, AttackSpec
+from faceleaks.config.defence import ADAPTIVE_MEMBERSHIP_ATTACKS
 from faceleaks.errors import DataError, NotFittedError, QueryBudgetExceeded, UnsupportedOutputError
 from faceleaks.serving.protocol import OutputKind
 from faceleaks.serving.wrappers import BudgetedBlackBox
@@ -30,7 +31,8 @@ def _cases() -> list[tuple[OutputKind, str, dict]]:
     out = []
     for kind in (OutputKind.POSTERIOR, OutputKind.TOPK, OutputKind.LABEL):
         for level, k in ((Level.INSTANCE, 1), (Level.IDENTITY, 2)):
-            for a in plan_attacks(DEFAULT_MEMBERSHIP_ATTACKS + DIAGNOSTICS, level=level, k=k, output_kind=kind,
+            specs = DEFAULT_MEMBERSHIP_ATTACKS + DIAGNOSTICS + ADAPTIVE_MEMBERSHIP_ATTACKS
+            for a in plan_attacks(specs, level=level, k=k, output_kind=kind,
                                   has_public_base=True, has_shadows=True, has_pool=True, seed=0):
                 out.append((kind, _NAMES[type(a)], a.get_params()))
     return out

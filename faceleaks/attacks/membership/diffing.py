@@ -158,8 +158,8 @@ class BaseDiffAttack(MembershipAttack):
             raise DataError("BaseDiffAttack: the reference pool must be queried on the victim box (pool.box is not "
                             "the box of the known non-member references)")
         pidx = pool_indices(pool, pool_size=self.pool_size, seed=self.seed, exclude=ref_names)
-        zp, ep = box_log_posteriors(pool.box, pool.images[pidx]), self._embed(pool.images[pidx])
-        z, e = box_log_posteriors(ref.box, ref.images[idx]), self._embed(ref.images[idx])
+        zp, ep = self._log_posteriors(pool.box, pool.images[pidx]), self._embed(pool.images[pidx])
+        z, e = self._log_posteriors(ref.box, ref.images[idx]), self._embed(ref.images[idx])
         folds = np.arange(len(local)) % _N_FOLDS
         null = np.zeros((len(local), 1))
         for f in range(_N_FOLDS):
@@ -170,6 +170,11 @@ class BaseDiffAttack(MembershipAttack):
         self.surrogate_ = fit_surrogate(np.vstack([ep, e]), np.vstack([zp, z]))
         self.n_queries_fit_ = len(idx) + len(pidx)
         return null
+
+    def _log_posteriors(self, box: BlackBox, images: np.ndarray) -> np.ndarray:
+        """(n, n_classes) float64 centred log-posteriors of ``box`` on ``images`` (a hook: the averaging
+        attack queries repeats and averages them first)."""
+        return box_log_posteriors(box, images)
 
     def _embed(self, images: np.ndarray) -> np.ndarray:
         return normalise_rows(self.public_base_.embed(images))
@@ -187,7 +192,7 @@ class BaseDiffAttack(MembershipAttack):
         names, groups = first_k_groups(identity_ids, self.k, strict=True)
         idx, local = stack_groups(groups)
         if self.statistic in GAP_STATISTICS:
-            z = box_log_posteriors(box, images[idx])
+            z = self._log_posteriors(box, images[idx])
             raw = gap_statistic(self.statistic, z, self.surrogate_.predict(self._embed(images[idx])), local)[:, None]
         else:
             z = box_logits(box, images[idx])

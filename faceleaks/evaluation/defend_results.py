@@ -1,0 +1,105 @@
+"""Typed results of ``faceleaks defend``: one ``DefenceRecord`` per setting (``OUT/defend/<setting>/results.json``).
+
+Torch-free (the report layer reads it). Written and read by ``evaluation.jsonio`` (schema-versioned,
+NaN as ``null``). Utility is as the teacher's owner sees it; privacy is the attacker's best.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from faceleaks.evaluation.jsonio import SCHEMA_VERSION, read_json, write_json
+from faceleaks.evaluation.results import MembershipReport, VerificationRecord
+
+__all__ = ["HEADLINE_PREFIX", "ADAPTIVE_PREFIXES", "DefenceRecord", "read_defence", "write_defence"]
+
+_NAN = float("nan")
+HEADLINE_PREFIX = "base-diff-consistency_gap"
+"""The headline identity-level attack: base-model diffing's consistency gap (no shadow models)."""
+ADAPTIVE_PREFIXES = ("label-only-", "averaging-", "base-diff-", "compactness", "label_agreement", "lira-")
+"""Identity-level attacks the best adaptive attack is chosen from (the attacker who knows the defence
+runs each and reports its best; choosing the maximum on the audited people is optimistic)."""
+
+
+@dataclass(frozen=True)
+class DefenceRecord:
+    """What one defence setting buys and costs.
+
+    Attributes
+    ----------
+    setting : the setting's name; ``key``: hash of it and the run's settings (resume skips equal keys)
+    output_defence : the output defence (``OutputDefenceSpec.label``); ``teacher_overrides``: the
+        teacher recipe overrides, ``k=v`` joined (empty: the run's teacher); ``recipe``: the recipe used
+    output_kind : what the defended API returns; ``row_sum_tolerance``: its declared |row sum - 1| bound
+        (0 for labels, which have no rows; 1e-6 for the undefended float32 posteriors)
+    identification_accuracy : fraction of the member identities' held-out photos the teacher puts
+        nearest its centroid of that person's training photos (cosine, unit embeddings) [reconstructed];
+        ``n_identification_photos`` of them; ``base_identification_accuracy`` the same for dlib's
+        unmodified model (what the owner had before fine-tuning)
+    verification : the teacher on LFW pairs of people it did not train on
+    student_accuracy / defended_student_accuracy : test accuracy (fraction) per student, of the
+        student itself and through the defended API (top-1 of what the API returns)
+    membership : every attack's report (victim students, the evaluated photo settings)
+    k : photos per identity of the headline and best adaptive attacks
+    queries : images each defended student answered (calibration, pool, audited people, repeats)
+    seconds : wall-clock time of the setting (training reused from cache included)
+    """
+
+    setting: str
+    key: str
+    output_defence: str
+    teacher_overrides: str
+    recipe: str
+    output_kind: str
+    row_sum_tolerance: float
+    identification_accuracy: float
+    n_identification_photos: int
+    base_identification_accuracy: float
+    verification: VerificationRecord
+    student_accuracy: dict[str, float]
+    defended_student_accuracy: dict[str, float]
+    membership: tuple[MembershipReport, ...]
+    k: int
+    queries: dict[str, int]
+    seconds: float
+    seed: int
+    notes: tuple[str, ...] = ()
+    schema_version: int = SCHEMA_VERSION
+    student: str = field(default="lfw-identity")
+
+    def _identity(self) -> list[MembershipReport]:
+        return [m for m in self.membership if m.level == "identity" and m.k == self.k
+                and m.student == self.student and m.setting == "training-photos"]
+
+    @property
+    def headline(self) -> MembershipReport | None:
+        """The headline attack (``HEADLINE_PREFIX`` at k, training photos), None where the output
+        cannot feed it (labels, top-k)."""
+        rows = [m for m in self._identity() if m.attack.startswith(HEADLINE_PREFIX)]
+        return rows[0] if rows else None
+
+    @property
+    def best_adaptive(self) -> MembershipReport | None:
+        """The identity-level attack with the highest AUC at k among ``ADAPTIVE_PREFIXES``."""
+        rows = [m for m in self._identity() if m.attack.startswith(ADAPTIVE_PREFIXES) and m.auc == m.auc]
+        return max(rows, key=lambda m: m.auc) if rows else None
+
+    @property
+    def best_per_photo(self) -> MembershipReport | None:
+        """The per-photo (instance-level) attack with the highest AUC, None on label outputs."""
+        rows = [m for m in self.membership if m.level == "instance" and m.student == self.student and m.auc == m.auc]
+        return max(rows, key=lambda m: m.auc) if rows else None
+
+
+def write_defence(record: DefenceRecord, path: Path) -> None:
+    """Write ``record`` to ``path`` (JSON, schema-versioned), atomically (a killed run leaves no half file)."""
+    path = Path(path)
+    tmp = path.with_suffix(".json.tmp")
+    write_json(record, tmp)
+    tmp.replace(path)
+
+
+def read_defence(path: Path) -> DefenceRecord:
+    """Read a ``DefenceRecord``; ``ArtifactError`` for an unreadable or older file."""
+    return read_json(DefenceRecord, path)
