@@ -11,7 +11,8 @@ ROOT = Path(__file__).resolve().parents[2]
 ALLOWED = {"faceleaks", "faceleaks.errors", "faceleaks.metrics", "faceleaks.seeding", "faceleaks.config",
            "faceleaks.evaluation", "faceleaks.evaluation.results", "faceleaks.evaluation.attribute_results",
            "faceleaks.evaluation.jsonio", "faceleaks.evaluation.inclusion_results",
-           "faceleaks.evaluation.sweep_results", "faceleaks.atomic", "faceleaks.metric_inputs",
+           "faceleaks.evaluation.sweep_results", "faceleaks.evaluation.defend_results", "faceleaks.atomic",
+           "faceleaks.metric_inputs",
            "faceleaks.people_bootstrap"}
 
 
