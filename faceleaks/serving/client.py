@@ -144,7 +144,15 @@ class HttpBlackBox:
     def _ask(self, images: np.ndarray) -> np.ndarray:
         """Answers of the API to ``images`` (one request)."""
         method, path, kw = self.adapter.request(images)
-        values = self.adapter.values(self.send(method, path, **kw), len(images))
+        try:
+            values = np.asarray(self.adapter.values(self.send(method, path, **kw), len(images)))
+        except (ValueError, KeyError, TypeError) as err:  # a malformed answer: JSON, missing field, ragged rows
+            raise QueryError(f"the API at {self.url} sent a malformed answer ({type(err).__name__}: {err})") from err
+        if len(values) != len(images):
+            raise QueryError(f"the API at {self.url} answered {len(values)} rows for {len(images)} images")
+        if self._kind is OutputKind.LABEL and not (np.issubdtype(values.dtype, np.number)
+                                                   and np.all(np.mod(values, 1) == 0)):
+            raise QueryError(f"the API at {self.url} answered labels that are not whole numbers: {values[:5]!r}")
         self.n_sent += len(images)
         self.n_requests += 1
         return values.astype(np.int64 if self._kind is OutputKind.LABEL else np.float32)

@@ -34,6 +34,20 @@ def image_hashes(images: np.ndarray) -> list[str]:
     return [hashlib.sha256(np.ascontiguousarray(im).tobytes()).hexdigest() for im in images]
 
 
+def _use_wal(db: sqlite3.Connection, attempts: int = 100) -> None:
+    """Switch ``db`` to write-ahead logging. Two processes opening a new ledger at once can get
+    "database is locked" here at once (SQLite does not apply the busy timeout to this change of
+    journal mode), so it is retried for up to ``attempts`` x 0.05 s."""
+    for attempt in range(attempts):
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05)
+
+
 class Ledger:
     """Answers of one endpoint, stored in the SQLite file ``path`` (created with its folder if needed).
 
@@ -55,7 +69,7 @@ class Ledger:
         self._lock = threading.Lock()
         try:
             self._db = sqlite3.connect(self.path, timeout=60, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
+            _use_wal(self._db)
             with self._db:
                 self._db.execute(_SCHEMA)
         except sqlite3.Error as err:

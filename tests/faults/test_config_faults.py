@@ -38,7 +38,7 @@ def test_negative_or_nan_weight_decay_is_refused_even_when_built_directly(cls):
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.floats(allow_nan=True, allow_infinity=True))
+@given(st.floats(allow_nan=True, allow_infinity=True, allow_subnormal=False))
 def test_student_learning_rate_accepted_iff_finite_and_positive(value):
     if math.isfinite(value) and value > 0:
         assert StudentConfig(learning_rate=value).learning_rate == value

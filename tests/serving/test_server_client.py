@@ -106,7 +106,7 @@ def test_two_processes_sharing_a_ledger_do_not_corrupt_it(keys, tmp_path):
     script.write_text(_WORKER.format(root=str(ROOT)))
     with serve_in_thread(fake_box(), keys=keys) as url:
         procs = [subprocess.Popen([sys.executable, str(script), url, secret, str(path), str(s)],
-                                  stdout=subprocess.PIPE, text=True) for s in (1, 2)]
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for s in (1, 2)]
         outs = [p.communicate(timeout=120)[0] for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
     ledger = Ledger(path, url)
