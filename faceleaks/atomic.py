@@ -19,7 +19,7 @@ import numpy as np
 
 from faceleaks.errors import ArtifactError
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_save_npy", "clean_temporaries", "os_error_line",
+__all__ = ["pid_alive", "atomic_write_bytes", "atomic_write_text", "atomic_save_npy", "clean_temporaries", "os_error_line",
            "ensure_dir"]
 
 _HINTS = {
@@ -110,7 +110,7 @@ def clean_temporaries(folder: str | os.PathLike) -> int:
     removed = 0
     for tmp in Path(folder).rglob(".*.tmp"):
         pid = tmp.name.rsplit(".", 2)[-2]
-        if pid.isdigit() and _alive(int(pid)):
+        if pid.isdigit() and pid_alive(int(pid)):
             continue
         try:
             tmp.unlink()
@@ -120,7 +120,8 @@ def clean_temporaries(folder: str | os.PathLike) -> int:
     return removed
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with id ``pid`` exists (one we may not signal counts as alive)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from faceleaks.atomic import pid_alive
 from faceleaks.errors import ConfigError, TaskError
 from faceleaks.progress import track
 
@@ -72,22 +73,12 @@ def _init_worker(shared_path: str | None, setup: Callable[[], None] | None, pare
         setup()
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def clean_stale_shared(tmp_root: str | os.PathLike | None = None) -> int:
     """Remove shared temporary folders left by runs whose process is gone; returns how many."""
     removed = 0
     for folder in Path(tmp_root or tempfile.gettempdir()).glob(f"{_PREFIX}*"):
         pid = folder.name[len(_PREFIX):].split("-", 1)[0]
-        if folder.is_dir() and pid.isdigit() and not _pid_alive(int(pid)):
+        if folder.is_dir() and pid.isdigit() and not pid_alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
             removed += 1
     return removed

@@ -21,20 +21,6 @@ class ConfidenceInterval:
     level: float = 0.95
 
 
-def _check(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    labels = np.asarray(labels).astype(int).ravel()
-    scores = np.asarray(scores, dtype=np.float64).ravel()
-    if labels.shape != scores.shape:
-        raise DataError(f"labels {labels.shape} and scores {scores.shape} differ in length")
-    if not np.all(np.isfinite(scores)):
-        raise DataError(f"{int((~np.isfinite(scores)).sum())} scores are NaN or infinite")
-    if not set(np.unique(labels)) <= {0, 1}:
-        raise DataError("labels must be 0 (non-member) or 1 (member)")
-    if labels.min(initial=1) == labels.max(initial=0):
-        raise DataError("need at least one member (1) and one non-member (0) to compute a ROC")
-    return labels, scores
-
-
 def check_scores(labels, scores) -> tuple[np.ndarray, np.ndarray]:
     """``labels`` (n,) int in {0, 1} with both classes and finite ``scores`` (n,) float64; else ``DataError``."""
     labels = np.asarray(labels).astype(int).ravel()
