@@ -32,7 +32,7 @@ import numpy as np
 
 from faceleaks.errors import ArtifactError, ConfigError, DataError
 
-__all__ = ["dlib_chips", "face_boxes", "align_chips", "DlibChipper", "BOXES", "MIN_IOU", "shape_predictor"]
+__all__ = ["dlib_chips", "face_boxes", "align_chips", "DlibChipper", "BOXES", "MIN_IOU", "shape_predictor", "hog_detector"]
 
 #: Fixed face boxes (left, top, right, bottom) as fractions of image width/height [reconstructed]:
 #: medians of dlib's HOG detections (upsample 0) on 200 photos of each set.
@@ -90,7 +90,8 @@ def shape_predictor(path: str | Path | None = None):
         return _CACHE["predictor", path]
 
 
-def _hog():
+def hog_detector():
+    """dlib's HOG frontal face detector, made once per process (``ArtifactError`` if dlib is missing)."""
     with _LOCK:
         if "hog" not in _CACHE:
             _CACHE["hog"] = _dlib().get_frontal_face_detector()
@@ -152,7 +153,7 @@ def face_boxes(images: np.ndarray, *, box: str | tuple[float, float, float, floa
     fixed = [round(fr[0] * w), round(fr[1] * h), round(fr[2] * w) - 1, round(fr[3] * h) - 1]
     boxes, detected = np.tile(np.asarray(fixed, np.int64), (n, 1)), np.zeros(n, bool)
     if detector == "hog":
-        hog = _hog()
+        hog = hog_detector()
         for i in range(n):
             dets = [(r.left(), r.top(), r.right(), r.bottom()) for r in hog(images[i], upsample)]
             best = max(dets, key=lambda d: _iou(d, fixed), default=None)

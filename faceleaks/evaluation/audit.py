@@ -13,7 +13,7 @@ gets a verdict at the configured FPR [reconstructed]:
 
 With a labels file (person, member) the AUC over the probe people is reported as well. Names of
 probe people can be replaced by stable pseudonyms (HMAC-SHA-256 under a key kept in the output
-folder) in every output. Outputs are written atomically (temporary file, then ``os.replace``).
+folder) in every output. Outputs are written atomically (``faceleaks.atomic``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import hashlib
 import hmac
 import json
 import math
-import os
 import secrets
 import shutil
 from dataclasses import asdict, dataclass, field
@@ -31,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from faceleaks.atomic import atomic_write_text
 from faceleaks.attacks.base import PublicBase
 from faceleaks.errors import ConfigError, DataError
 from faceleaks.evaluation.audit_data import PhotoFolder
@@ -123,8 +123,7 @@ class Redactor:
     def __init__(self, out_dir: Path) -> None:
         path = Path(out_dir) / _REDACT_KEY
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_hex(32))
+            atomic_write_text(path, secrets.token_hex(32))
         self._key = bytes.fromhex(path.read_text().strip())
 
     def name(self, person: str) -> str:
@@ -181,12 +180,6 @@ def _redact(record: AuditRecord, r: Redactor, reference_people: set[str]) -> Aud
                           "skipped_photos": skipped, "redacted": True})
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def _summary(record: AuditRecord) -> str:
     lines = [f"# Audit of {record.endpoint or 'a student API'}", "",
              f"Membership of each probe person in the teacher's training set: consistency gap over k = {record.k} "
@@ -218,8 +211,8 @@ def write_audit(record: AuditRecord, out_dir: Path) -> dict[str, Path]:
     data = asdict(record)
     data["auc"] = None if record.auc is None or math.isnan(record.auc) else record.auc
     paths = {"results": out_dir / "results.json", "summary": out_dir / "summary.md"}
-    _atomic_write(paths["results"], json.dumps(data, indent=1, allow_nan=False) + "\n")
-    _atomic_write(paths["summary"], _summary(record))
+    atomic_write_text(paths["results"], json.dumps(data, indent=1, allow_nan=False) + "\n")
+    atomic_write_text(paths["summary"], _summary(record))
     return paths
 
 

@@ -9,30 +9,18 @@ with the reason and skipped, never fatal. Photos are taken in sorted file-name o
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from faceleaks.data.chips import align_chips
+from faceleaks.data.chips import align_chips, hog_detector
 from faceleaks.data.faces import FaceSet, load_faces
 from faceleaks.errors import DataError
 
 __all__ = ["AuditChipper", "PhotoFolder", "read_people", "PHOTO_SUFFIXES"]
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-_DETECTOR: list = []
-_LOCK = threading.Lock()
-
-
-def _detector():
-    with _LOCK:
-        if not _DETECTOR:
-            import dlib
-
-            _DETECTOR.append(dlib.get_frontal_face_detector())
-    return _DETECTOR[0]
 
 
 @dataclass(frozen=True)
@@ -54,7 +42,7 @@ class AuditChipper:
 
     def __call__(self, photo: np.ndarray) -> np.ndarray:
         """The aligned chip of the largest face in ``photo``."""
-        dets = list(_detector()(np.ascontiguousarray(photo), self.upsample))
+        dets = list(hog_detector()(np.ascontiguousarray(photo), self.upsample))
         if not dets:
             raise ValueError("no face found by dlib's HOG detector")
         d = max(dets, key=lambda r: r.width() * r.height())

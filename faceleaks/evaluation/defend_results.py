@@ -68,7 +68,8 @@ class DefenceRecord:
     schema_version: int = SCHEMA_VERSION
     student: str = field(default="lfw-identity")
 
-    def _identity(self) -> list[MembershipReport]:
+    def identity_reports(self) -> list[MembershipReport]:
+        """The identity-level reports at ``k`` on the attacked student and the training photos."""
         return [m for m in self.membership if m.level == "identity" and m.k == self.k
                 and m.student == self.student and m.setting == "training-photos"]
 
@@ -76,13 +77,13 @@ class DefenceRecord:
     def headline(self) -> MembershipReport | None:
         """The headline attack (``HEADLINE_PREFIX`` at k, training photos), None where the output
         cannot feed it (labels, top-k)."""
-        rows = [m for m in self._identity() if m.attack.startswith(HEADLINE_PREFIX)]
+        rows = [m for m in self.identity_reports() if m.attack.startswith(HEADLINE_PREFIX)]
         return rows[0] if rows else None
 
     @property
     def best_adaptive(self) -> MembershipReport | None:
         """The identity-level attack with the highest AUC at k among ``ADAPTIVE_PREFIXES``."""
-        rows = [m for m in self._identity() if m.attack.startswith(ADAPTIVE_PREFIXES) and m.auc == m.auc]
+        rows = [m for m in self.identity_reports() if m.attack.startswith(ADAPTIVE_PREFIXES) and m.auc == m.auc]
         return max(rows, key=lambda m: m.auc) if rows else None
 
     @property
@@ -93,11 +94,9 @@ class DefenceRecord:
 
 
 def write_defence(record: DefenceRecord, path: Path) -> None:
-    """Write ``record`` to ``path`` (JSON, schema-versioned), atomically (a killed run leaves no half file)."""
-    path = Path(path)
-    tmp = path.with_suffix(".json.tmp")
-    write_json(record, tmp)
-    tmp.replace(path)
+    """Write ``record`` to ``path`` (JSON, schema-versioned), atomically (``jsonio.write_json``: a killed run
+    leaves no half file)."""
+    write_json(record, Path(path))
 
 
 def read_defence(path: Path) -> DefenceRecord:

@@ -204,10 +204,10 @@ def fit_tail(tail: nn.Module, h: torch.Tensor, labels: np.ndarray, n_classes: in
     entering the tail; outputs (n, n_classes) float32 logits over the classes of ``labels``) and the
     checkpoint metadata (with ``label_smoothing`` and the ``dp_*`` record of ``PrivacyRun`` when set).
     """
-    t0 = time.perf_counter()
-    recipe = cfg.resolved_recipe
-    head, run, extra = _imprinted_head(tail, h, labels, n_classes), None, {}
-    if not cfg.privacy.is_default:  # imported only here: Opacus takes seconds to import
+    t0, recipe, run, extra = time.perf_counter(), cfg.resolved_recipe, None, {}
+    if cfg.privacy.is_default:
+        head = _imprinted_head(tail, h, labels, n_classes)
+    else:  # imported only here: Opacus takes seconds to import
         from faceleaks.models.privacy import defended_setup
         head, hooks, run = defended_setup(cfg.privacy, tail, h, labels, n_classes, batch_size=cfg.batch_size,
                                           epochs=recipe.epochs, seed=seed, hooks=hooks, imprint=_imprinted_head)

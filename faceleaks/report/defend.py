@@ -113,9 +113,8 @@ def _attack_aucs(runs: list[DefenceRecord], prefixes: tuple[str, ...]) -> dict[s
     """attack -> its AUC in each run (identity level, the records' k, training photos, attacked student)."""
     out: dict[str, list[float]] = {}
     for r in runs:
-        for m in r.membership:
-            if (m.level == "identity" and m.k == r.k and m.student == r.student and m.setting == "training-photos"
-                    and m.attack.startswith(prefixes)):
+        for m in r.identity_reports():
+            if m.attack.startswith(prefixes):
                 out.setdefault(m.attack, []).append(m.auc)
     return out
 

@@ -21,6 +21,7 @@ import faceleaks.report.sections_extra  # noqa: F401  (registers attributes, def
 import faceleaks.report.sections_inclusion  # noqa: F401  (registers the N-victim page)
 import faceleaks.report.sections_membership  # noqa: F401  (registers membership, exposed people)
 import faceleaks.report.sections_run  # noqa: F401  (registers verdict, threat model)
+from faceleaks.atomic import atomic_write_text
 from faceleaks.errors import ArtifactError
 from faceleaks.evaluation.attribute_results import AttributeRecord
 from faceleaks.evaluation.inclusion_results import read_inclusion
@@ -107,8 +108,5 @@ def write_html_report(folder: Path) -> Path:
     """
     loaded = load_result(folder)
     path = Path(folder) / "report.html"
-    try:
-        path.write_text(render_html(loaded), encoding="utf-8")
-    except OSError as err:
-        raise ArtifactError(f"cannot write {path} ({err}); check the folder's permissions") from err
+    atomic_write_text(path, render_html(loaded))
     return path

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from faceleaks.errors import ConfigError
+from faceleaks.serving.ledger import use_wal
 
 __all__ = ["KeyStore", "KeyRecord", "hash_key", "KeyRefused"]
 
@@ -76,7 +77,7 @@ class KeyStore:
         self._lock = threading.Lock()
         try:
             self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
+            use_wal(self._db)
             self._db.execute(_SCHEMA)
         except sqlite3.Error as err:
             raise ConfigError(f"--keys {self.path} is not a usable key database ({err}); give a new file name") from err

@@ -20,7 +20,7 @@ import numpy as np
 
 from faceleaks.errors import ConfigError
 
-__all__ = ["Ledger", "image_hashes"]
+__all__ = ["Ledger", "image_hashes", "use_wal"]
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS answers (
     endpoint TEXT NOT NULL, image_sha256 TEXT NOT NULL, kind TEXT NOT NULL, dtype TEXT NOT NULL,
@@ -34,7 +34,7 @@ def image_hashes(images: np.ndarray) -> list[str]:
     return [hashlib.sha256(np.ascontiguousarray(im).tobytes()).hexdigest() for im in images]
 
 
-def _use_wal(db: sqlite3.Connection, attempts: int = 100) -> None:
+def use_wal(db: sqlite3.Connection, attempts: int = 100) -> None:
     """Switch ``db`` to write-ahead logging. Two processes opening a new ledger at once can get
     "database is locked" here at once (SQLite does not apply the busy timeout to this change of
     journal mode), so it is retried for up to ``attempts`` x 0.05 s."""
@@ -69,7 +69,7 @@ class Ledger:
         self._lock = threading.Lock()
         try:
             self._db = sqlite3.connect(self.path, timeout=60, check_same_thread=False)
-            _use_wal(self._db)
+            use_wal(self._db)
             with self._db:
                 self._db.execute(_SCHEMA)
         except sqlite3.Error as err:

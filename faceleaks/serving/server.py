@@ -19,7 +19,6 @@ answers 500 ``internal server error`` and is logged here, never sent to the clie
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import random
 import socket
@@ -39,6 +38,7 @@ from starlette.concurrency import run_in_threadpool
 
 from faceleaks.errors import QueryError
 from faceleaks.serving.keys import KeyRefused, KeyStore
+from faceleaks.serving.ledger import image_hashes
 from faceleaks.serving.protocol import BlackBox
 from faceleaks.serving.wire import NPY_TYPES, Limits, WireError, decode_images
 
@@ -115,7 +115,7 @@ class _State:
         with self.lock:  # one model call at a time: students keep an embedding memo
             result = self.box.query(images)
             if self.served is not None:
-                self.served.update(hashlib.sha256(np.ascontiguousarray(im).tobytes()).hexdigest() for im in images)
+                self.served.update(image_hashes(images))
         return result
 
 
