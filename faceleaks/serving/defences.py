@@ -79,14 +79,18 @@ class RoundingBlackBox(WrappingBox):
         self._n_classes = n_classes
 
     @property
-    def row_sum_tolerance(self) -> float:
-        """n_classes * 0.5 * 10^-d: each entry moves by at most half a unit of the last place.
+    def row_sum_tolerance_per_class(self) -> float:
+        """0.5 * 10^-d per class: each entry moves by at most half a unit of the last place, so a row of
+        n_classes entries sums to 1 within n_classes * 0.5 * 10^-d (read by the contract per answer)."""
+        return 0.5 * 10.0 ** -self.decimals
 
-        Raises ``QueryError`` while n_classes is unknown (not given and nothing answered yet).
-        """
+    @property
+    def row_sum_tolerance(self) -> float:
+        """n_classes * 0.5 * 10^-d, for reports; ``QueryError`` while n_classes is unknown (not given
+        and nothing answered yet). The contract reads ``row_sum_tolerance_per_class`` instead."""
         if self._n_classes is None:
             raise QueryError("the rounding tolerance needs n_classes: pass n_classes or query the box once")
-        return self._n_classes * 0.5 * 10.0 ** -self.decimals
+        return self._n_classes * self.row_sum_tolerance_per_class
 
     def query(self, images: np.ndarray) -> QueryResult:
         """(n_queries, n_classes) float64, each entry rounded to d decimals (a multiple of 10^-d)."""

@@ -48,10 +48,10 @@ class TopKBlackBox(WrappingBox):
 
     output_kind = OutputKind.TOPK
 
-    @property
-    def row_sum_tolerance(self) -> float:
-        """Largest |row sum - 1|: 1e-6 renormalised (float32), else 1 (the top-k mass is in (0, 1])."""
-        return 1e-6 if self.renormalise else 1.0
+    row_sum_tolerance = 1e-6
+    """How far a row's sum may exceed 1 (float32 rounding). The contract's TOPK rule is a row sum in
+    (0, 1 + tolerance]: renormalised rows sum to 1; otherwise a row keeps the top-k posteriors'
+    mass, in (0, 1]. (A tolerance of 1, declared before, let top-k rows sum to 2.)"""
 
     def query(self, images: np.ndarray) -> QueryResult:
         """(n_queries, n_classes) float32: the inner posteriors with all but the k largest set to 0."""

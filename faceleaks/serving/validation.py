@@ -13,7 +13,11 @@ same rules:
 
 A box (an output defence that rounds or adds noise) may declare how far its rows may stray from
 summing to 1 with a ``row_sum_tolerance`` attribute (float, probability units); the contract then
-uses it instead of the default for its kind. [reconstructed] the rules and defaults are ours.
+uses it instead of the default for its kind. A box whose tolerance grows with the number of
+classes, which it may learn only from its first answer (rounding: n_classes * 0.5 * 10^-d),
+declares ``row_sum_tolerance_per_class`` instead: the contract then allows that much per column
+of each answer, so a box can be sealed before it has answered. [reconstructed] the rules and
+defaults are ours.
 """
 
 from __future__ import annotations
@@ -45,12 +49,19 @@ class Contract:
         Allowed |row sum - 1| for POSTERIOR (and excess over 1 for TOPK), probability units, >= 0.
     n_classes : int or None
         Number of classes, when the box declares it (checks LABEL classes and column counts).
+    per_class : float
+        Added to ``tolerance`` once per column of an answer (probability units, >= 0).
     """
 
     kind: OutputKind
     name: str
     tolerance: float = DEFAULT_TOLERANCE
     n_classes: int | None = None
+    per_class: float = 0.0
+
+    def tolerance_for(self, n_columns: int) -> float:
+        """The allowed deviation for an answer of ``n_columns`` columns: tolerance + per_class * n_columns."""
+        return self.tolerance + self.per_class * n_columns
 
 
 def contract_of(box: object) -> Contract:
@@ -62,16 +73,25 @@ def contract_of(box: object) -> Contract:
         If the declared tolerance is not a finite number >= 0.
     """
     name = type(box).__name__
-    tol = getattr(box, "row_sum_tolerance", None)
-    tol = DEFAULT_TOLERANCE if tol is None else tol
-    try:
-        tol = float(tol)
-    except (TypeError, ValueError) as err:
-        raise QueryError(f"box {name} declares row_sum_tolerance={tol!r}; it must be a number >= 0") from err
-    if not np.isfinite(tol) or tol < 0:
-        raise QueryError(f"box {name} declares row_sum_tolerance={tol!r}; it must be a finite number >= 0")
+    per_class = getattr(box, "row_sum_tolerance_per_class", None)
+    if per_class is not None:
+        tol, per_class = 0.0, _declared(per_class, name, "row_sum_tolerance_per_class")
+    else:
+        tol, per_class = getattr(box, "row_sum_tolerance", None), 0.0
+        tol = DEFAULT_TOLERANCE if tol is None else _declared(tol, name, "row_sum_tolerance")
     n_classes = getattr(box, "n_classes", None)
-    return Contract(box.output_kind, name, tol, None if n_classes is None else int(n_classes))
+    return Contract(box.output_kind, name, tol, None if n_classes is None else int(n_classes), per_class)
+
+
+def _declared(value: object, name: str, what: str) -> float:
+    """``value`` as a finite float >= 0, else ``QueryError`` naming the box and attribute."""
+    try:
+        out = float(value)
+    except (TypeError, ValueError) as err:
+        raise QueryError(f"box {name} declares {what}={value!r}; it must be a number >= 0") from err
+    if not np.isfinite(out) or out < 0:
+        raise QueryError(f"box {name} declares {what}={value!r}; it must be a finite number >= 0")
+    return out
 
 
 def _check_label(v: np.ndarray, c: Contract) -> str | None:
@@ -102,11 +122,11 @@ def _check_scores(v: np.ndarray, c: Contract) -> str | None:
     if v.min() < 0:
         return f"negative values (min {float(v.min()):.3g})"
     sums = v.sum(axis=1, dtype=np.float64)
-    row = int(np.argmax(np.abs(sums - 1)))
-    if c.kind is OutputKind.POSTERIOR and abs(sums[row] - 1) > c.tolerance:
-        return f"rows must sum to 1 (tolerance {c.tolerance:g}); row {row} sums to {sums[row]:.6g}"
-    if c.kind is OutputKind.TOPK and (sums.max() > 1 + c.tolerance or sums.min() <= 0):
-        row = int(np.argmax(sums)) if sums.max() > 1 + c.tolerance else int(np.argmin(sums))
+    row, tol = int(np.argmax(np.abs(sums - 1))), c.tolerance_for(v.shape[1])
+    if c.kind is OutputKind.POSTERIOR and abs(sums[row] - 1) > tol:
+        return f"rows must sum to 1 (tolerance {tol:g}); row {row} sums to {sums[row]:.6g}"
+    if c.kind is OutputKind.TOPK and (sums.max() > 1 + tol or sums.min() <= 0):
+        row = int(np.argmax(sums)) if sums.max() > 1 + tol else int(np.argmin(sums))
         return f"top-k rows must sum to more than 0 and at most 1; row {row} sums to {sums[row]:.6g}"
     return None
 

@@ -9,10 +9,11 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from faceleaks.config.defence import DEFAULT_DEFENCE_GRID, OutputDefenceSpec
-from faceleaks.errors import ConfigError, UnsupportedOutputError
+from faceleaks.errors import ConfigError, QueryError, UnsupportedOutputError
 from faceleaks.serving.defences import NoiseBlackBox, RoundingBlackBox, apply_output_defence
 from faceleaks.serving.function import FunctionBlackBox
-from faceleaks.serving.protocol import OutputKind
+from faceleaks.serving.protocol import OutputKind, QueryResult
+from faceleaks.serving.sealed import seal
 
 SIZE = 4
 
@@ -70,8 +71,30 @@ def test_topk_keeps_k_entries_and_its_tolerance(p, k, renormalise):
     assert box.output_kind is OutputKind.TOPK and np.all((q > 0).sum(1) <= k)
     mass = -np.sort(-p.astype(float), axis=1)[:, :k].sum(1) if renormalise else 1.0
     np.testing.assert_allclose(q.max(1), p.max(1) / mass, rtol=1e-5)
-    _assert_valid(q, box.row_sum_tolerance)
-    assert (box.row_sum_tolerance < 1e-3) is renormalise
+    assert np.all(np.isfinite(q)) and np.all(q >= 0)
+    sums = q.sum(1, dtype=np.float64)
+    assert np.all(sums > 0) and np.all(sums <= 1 + box.row_sum_tolerance)
+    if renormalise:
+        np.testing.assert_allclose(sums, 1.0, atol=box.row_sum_tolerance)
+    assert box.row_sum_tolerance <= 1e-5  # a tolerance of 1 would let rows sum to 2
+
+
+@settings(max_examples=60, deadline=None)
+@given(p=posteriors(), d=st.integers(0, 4))
+def test_a_rounding_box_is_sealed_before_it_knows_its_classes(p, d):
+    """The contract reads the per-class tolerance, so a rounding box built without n_classes (as a
+    shadow's box is) can be sealed and queried, and still keeps n_classes * 0.5 * 10^-d."""
+    box = seal(RoundingBlackBox(_box(p), decimals=d))
+    q = box.query(_images(len(p))).values
+    assert np.all(np.abs(q.sum(1) - 1) <= p.shape[1] * 0.5 * 10.0 ** -d + 1e-9)
+
+
+def test_the_contract_refuses_rows_beyond_the_per_class_tolerance():
+    p = np.full((2, 4), 0.25, np.float32)
+    box = RoundingBlackBox(_box(p), decimals=1)
+    box.query = lambda x: QueryResult(OutputKind.POSTERIOR, np.full((len(x), 4), 0.4))  # sums to 1.6 > 1 + 4 * 0.05
+    with pytest.raises(QueryError, match="rows must sum to 1 \\(tolerance 0.2\\)"):
+        seal(box).query(_images(2))
 
 
 def test_fresh_noise_is_deterministic_per_seed_and_fresh_per_query():
