@@ -22,7 +22,8 @@ from faceleaks.evaluation.membership import held_photos as _held_photos
 from faceleaks.evaluation.lira_shadows import plan_lira_shadows
 from faceleaks.evaluation.dataset import prepare_data
 from faceleaks.evaluation.owner import build_students, build_teacher
-from faceleaks.models.dlib_teacher import FinetuneJob, dlib_base_teacher, finetune_dlib_teachers
+from faceleaks.models.dlib_parallel import FinetuneJob, finetune_dlib_teachers
+from faceleaks.models.dlib_teacher import dlib_base_teacher
 from faceleaks.models.training import configure_torch
 from faceleaks.progress import set_enabled
 from faceleaks.seeding import derive_seed

@@ -52,7 +52,7 @@ from faceleaks.data.lfw import find_lfw_root, index_lfw
 from faceleaks.data.splits import n_train_photos
 from faceleaks.evaluation.dataset import chippers, prepare_data
 from faceleaks.models.activations import activation_store, dlib_base_network
-from faceleaks.models.dlib_teacher import _Tail, fit_tail
+from faceleaks.models.dlib_teacher import Tail, fit_tail
 from faceleaks.models.training import configure_torch, predict_batches
 from faceleaks.progress import set_enabled
 
@@ -122,13 +122,13 @@ def evaluate(faces, train, test, names: list[str], unfreeze: int, cache: Path, s
     h_te, y_te = _arrays(faces, test, start, cache)
     n = len(train)
     print(f"members {n}, training photos {len(h_tr)}, held-out photos {len(h_te)}, unfrozen stages {unfreeze}")
-    base = _Tail(dlib_base_network(), start).eval()
+    base = Tail(dlib_base_network(), start).eval()
     print(f"{'base':>14}  head   -    centroid {_centroid_accuracy(base, h_tr, y_tr, h_te, y_te, n):.3f}")
     for name in names:
         privacy, extra = SETTINGS[name]
         cfg = TeacherConfig(unfreeze_last_n=unfreeze, privacy=privacy, **extra)
         t0 = time.perf_counter()
-        model, meta = fit_tail(_Tail(dlib_base_network(), start), h_tr, y_tr, n, cfg, seed, name)
+        model, meta = fit_tail(Tail(dlib_base_network(), start), h_tr, y_tr, n, cfg, seed, name)
         secs = time.perf_counter() - t0
         model.eval()
         head = float((predict_batches(model, h_te).argmax(1).numpy() == y_te).mean())
@@ -149,7 +149,7 @@ def modes(threads: int) -> None:
     base = dlib_base_network()
     x, y = torch.randn(64, 256, 4, 4), torch.randint(0, 24, (64,))
     for mode in ("plain", "registered", "functorch-fallback", "force-functorch"):
-        model = nn.Sequential(_Tail(base, base.n_stages - 2), CosineHead(torch.randn(24, 128))).train()
+        model = nn.Sequential(Tail(base, base.n_stages - 2), CosineHead(torch.randn(24, 128))).train()
         saved = dict(GradSampleModule.GRAD_SAMPLERS)
         if mode == "functorch-fallback":
             for cls in (privacy.Affine, CosineHead):

@@ -17,13 +17,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from faceleaks.config.attack import AttackSpec
+from faceleaks.config.attack import AttackSpec, AttributeConfig
 from faceleaks.config.sections import RECIPE_OVERRIDES
 from faceleaks.errors import ConfigError
 
 __all__ = ["OUTPUT_DEFENCES", "OutputDefenceSpec", "DefenceSetting", "DEFAULT_DEFENCE_GRID", "QUICK_DEFENCE_GRID",
            "DEFENCE_ATTACKS", "ADAPTIVE_MEMBERSHIP_ATTACKS", "TEACHER_OVERRIDES", "setting_key", "DefendConfig",
-           "load_grid", "NOISE_DEFENCES", "LIRA_ATTACKS"]
+           "load_grid", "NOISE_DEFENCES", "LIRA_ATTACKS", "DEFEND_ATTRIBUTES"]
 
 #: Output-defence names and the parameters each accepts (checked again by the serving registry).
 OUTPUT_DEFENCES: dict[str, frozenset[str]] = {
@@ -35,7 +35,7 @@ OUTPUT_DEFENCES: dict[str, frozenset[str]] = {
     "laplace": frozenset({"scale", "same_noise_per_image", "seed"}),
 }
 #: ``TeacherConfig`` fields a defence setting may override (the recipe and its values).
-TEACHER_OVERRIDES = frozenset({"recipe", *RECIPE_OVERRIDES})
+TEACHER_OVERRIDES = frozenset({"recipe", "privacy", "unfreeze_last_n", *RECIPE_OVERRIDES})
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=+-]*$")
 
 
@@ -120,7 +120,8 @@ def _s(name: str, defence: str = "none", teacher: dict | None = None, **params: 
     return DefenceSetting(name, OutputDefenceSpec(defence, params), dict(teacher or {}))
 
 
-#: The default sweep (issue 14): output defences on the one victim, then three training recipes.
+#: The default sweep (issue 14): output defences on the one victim, then training defences (recipes,
+#: fewer unfrozen stages, label smoothing, DP-SGD at photo and identity level, epsilon at delta 1e-5).
 #: ``light`` keeps half of each member's photos out (``train_photos = "half"``) so the owner's
 #: identification accuracy on held-out member photos can be measured for it too.
 DEFAULT_DEFENCE_GRID: tuple[DefenceSetting, ...] = (
@@ -136,6 +137,12 @@ DEFAULT_DEFENCE_GRID: tuple[DefenceSetting, ...] = (
     _s("laplace-0.02", "laplace", scale=0.02),
     _s("recipe-light", teacher={"recipe": "light", "train_photos": "half"}),
     _s("recipe-wd-5e-3", teacher={"finetune_weight_decay": 5e-3}),
+    _s("unfreeze-1", teacher={"unfreeze_last_n": 1}),
+    _s("label-smoothing-0.1", teacher={"privacy": {"label_smoothing": 0.1}}),
+    _s("dp-photo-eps8", teacher={"privacy": {"mode": "photo", "target_epsilon": 8.0, "head_init": "noisy-means"}}),
+    _s("dp-photo-eps50", teacher={"privacy": {"mode": "photo", "target_epsilon": 50.0, "head_init": "noisy-means"}}),
+    _s("dp-identity-eps8", teacher={"privacy": {"mode": "identity", "target_epsilon": 8.0,
+                                                "head_init": "noisy-means"}}),
 )
 #: A three-setting grid for tests and CI (``--quick``).
 QUICK_DEFENCE_GRID: tuple[DefenceSetting, ...] = (
@@ -151,17 +158,24 @@ ADAPTIVE_MEMBERSHIP_ATTACKS: tuple[AttackSpec, ...] = (
     AttackSpec("averaging", {"n_repeats": 4, "variants": "jitter"}),
 )
 #: What ``faceleaks defend`` runs on every setting: per-photo thresholds, the headline identity-level
-#: ``base-diff`` consistency gap, the naive statistics and the adaptive attacks (no shadow teachers).
+#: ``base-diff`` Fisher gap (and the plain consistency gap), the naive statistics and the adaptive attacks
+#: (no shadow teachers).
 DEFENCE_ATTACKS: tuple[AttackSpec, ...] = (
     *(AttackSpec("threshold", {"feature": f}) for f in ("max_posterior", "neg_entropy")),
     *(AttackSpec("threshold", {"feature": f}) for f in ("compactness", "label_agreement")),
+    AttackSpec("base-diff", {"statistic": "fisher_gap"}),
     AttackSpec("base-diff", {"statistic": "consistency_gap"}),
     *ADAPTIVE_MEMBERSHIP_ATTACKS,
 )
+#: Attribute inference per setting: gender through the attacked student, logistic regression on 50
+#: labelled UTKFace faces per value, one draw, identity level at k = 5 (small: one of several columns).
+DEFEND_ATTRIBUTES = AttributeConfig(attacks=("logreg",), budgets=(50,), ks=(5,), identity_budget=50, n_draws=1,
+                                    n_bootstrap=200, n_lfw_targets=600, n_utk_targets=300)
 
 NOISE_DEFENCES = ("gaussian", "laplace")
 #: Online LiRA run by ``faceleaks defend --shadows S`` (shadow students behind the victim's defence).
 LIRA_ATTACKS: tuple[AttackSpec, ...] = (
+    AttackSpec("lira", {"statistic": "fisher_gap", "online": True}),
     AttackSpec("lira", {"statistic": "consistency_gap", "online": True}),
     AttackSpec("lira", {"statistic": "compactness", "online": True}),
     AttackSpec("lira", {"statistic": "label_agreement", "online": True}, outputs=("label",)),
@@ -182,8 +196,9 @@ class DefendConfig:
         ``floor`` is set to the noise scale / sqrt(n_repeats) unless given [reconstructed]
     n_shadow_teachers : 0 (default: no LiRA) or >= 3 shadow teachers per victim recipe; their
         students are put behind the same output defence as the victim (the attacker knows it,
-        Kerckhoffs), and online LiRA on the consistency gap, compactness and (labels) label
-        agreement joins the attacks
+        Kerckhoffs), and online LiRA on the Fisher and consistency gaps, compactness and (labels)
+        label agreement joins the attacks
+    attributes : run gender inference (``DEFEND_ATTRIBUTES``) through the defended student per setting
 
     Raises
     ------
@@ -197,6 +212,7 @@ class DefendConfig:
     photo_settings: tuple[str, ...] = ("training-photos",)
     attacks: tuple[AttackSpec, ...] = DEFENCE_ATTACKS
     n_shadow_teachers: int = 0
+    attributes: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.n_shadow_teachers, int) or self.n_shadow_teachers < 0 or 0 < self.n_shadow_teachers < 3:
@@ -228,7 +244,8 @@ class DefendConfig:
     def key_fields(self) -> dict[str, Any]:
         """What, besides a setting itself, changes its results (for the resume key)."""
         return {"k": self.k, "students": list(self.students), "photo_settings": list(self.photo_settings),
-                "attacks": [repr(a) for a in self.attacks], "n_shadow_teachers": self.n_shadow_teachers}
+                "attacks": [repr(a) for a in self.attacks], "n_shadow_teachers": self.n_shadow_teachers,
+                "attributes": repr(DEFEND_ATTRIBUTES) if self.attributes else None, "record": 3}
 
 
 def load_grid(path: str | Path) -> tuple[DefenceSetting, ...]:

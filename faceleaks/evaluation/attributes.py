@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -193,7 +194,8 @@ def _refuse(images: np.ndarray) -> np.ndarray:
 
 
 def run_attribute_attacks(data: Dataset, students: dict, teacher, cfg: ExperimentConfig, *, cache_dir: Path,
-                          seed: int, settings: AttributeConfig | None = None) -> AttributeRecord:
+                          seed: int, settings: AttributeConfig | None = None,
+                          deploy: Callable[[BlackBox, int], BlackBox] | None = None) -> AttributeRecord:
     """Attribute inference against each victim student, with baselines and the identity level.
 
     Parameters
@@ -205,6 +207,8 @@ def run_attribute_attacks(data: Dataset, students: dict, teacher, cfg: Experimen
     cache_dir : Path, where cropped photos are cached
     seed : int, drives every choice (pools, budgets, attacks, bootstrap)
     settings : AttributeConfig, default ``cfg.attributes`` or ``AttributeConfig()``
+    deploy : optional ``(student's posterior box, n_classes) -> the API the attacker queries`` (an output
+        defence, ``faceleaks defend``); its output kind replaces ``settings.outputs``
 
     Raises
     ------
@@ -221,17 +225,26 @@ def run_attribute_attacks(data: Dataset, students: dict, teacher, cfg: Experimen
         teacher.embed(group.faces.images)  # warm the teacher's memo with all threads
     times = {"attribute-data": round(time.perf_counter() - t0, 2)}
     with threadpool_limits(1):  # sklearn on small problems: BLAS/OpenMP threads only contend (10x slower here)
-        return _attack_all(sets, students, teacher, cfg, s, seed, times)
+        return _attack_all(sets, students, teacher, cfg, s, seed, times, deploy)
+
+
+def _api(student, output: str, cfg: ExperimentConfig, deploy) -> BlackBox:
+    """The box the attacker queries: the student revealing ``output``, or behind ``deploy``."""
+    if deploy is None:
+        return reveal(LocalBlackBox(student), output, top_k=cfg.attack.top_k)
+    return deploy(LocalBlackBox(student), len(student.classes))
 
 
 def _attack_all(sets: AttributeSets, students: dict, teacher, cfg: ExperimentConfig, s: AttributeConfig, seed: int,
-                times: dict[str, float]) -> AttributeRecord:
-    outputs = s.outputs or (cfg.attack.output,)
+                times: dict[str, float], deploy=None) -> AttributeRecord:
+    outputs = ("defended",) if deploy is not None else s.outputs or (cfg.attack.output,)
     t0 = time.perf_counter()
     scores, identity, queries = [], [], {}
     jobs = [(o, n, st[0] if isinstance(st, tuple) else st) for o in outputs for n, st in students.items()]
     for output, name, student in track(jobs, "attribute attacks"):
-        counting = CountingBlackBox(reveal(LocalBlackBox(student), output, top_k=cfg.attack.top_k))
+        api = _api(student, output, cfg, deploy)
+        output = api.output_kind.value
+        counting = CountingBlackBox(api)
         a, b = _run(_BoxAccess(seal(counting)), {"student": name, "output": output, "role": "attack"},
                     s.attacks, s.budgets, s.identity_budget, sets, s, seed)
         scores, identity, queries[f"{name}/{output}"] = scores + a, identity + b, counting.n_queries

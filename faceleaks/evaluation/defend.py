@@ -32,11 +32,12 @@ import numpy as np
 
 from faceleaks.attacks.base import ShadowModel
 from faceleaks.config import ExperimentConfig, config_from_dict
-from faceleaks.config.defence import DefenceSetting, DefendConfig, setting_key
+from faceleaks.config.defence import DEFEND_ATTRIBUTES, DefenceSetting, DefendConfig, setting_key
 from faceleaks.errors import ArtifactError
 from faceleaks.evaluation.attacker import TeacherPublicBase, make_attacker_data
 from faceleaks.evaluation.defend_results import DefenceRecord, read_defence, write_defence
-from faceleaks.evaluation.defend_utility import api_accuracy, identification_accuracy, student_test_set
+from faceleaks.evaluation.attributes import run_attribute_attacks
+from faceleaks.evaluation.defend_utility import api_accuracy, enrolment_accuracy, identification_accuracy, student_test_set
 from faceleaks.evaluation.lira_shadows import build_lira_shadows
 from faceleaks.evaluation.membership import AttackPlan, attack_student, held_photos
 from faceleaks.evaluation.owner import OwnerModels, build_owner, build_students, build_teacher
@@ -71,10 +72,12 @@ class _Victim:
     """The owner's models for one teacher configuration, and what the attacker built against them."""
 
     owner: OwnerModels
+    cache_dir: Path
     shadows: dict
     plan: AttackPlan
     identification: tuple[float, int]
-    base_identification: float
+    enrolment: float
+    base_enrolment: float
     lira: dict = field(default_factory=dict)
 
 
@@ -104,8 +107,8 @@ def _victim(cfg: ExperimentConfig, dcfg: DefendConfig, out_dir: Path, cache_dir:
     if dcfg.n_shadow_teachers:
         targets = {s: held_photos(data, s, cfg) for s in dcfg.photo_settings}
         lira = build_lira_shadows(data, cfg, attacker, targets, cache_dir=cache_dir).models
-    return _Victim(owner, shadows, plan, identification_accuracy(owner.teacher, data),
-                   identification_accuracy(base, data)[0], lira)
+    return _Victim(owner, Path(cache_dir), shadows, plan, identification_accuracy(owner.teacher, data),
+                   enrolment_accuracy(owner.teacher, data), enrolment_accuracy(base, data), lira)
 
 
 def _setting_config(cfg: ExperimentConfig, setting: DefenceSetting, dcfg: DefendConfig) -> ExperimentConfig:
@@ -117,11 +120,12 @@ def _setting_config(cfg: ExperimentConfig, setting: DefenceSetting, dcfg: Defend
 
 
 def _attack(victim: _Victim, cfg: ExperimentConfig, setting: DefenceSetting, dcfg: DefendConfig,
-            secret: bytes) -> tuple[list, dict[str, int], dict[str, float], list[str]]:
+            secret: bytes) -> tuple[list, dict[str, int], dict[str, float], list[str], tuple]:
     """Deploy every student behind the defence; attack those in ``dcfg.students``.
 
     Returns the membership reports, the images each attacked box answered, each student's test
-    accuracy through its defended API, and the warnings the attack loop raised.
+    accuracy through its defended API, the warnings the attack loop raised, and the attribute scores
+    (their queries counted under ``attributes/<student>``).
     """
     owner, reports, queries, defended = victim.owner, [], {}, {}
     plan = AttackPlan(owner.data, victim.plan.attacker, cfg, victim.plan.public_base,
@@ -142,7 +146,23 @@ def _attack(victim: _Victim, cfg: ExperimentConfig, setting: DefenceSetting, dcf
         reports += attack_student(seal(counting), shadow_box, plan, {"teacher": "victim", "student": name},
                                   settings=dcfg.photo_settings)
         queries[name] = counting.n_queries
-    return reports, queries, defended, plan.caught
+    attributes, spent = _attributes(victim, cfg, setting, dcfg, secret) if dcfg.attributes else ((), {})
+    queries.update({f"attributes/{name.split('/')[0]}": n for name, n in spent.items()})
+    return reports, queries, defended, plan.caught, attributes
+
+
+def _attributes(victim: _Victim, cfg: ExperimentConfig, setting: DefenceSetting, dcfg: DefendConfig,
+                secret: bytes) -> tuple[tuple, dict[str, int]]:
+    """Gender inference (``DEFEND_ATTRIBUTES``) through each attacked student behind the defence, and the
+    prior-only baseline: (the gender scores of ``run_attribute_attacks``, its queries per box)."""
+    owner = victim.owner
+    students = {n: st for n, st in owner.students.items() if n in dcfg.students}
+    record = run_attribute_attacks(owner.data, students, owner.teacher, cfg, cache_dir=victim.cache_dir,
+                                   seed=cfg.seed, settings=DEFEND_ATTRIBUTES,
+                                   deploy=lambda box, n: apply_output_defence(box, setting.output, secret=secret,
+                                                                              n_classes=n))
+    keep = [a for a in (*record.scores, *record.baselines) if a.attribute == "gender" and a.role != "white-box"]
+    return tuple(keep), dict(record.queries)
 
 
 def _tolerance(setting: DefenceSetting, n_classes: int) -> tuple[str, float]:
@@ -155,18 +175,21 @@ def _tolerance(setting: DefenceSetting, n_classes: int) -> tuple[str, float]:
 def _record(setting: DefenceSetting, key: str, cfg: ExperimentConfig, victim: _Victim, attacked: tuple,
             seconds: float, k: int) -> DefenceRecord:
     owner = victim.owner
-    reports, queries, defended, caught = attacked
+    reports, queries, defended, caught, attributes = attacked
     n_classes = len(owner.students["lfw-identity"][0].classes) if "lfw-identity" in owner.students else 2
     kind, tol = _tolerance(setting, n_classes)
     overrides = ", ".join(f"{a}={b}" for a, b in sorted(setting.teacher.items()))
+    info, privacy = owner.teacher.info, cfg.teacher.privacy
     return DefenceRecord(
         setting=setting.name, key=key, output_defence=setting.output.label, teacher_overrides=overrides,
         recipe=cfg.teacher.resolved_recipe.name, output_kind=kind, row_sum_tolerance=tol,
         identification_accuracy=victim.identification[0], n_identification_photos=victim.identification[1],
-        base_identification_accuracy=victim.base_identification, verification=owner.verification,
-        student_accuracy={n: float(a) for n, (_, a) in owner.students.items()},
+        enrolment_accuracy=victim.enrolment, base_enrolment_accuracy=victim.base_enrolment,
+        privacy="none" if privacy.is_default else privacy.tag,
+        dp_epsilon=float(info.get("dp_epsilon", float("nan"))), dp_delta=float(info.get("dp_delta", float("nan"))),
+        verification=owner.verification, student_accuracy={n: float(a) for n, (_, a) in owner.students.items()},
         defended_student_accuracy=defended, membership=tuple(reports), k=k, queries=queries,
-        seconds=round(seconds, 2), seed=cfg.seed, notes=tuple(sorted(set(caught))))
+        seconds=round(seconds, 2), seed=cfg.seed, attributes=attributes, notes=tuple(sorted(set(caught))))
 
 
 def _finished(path: Path, key: str) -> DefenceRecord | None:

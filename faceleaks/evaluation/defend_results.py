@@ -9,14 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from faceleaks.evaluation.attribute_results import AttributeScore
 from faceleaks.evaluation.jsonio import SCHEMA_VERSION, read_json, write_json
 from faceleaks.evaluation.results import MembershipReport, VerificationRecord
 
 __all__ = ["HEADLINE_PREFIX", "ADAPTIVE_PREFIXES", "DefenceRecord", "read_defence", "write_defence"]
 
 _NAN = float("nan")
-HEADLINE_PREFIX = "base-diff-consistency_gap"
-"""The headline identity-level attack: base-model diffing's consistency gap (no shadow models)."""
+HEADLINE_PREFIX = "base-diff-fisher_gap"
+"""The headline identity-level attack: base-model diffing's Fisher gap (no shadow models; issue 13)."""
 ADAPTIVE_PREFIXES = ("label-only-", "averaging-", "base-diff-", "compactness", "label_agreement", "lira-")
 """Identity-level attacks the best adaptive attack is chosen from (the attacker who knows the defence
 runs each and reports its best; choosing the maximum on the audited people is optimistic)."""
@@ -33,16 +34,23 @@ class DefenceRecord:
         teacher recipe overrides, ``k=v`` joined (empty: the run's teacher); ``recipe``: the recipe used
     output_kind : what the defended API returns; ``row_sum_tolerance``: its declared |row sum - 1| bound
         (0 for labels, which have no rows; 1e-6 for the undefended float32 posteriors)
-    identification_accuracy : fraction of the member identities' held-out photos the teacher puts
-        nearest its centroid of that person's training photos (cosine, unit embeddings) [reconstructed];
-        ``n_identification_photos`` of them; ``base_identification_accuracy`` the same for dlib's
-        unmodified model (what the owner had before fine-tuning)
+    identification_accuracy : fraction of the member identities' held-out photos the teacher's own
+        closed-set head identifies (``defend_utility.identification_accuracy``; NaN without a head or
+        held-out photos); ``n_identification_photos`` of them
+    enrolment_accuracy / base_enrolment_accuracy : the same photos put with the nearest member centroid
+        of the teacher's / unmodified dlib's embeddings (what the embedding keeps; not a utility
+        under DP, whose guarantee does not cover centroids of member photos)
+    privacy : the teacher's training defence (``PrivacyConfig.label``: ``none``, ``photo DP`` ...);
+        ``dp_epsilon`` / ``dp_delta``: the accountant's (epsilon, delta), NaN without DP
     verification : the teacher on LFW pairs of people it did not train on
     student_accuracy / defended_student_accuracy : test accuracy (fraction) per student, of the
         student itself and through the defended API (top-1 of what the API returns)
     membership : every attack's report (victim students, the evaluated photo settings)
     k : photos per identity of the headline and best adaptive attacks
     queries : images each defended student answered (calibration, pool, audited people, repeats)
+    attributes : gender inference through the attacked student behind the defence
+        (``evaluation.attributes``, one small budget; instance and identity level) and its prior-only
+        baseline
     seconds : wall-clock time of the setting (training reused from cache included)
     """
 
@@ -55,7 +63,11 @@ class DefenceRecord:
     row_sum_tolerance: float
     identification_accuracy: float
     n_identification_photos: int
-    base_identification_accuracy: float
+    enrolment_accuracy: float
+    base_enrolment_accuracy: float
+    privacy: str
+    dp_epsilon: float
+    dp_delta: float
     verification: VerificationRecord
     student_accuracy: dict[str, float]
     defended_student_accuracy: dict[str, float]
@@ -64,6 +76,7 @@ class DefenceRecord:
     queries: dict[str, int]
     seconds: float
     seed: int
+    attributes: tuple[AttributeScore, ...] = ()
     notes: tuple[str, ...] = ()
     schema_version: int = SCHEMA_VERSION
     student: str = field(default="lfw-identity")
@@ -85,6 +98,14 @@ class DefenceRecord:
         """The identity-level attack with the highest AUC at k among ``ADAPTIVE_PREFIXES``."""
         rows = [m for m in self.identity_reports() if m.attack.startswith(ADAPTIVE_PREFIXES) and m.auc == m.auc]
         return max(rows, key=lambda m: m.auc) if rows else None
+
+    @property
+    def gender(self) -> AttributeScore | None:
+        """Gender inference at instance level (cross-dataset) through the attacked student: the attack
+        of highest balanced accuracy, None when not run."""
+        rows = [a for a in self.attributes if a.role == "attack" and a.attribute == "gender" and a.level == "instance"
+                and a.student == self.student and a.variant == "cross-dataset"]
+        return max(rows, key=lambda a: a.balanced_accuracy) if rows else None
 
     @property
     def best_per_photo(self) -> MembershipReport | None:

@@ -34,8 +34,8 @@ from faceleaks.evaluation.inclusion_results import VictimRecord, VictimStatistic
 from faceleaks.evaluation.jsonio import read_json, write_json
 from faceleaks.memo import image_keys
 from faceleaks.evaluation.owner import build_students
-from faceleaks.models.dlib_teacher import FinetuneJob, dlib_base_teacher, dlib_teacher_path, finetune_dlib_teacher, \
-    finetune_dlib_teachers
+from faceleaks.models.dlib_parallel import FinetuneJob, finetune_dlib_teachers
+from faceleaks.models.dlib_teacher import dlib_base_teacher, dlib_teacher_path, finetune_dlib_teacher
 from faceleaks.seeding import derive_seed
 from faceleaks.serving.local import LocalBlackBox
 from faceleaks.serving.perturb import reveal

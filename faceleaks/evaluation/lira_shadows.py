@@ -30,7 +30,7 @@ from faceleaks.errors import DataError
 from faceleaks.evaluation.attacker import AttackerData
 from faceleaks.evaluation.dataset import Dataset
 from faceleaks.evaluation.owner import build_students, build_teacher
-from faceleaks.models.dlib_teacher import FinetuneJob, finetune_dlib_teachers
+from faceleaks.models.dlib_parallel import FinetuneJob, finetune_dlib_teachers
 from faceleaks.progress import track
 from faceleaks.seeding import derive_seed, make_rng
 from faceleaks.serving.local import LocalBlackBox

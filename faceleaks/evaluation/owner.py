@@ -54,7 +54,7 @@ class Timer:
 
 
 def build_teacher(data: Dataset, cfg: ExperimentConfig, train_ids: dict[str, list[str]], *, name: str,
-                  cache_dir: Path) -> Teacher:
+                  cache_dir: Path, need_head: bool = False) -> Teacher:
     """Train (or load from cache) a teacher of ``cfg.teacher.kind`` on ``train_ids`` (identity -> photo ids).
 
     ``dlib-base`` ignores ``train_ids``: it is dlib's model unmodified. Under a recipe that trains
@@ -62,7 +62,8 @@ def build_teacher(data: Dataset, cfg: ExperimentConfig, train_ids: dict[str, lis
     of the split in ``train_ids`` trains on all its photos, whatever list is given (the owner passes
     ``split.member_train``, the training half); other identities train on the photos given. The
     attacker's shadows hold every photo of the people they audit under that recipe
-    (``membership.held_photos``), so for them this changes nothing.
+    (``membership.held_photos``), so for them this changes nothing. ``need_head``: a dlib teacher
+    cached without its closed-set head is trained again (``finetune_dlib_teacher``).
     """
     kind = cfg.teacher.kind
     if kind == "dlib-base":
@@ -71,9 +72,11 @@ def build_teacher(data: Dataset, cfg: ExperimentConfig, train_ids: dict[str, lis
         members = set(data.split.identities("member"))
         train_ids = {p: data.split.photos[p] if p in members else ids for p, ids in train_ids.items()}
     faces = data.photos([i for ids in train_ids.values() for i in ids])
-    train = train_scratch_teacher if kind == "scratch" else finetune_dlib_teacher
-    return train(faces.images, faces.identities, faces.image_ids, cfg.teacher, seed=derive_seed(cfg.seed, name),
-                 cache_dir=cache_dir, name=name)
+    if kind == "scratch":
+        return train_scratch_teacher(faces.images, faces.identities, faces.image_ids, cfg.teacher,
+                                     seed=derive_seed(cfg.seed, name), cache_dir=cache_dir, name=name)
+    return finetune_dlib_teacher(faces.images, faces.identities, faces.image_ids, cfg.teacher,
+                                 seed=derive_seed(cfg.seed, name), cache_dir=cache_dir, name=name, need_head=need_head)
 
 
 def build_control_teacher(data: Dataset, cfg: ExperimentConfig, *, shadow_teacher: Teacher | None,
@@ -241,7 +244,8 @@ def build_owner(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Path, timer:
     with timer("data"):
         data = prepare_data(cfg, out_dir=Path(out_dir), cache_dir=Path(cache_dir))
     with timer("teacher"):
-        teacher = build_teacher(data, cfg, data.split.member_train, name="teacher", cache_dir=Path(cache_dir))
+        teacher = build_teacher(data, cfg, data.split.member_train, name="teacher", cache_dir=Path(cache_dir),
+                                need_head=True)
     verification = None
     if verify:
         with timer("verification"):

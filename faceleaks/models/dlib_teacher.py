@@ -12,8 +12,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -22,21 +21,22 @@ from torch import nn
 
 from faceleaks.config import TeacherConfig
 from faceleaks.errors import DataError
-from faceleaks.executor import run_tasks
 from faceleaks.models.activations import ActivationStore, activation_store
 from faceleaks.models.activations import dlib_base_network as _base
 from faceleaks.models.checkpoint import config_key, load_checkpoint, save_checkpoint
 from faceleaks.models.dlib_resnet import CHIP_SIZE, DlibResNet
 from faceleaks.models.heads import CosineHead
 from faceleaks.models.teacher import Teacher, TeacherArch
-from faceleaks.models.training import (DEFAULT_HOOKS, TrainingHooks, configure_torch, fit_classifier, predict_batches,
+from faceleaks.models.training import (DEFAULT_HOOKS, TrainingHooks, fit_classifier, predict_batches,
                                        with_schedule)
-from faceleaks.progress import set_enabled as set_progress
 
-__all__ = ["ActivationStore", "activation_store", "dlib_base_teacher", "finetune_dlib_teacher", "finetune_dlib_teachers",
-           "FinetuneJob", "dlib_teacher_path", "dlib_teacher", "CosineHead", "fit_tail"]
+__all__ = ["ActivationStore", "activation_store", "dlib_base_teacher", "finetune_dlib_teacher", "dlib_teacher_path",
+           "dlib_teacher", "CosineHead", "fit_tail", "train_tail", "Tail", "HEAD_KEY"]
 
 log = logging.getLogger(__name__)
+
+#: Key of the closed-set head's weight (n_classes, 128) in a cached teacher's state (beside the tail's).
+HEAD_KEY = "head.weight"
 
 
 def dlib_teacher(name: str, arch: TeacherArch, state: dict[str, torch.Tensor] | None, *,
@@ -46,7 +46,7 @@ def dlib_teacher(name: str, arch: TeacherArch, state: dict[str, torch.Tensor] | 
     Parameters
     ----------
     arch : ``TeacherArch`` of kind "dlib" or "dlib-base"; ``arch.unfreeze_last_n`` last stages form the tail
-    state : the tail's tensors as ``_Tail.state_dict()`` gives them, or None
+    state : the tail's tensors as ``Tail.state_dict()`` gives them, or None
     cache_dir : where the frozen stages' activations are cached (None: memory only)
 
     Raises
@@ -55,27 +55,29 @@ def dlib_teacher(name: str, arch: TeacherArch, state: dict[str, torch.Tensor] | 
         ``state`` does not fit the tail (missing, unexpected or mis-shaped tensors).
     """
     start = _base().n_stages - arch.unfreeze_last_n
-    tail = _Tail(_base(), start)
+    tail = Tail(_base(), start)
     if state is not None:
         tail.load_state_dict(state)
     return _make_teacher(name, tail, activation_store(start, cache_dir), info, arch)
 
 
-def _make_teacher(name: str, tail: nn.Module, store: ActivationStore, info: dict, arch: TeacherArch) -> Teacher:
+def _make_teacher(name: str, tail: nn.Module, store: ActivationStore, info: dict, arch: TeacherArch,
+                  head: torch.Tensor | None = None) -> Teacher:
     tail.eval()
+    rows = None if head is None else nn.functional.normalize(head.detach().float(), dim=1).numpy()
 
     def embed(chips: np.ndarray) -> np.ndarray:
         h = torch.from_numpy(store.get(chips))
         return predict_batches(tail, h, batch_size=256).numpy().astype(np.float32)
 
-    return Teacher(name, embed, CHIP_SIZE, info, arch=arch, network=tail)
+    return Teacher(name, embed, CHIP_SIZE, info, arch=arch, network=tail, head=rows)
 
 
 def _arch(kind: str, cfg: TeacherConfig) -> TeacherArch:
     return TeacherArch(kind, CHIP_SIZE, 128, cfg.unfreeze_last_n)
 
 
-class _Tail(nn.Module):
+class Tail(nn.Module):
     """stages[start:] of a DlibResNet, as one module (input: activations entering ``start``)."""
 
     def __init__(self, net: DlibResNet, start: int) -> None:
@@ -100,7 +102,7 @@ def dlib_base_teacher(cfg: TeacherConfig, *, cache_dir: Path | None, name: str =
     """dlib's model unmodified (the negative control: no LFW identity is a member)."""
     start = _base().n_stages - cfg.unfreeze_last_n
     store = activation_store(start, cache_dir)
-    return _make_teacher(name, _Tail(_base(), start), store,
+    return _make_teacher(name, Tail(_base(), start), store,
                          {"kind": "dlib-base", "n_classes": 0, "n_train_photos": 0, "embedding_dim": 128},
                          _arch("dlib-base", cfg))
 
@@ -108,6 +110,7 @@ def dlib_base_teacher(cfg: TeacherConfig, *, cache_dir: Path | None, name: str =
 def finetune_dlib_teacher(
     chips: np.ndarray, identities: np.ndarray, image_ids: np.ndarray, cfg: TeacherConfig, *,
     seed: int, cache_dir: Path | None, name: str = "teacher", hooks: TrainingHooks = DEFAULT_HOOKS,
+    need_head: bool = False,
 ) -> Teacher:
     """Fine-tune dlib's last ``cfg.unfreeze_last_n`` stages plus a new softmax head over the members.
 
@@ -118,6 +121,8 @@ def finetune_dlib_teacher(
     image_ids : ndarray (n,) str, part of the cache key (with cfg and seed)
     hooks : training hooks (``fit_classifier``); the recipe's schedule is applied to them
         (``with_schedule``); a custom optimiser or privatize hook adds its tag to the cache key
+    need_head : a cached teacher saved without its closed-set head (before heads were kept) is
+        trained again, so that ``Teacher.head`` is set (the owner's identification utility)
 
     Raises
     ------
@@ -139,18 +144,19 @@ def finetune_dlib_teacher(
         raise DataError(f"the teacher needs at least 2 member identities, got {len(classes)}")
     start = _base().n_stages - cfg.unfreeze_last_n
     store = activation_store(start, cache_dir)
-    tail = _Tail(_base(), start)
+    tail = Tail(_base(), start)
     path = dlib_teacher_path(cfg, image_ids, seed, name, cache_dir, hooks=hooks)
     cached = load_checkpoint(path) if path else None
-    if cached is not None:
+    if cached is not None and (HEAD_KEY in cached[0] or not need_head):
+        head = cached[0].pop(HEAD_KEY, None)
         tail.load_state_dict(cached[0])
         log.info("reusing cached %s from %s", name, path)
-        return _make_teacher(name, tail, store, {**cached[1], "cached": True}, _arch("dlib", cfg))
+        return _make_teacher(name, tail, store, {**cached[1], "cached": True}, _arch("dlib", cfg), head)
     h = torch.from_numpy(store.get(chips))
-    meta = _train_tail(tail, h, np.searchsorted(classes, identities), len(classes), cfg, seed, name, hooks)
+    state, meta = train_tail(tail, h, np.searchsorted(classes, identities), len(classes), cfg, seed, name, hooks)
     if path:
-        save_checkpoint(path, tail.state_dict(), meta)
-    return _make_teacher(name, tail, store, {**meta, "cached": False}, _arch("dlib", cfg))
+        save_checkpoint(path, state, meta)
+    return _make_teacher(name, tail, store, {**meta, "cached": False}, _arch("dlib", cfg), state[HEAD_KEY])
 
 
 def dlib_teacher_path(cfg: TeacherConfig, image_ids: np.ndarray, seed: int, name: str,
@@ -189,10 +195,13 @@ def _extra_key(cfg: TeacherConfig, hooks: TrainingHooks) -> list[str]:
     return parts + ([f"hooks:{hooks.tag}"] if custom else []) + cfg.privacy.key_parts()
 
 
-def _train_tail(tail: nn.Module, h: torch.Tensor, labels: np.ndarray, n_classes: int, cfg: TeacherConfig,
-                seed: int, name: str, hooks: TrainingHooks = DEFAULT_HOOKS) -> dict:
-    """Fine-tune ``tail`` (``fit_tail``); returns the checkpoint metadata."""
-    return fit_tail(tail, h, labels, n_classes, cfg, seed, name, hooks)[1]
+def train_tail(tail: nn.Module, h: torch.Tensor, labels: np.ndarray, n_classes: int, cfg: TeacherConfig,
+                seed: int, name: str, hooks: TrainingHooks = DEFAULT_HOOKS) -> tuple[dict[str, torch.Tensor], dict]:
+    """Fine-tune ``tail`` (``fit_tail``); returns the checkpoint's state (the tail's tensors and the head's
+    weight under ``HEAD_KEY``, (n_classes, 128) float32 over the sorted classes) and its metadata."""
+    model, meta = fit_tail(tail, h, labels, n_classes, cfg, seed, name, hooks)
+    head = model[1].weight.detach().clone()
+    return {**tail.state_dict(), HEAD_KEY: head}, meta
 
 
 def fit_tail(tail: nn.Module, h: torch.Tensor, labels: np.ndarray, n_classes: int, cfg: TeacherConfig,
@@ -225,76 +234,3 @@ def fit_tail(tail: nn.Module, h: torch.Tensor, labels: np.ndarray, n_classes: in
                    "final_loss": losses[-1], "train_accuracy": train_acc, "embedding_dim": 128,
                    "unfreeze_last_n": cfg.unfreeze_last_n, "train_seconds": round(time.perf_counter() - t0, 2),
                    "train_threads": torch.get_num_threads()}
-
-
-@dataclass(frozen=True)
-class FinetuneJob:
-    """One teacher to fine-tune: its training chips (n, 150, 150, 3) uint8, identities and image ids
-    (n,) str, seed and name, as ``finetune_dlib_teacher`` takes them."""
-
-    chips: np.ndarray
-    identities: np.ndarray
-    image_ids: np.ndarray
-    seed: int
-    name: str
-
-
-def finetune_dlib_teachers(jobs: Sequence[FinetuneJob], cfg: TeacherConfig, *, cache_dir: Path,
-                           backend: str = "process", workers: int = 2, ray_address: str | None = None) -> int:
-    """Fine-tune, in parallel, every job whose checkpoint is not yet in ``cache_dir``; returns how many ran.
-
-    Afterwards ``finetune_dlib_teacher`` with the same arguments loads each from the cache, so this
-    is purely a speed-up (the same recipe and seed as one by one; floating-point sums may differ in
-    the last bits because workers use one thread each). ``cfg`` (picklable) goes to every worker, so
-    the recipe's schedule, learning rate, epochs and weight decay apply there too. The frozen
-    activations of all jobs' photos are computed here once and shared with the workers; each
-    worker trains with one torch thread and sends its weights back; this process saves each
-    checkpoint as it arrives. ``backend`` / ``workers`` / ``ray_address``: see
-    ``faceleaks.executor.run_tasks`` (raises its ``TaskError`` if a job fails; finished jobs stay cached).
-    """
-    todo = []
-    for job in jobs:
-        path = dlib_teacher_path(cfg, job.image_ids, job.seed, job.name, cache_dir)
-        if load_checkpoint(path) is None:
-            todo.append((job, path))
-    if not todo:
-        return 0
-    first: dict[str, int] = {}
-    rows = []
-    for job, _ in todo:
-        for i, image_id in enumerate(job.image_ids.tolist()):
-            if image_id not in first:
-                first[image_id] = len(rows)
-                rows.append(job.chips[i])
-    start = _base().n_stages - cfg.unfreeze_last_n
-    shared = activation_store(start, cache_dir).get(np.stack(rows))
-    del rows
-    tasks = []
-    for job, path in todo:
-        classes = sorted(set(job.identities.tolist()))
-        if len(classes) < 2:
-            raise DataError(f"teacher {job.name} needs at least 2 member identities, got {len(classes)}")
-        tasks.append({"name": job.name, "rows": np.array([first[i] for i in job.image_ids.tolist()]),
-                      "labels": np.searchsorted(classes, job.identities), "n_classes": len(classes),
-                      "cfg": cfg, "seed": job.seed, "start": start})
-
-    def save(i: int, result: tuple[dict, dict]) -> None:  # on this machine, as each task finishes
-        state, meta = result
-        save_checkpoint(todo[i][1], {k: torch.tensor(v) for k, v in state.items()}, meta)
-
-    run_tasks(_finetune_task, tasks, backend=backend, workers=workers, shared=shared, setup=_one_thread,
-              description=f"fine-tuning {len(tasks)} teachers ({backend})", ray_address=ray_address, on_result=save)
-    return len(tasks)
-
-
-def _one_thread() -> None:
-    configure_torch(1)
-    set_progress(False)  # one bar for the whole pool, none from each worker
-
-
-def _finetune_task(task: dict, shared: np.ndarray) -> tuple[dict[str, np.ndarray], dict]:
-    """Executor task: fine-tune one tail on rows of the shared activations; returns (state as numpy, meta)."""
-    tail = _Tail(_base(), task["start"])
-    h = torch.from_numpy(np.array(shared[task["rows"]], dtype=np.float32))
-    meta = _train_tail(tail, h, task["labels"], task["n_classes"], task["cfg"], task["seed"], task["name"])
-    return {k: v.detach().numpy().copy() for k, v in tail.state_dict().items()}, meta

@@ -57,7 +57,10 @@ class Teacher:
     by image content (``faceleaks.memo.ImageMemo``), so each image is embedded once per run however
     many students see it. ``arch`` and ``network`` (the trained part: the scratch backbone or
     dlib's tail stages) are what ``faceleaks.models.saving`` stores; they are None for teachers
-    built from a bare function.
+    built from a bare function. ``head``: the closed-set classifier the owner trained with the
+    teacher, (n_classes, d) float32 unit rows over the sorted member identities (a cosine head:
+    the class of a photo is the row of largest cosine with its embedding), or None (``dlib-base``,
+    scratch teachers, teachers cached before heads were kept).
     """
 
     name: str
@@ -66,6 +69,7 @@ class Teacher:
     info: dict = field(default_factory=dict)
     arch: TeacherArch | None = None
     network: nn.Module | None = field(default=None, repr=False)
+    head: np.ndarray | None = field(default=None, repr=False)
     _memo: ImageMemo = field(default_factory=ImageMemo, repr=False)
 
     def _raw_embed(self, images: np.ndarray) -> np.ndarray:
@@ -88,6 +92,14 @@ class Teacher:
             emb /= np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
             self._memo.update([keys[i] for i in todo], emb)
         return self._memo.get(images, self._raw_embed, keys=keys)
+
+    def identify(self, images: np.ndarray) -> np.ndarray:
+        """Closed-set identification by the teacher's own head: (n,) int64 class indices into the
+        sorted member identities it was trained on. ``DataError`` if the teacher has no head."""
+        if self.head is None:
+            raise DataError(f"teacher {self.name!r} has no closed-set head (dlib-base, scratch, or cached "
+                            "before heads were kept): it cannot identify members")
+        return (self.embed(images) @ self.head.T).argmax(axis=1).astype(np.int64)
 
 
 class _Classifier(nn.Module):

@@ -16,7 +16,7 @@ from faceleaks.errors import ConfigError
 from faceleaks.evaluation.defend_results import read_defence
 
 CHEAP_ATTACKS = (AttackSpec("threshold", {"feature": "max_posterior"}),
-                 AttackSpec("base-diff", {"statistic": "consistency_gap"}),
+                 AttackSpec("base-diff", {"statistic": "fisher_gap"}),
                  AttackSpec("label-only", {"statistic": "agreement", "n_augment": 1}),
                  AttackSpec("averaging", {"n_repeats": 2, "pool_size": 100}))
 GRID = (DefenceSetting("none"), DefenceSetting("label-only", OutputDefenceSpec("label")),
@@ -25,9 +25,21 @@ GRID = (DefenceSetting("none"), DefenceSetting("label-only", OutputDefenceSpec("
 
 def test_default_grid_is_the_issues_grid():
     names = [s.name for s in DEFAULT_DEFENCE_GRID]
-    assert len(names) == len(set(names)) == 12
+    assert len(names) == len(set(names))
     assert {s.output.name for s in DEFAULT_DEFENCE_GRID} == {"none", "rounding", "topk", "label", "gaussian", "laplace"}
-    assert sum(bool(s.teacher) for s in DEFAULT_DEFENCE_GRID) == 2
+    modes = {s.teacher.get("privacy", {}).get("mode") for s in DEFAULT_DEFENCE_GRID}
+    assert {"photo", "identity"} <= modes  # DP-SGD at both units of privacy
+    assert any("unfreeze_last_n" in s.teacher for s in DEFAULT_DEFENCE_GRID)
+    assert any(s.teacher.get("privacy", {}).get("label_smoothing") for s in DEFAULT_DEFENCE_GRID)
+
+
+def test_a_privacy_override_reaches_the_teacher_config():
+    from faceleaks.evaluation.defend import _setting_config
+
+    dp = next(s for s in DEFAULT_DEFENCE_GRID if s.teacher.get("privacy", {}).get("mode") == "identity")
+    cfg = _setting_config(quick_config(), dp, DefendConfig(grid=(dp,)))
+    assert cfg.teacher.privacy.mode == "identity" and cfg.teacher.privacy.target_epsilon == 8.0
+    assert cfg.teacher.unfreeze_last_n == quick_config().teacher.unfreeze_last_n
 
 
 def test_averaging_runs_only_against_noise_with_a_floor_from_the_scale():
@@ -40,7 +52,7 @@ def test_averaging_runs_only_against_noise_with_a_floor_from_the_scale():
 def test_shadow_teachers_add_lira_behind_the_same_defence():
     assert not [a for a in DefendConfig(grid=GRID).attacks_for(OutputDefenceSpec()) if a.name == "lira"]
     lira = [a for a in DefendConfig(grid=GRID, n_shadow_teachers=4).attacks_for(OutputDefenceSpec()) if a.name == "lira"]
-    assert {a.params["statistic"] for a in lira} == {"consistency_gap", "compactness", "label_agreement"}
+    assert {a.params["statistic"] for a in lira} == {"fisher_gap", "consistency_gap", "compactness", "label_agreement"}
 
 
 @pytest.mark.parametrize("kwargs,match", [({"grid": ()}, "distinct"), ({"n_shadow_teachers": 2}, "shadow"), ({"grid": GRID + GRID[:1]}, "distinct"),
@@ -93,7 +105,12 @@ def test_every_setting_has_its_results_file_with_utility_and_privacy(defended):
     for r in records:
         back = read_defence(out / "defend" / r.setting / "results.json")
         assert back.key == r.key and len(back.membership) == len(r.membership)
-        assert 0.5 < r.identification_accuracy <= 1 and r.n_identification_photos > 0
+        assert 0.5 < r.identification_accuracy <= 1 and r.n_identification_photos > 0  # the teacher's own head
+        assert 0.5 < r.enrolment_accuracy <= 1 and 0.5 < r.base_enrolment_accuracy <= 1
+        assert r.privacy == "none" and r.dp_epsilon != r.dp_epsilon  # no DP: epsilon NaN
+        assert r.gender is not None and 0 <= r.gender.balanced_accuracy <= 1 and r.gender.output == r.output_kind
+        assert r.queries["attributes/lfw-identity"] > 0
+        assert any(a.role == "prior-only" for a in r.attributes)
         assert 0 < r.defended_student_accuracy["lfw-identity"] <= 1 and set(r.student_accuracy) == {"lfw-identity",
                                                                                                   "utk-age"}
         assert r.best_adaptive is not None and r.queries["lfw-identity"] > 0
@@ -119,6 +136,7 @@ def test_report_table_and_plot(defended):
     paths = write_defend_report(records, out)
     table = paths["summary"].read_text()
     assert all(f"| {s.name} |" in table for s in GRID) and paths["plot"].stat().st_size > 10_000
+    assert "base-diff-fisher_gap" in table and f"{records[0].gender.balanced_accuracy:.3f}" in table
     raw = json.loads((out / "defend" / "none" / "results.json").read_text())
     assert raw["schema_version"] == 2 and raw["setting"] == "none"
 

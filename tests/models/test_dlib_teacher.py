@@ -15,9 +15,10 @@ from torch import nn
 from faceleaks.config import TeacherConfig
 from faceleaks.models.activations import ActivationStore, activation_store
 from faceleaks.models.activations import dlib_base_network
-from faceleaks.models.checkpoint import config_key, load_checkpoint
-from faceleaks.models.dlib_teacher import (FinetuneJob, _imprinted_head, _Tail, dlib_teacher_path, finetune_dlib_teacher,
-                                           finetune_dlib_teachers)
+from faceleaks.errors import DataError
+from faceleaks.models.checkpoint import config_key, load_checkpoint, save_checkpoint
+from faceleaks.models.dlib_parallel import FinetuneJob, finetune_dlib_teachers
+from faceleaks.models.dlib_teacher import HEAD_KEY, Tail, _imprinted_head, dlib_teacher_path, finetune_dlib_teacher
 from faceleaks.models.training import DEFAULT_HOOKS, TrainingHooks, fit_classifier
 
 RNG = np.random.default_rng(7)
@@ -69,11 +70,11 @@ def test_every_recipe_value_is_in_the_cache_key(tmp_path):
 def test_regularised_training_is_todays_bit_for_bit(tmp_path):
     cfg = TeacherConfig(finetune_epochs=2, batch_size=4)  # today's recipe, shortened as a config could then
     teacher = finetune_dlib_teacher(CHIPS, IDENTITIES, IDS, cfg, seed=5, cache_dir=tmp_path, name="t")
-    # today's _train_tail, verbatim: Adam at finetune_learning_rate, weight_decay, default (cosine) hooks
+    # today's train_tail, verbatim: Adam at finetune_learning_rate, weight_decay, default (cosine) hooks
     start = dlib_base_network().n_stages - cfg.unfreeze_last_n
     h = torch.from_numpy(activation_store(start, tmp_path).get(CHIPS))
     labels = np.searchsorted(sorted(set(IDENTITIES)), IDENTITIES)
-    tail = _Tail(dlib_base_network(), start)
+    tail = Tail(dlib_base_network(), start)
     model = nn.Sequential(tail, _imprinted_head(tail, h, labels, 3))
     fit_classifier(model, h, labels, epochs=2, batch_size=4, learning_rate=3e-4, weight_decay=5e-4,
                    generator=torch.Generator().manual_seed(5), hooks=DEFAULT_HOOKS)
@@ -112,3 +113,30 @@ def test_a_light_teacher_never_loads_a_regularised_one(tmp_path):
                                   cache_dir=tmp_path, name="t")
     assert light.info["cached"] is False and len(list((tmp_path / "teachers").glob("*.pt"))) == 2
     assert asdict(TeacherConfig(recipe="light", **short).resolved_recipe)["schedule"] == "constant"
+
+
+def test_the_head_is_kept_and_identifies_the_training_photos(tmp_path):
+    cfg = TeacherConfig(finetune_epochs=2, batch_size=4)
+    teacher = finetune_dlib_teacher(CHIPS, IDENTITIES, IDS, cfg, seed=5, cache_dir=tmp_path, name="t")
+    assert teacher.head.shape == (3, 128) and np.allclose(np.linalg.norm(teacher.head, axis=1), 1, atol=1e-5)
+    labels = np.searchsorted(sorted(set(IDENTITIES)), IDENTITIES)
+    # the kept head is the trained one: it reproduces the training accuracy measured through the model
+    assert (teacher.identify(CHIPS) == labels).mean() == pytest.approx(teacher.info["train_accuracy"])
+    again = finetune_dlib_teacher(CHIPS, IDENTITIES, IDS, cfg, seed=5, cache_dir=tmp_path, name="t", need_head=True)
+    assert again.info["cached"] is True and np.array_equal(again.head, teacher.head)
+
+
+def test_a_cached_teacher_without_a_head_is_trained_again_only_when_the_head_is_needed(tmp_path):
+    cfg = TeacherConfig(finetune_epochs=1, batch_size=4)
+    finetune_dlib_teacher(CHIPS, IDENTITIES, IDS, cfg, seed=5, cache_dir=tmp_path, name="t")
+    path = dlib_teacher_path(cfg, IDS, 5, "t", tmp_path)
+    state, meta = load_checkpoint(path)
+    state.pop(HEAD_KEY)
+    save_checkpoint(path, state, meta)  # as teachers were cached before heads were kept
+    old = finetune_dlib_teacher(CHIPS, IDENTITIES, IDS, cfg, seed=5, cache_dir=tmp_path, name="t")
+    assert old.info["cached"] is True and old.head is None
+    with pytest.raises(DataError, match="no closed-set head"):
+        old.identify(CHIPS)
+    new = finetune_dlib_teacher(CHIPS, IDENTITIES, IDS, cfg, seed=5, cache_dir=tmp_path, name="t", need_head=True)
+    assert new.info["cached"] is False and new.head is not None
+    assert HEAD_KEY in load_checkpoint(path)[0]

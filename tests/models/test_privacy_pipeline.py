@@ -14,7 +14,8 @@ from opacus.accountants.rdp import RDPAccountant
 from faceleaks.config import PrivacyConfig, TeacherConfig, load_config
 from faceleaks.errors import ConfigError
 from faceleaks.models.checkpoint import load_checkpoint
-from faceleaks.models.dlib_teacher import FinetuneJob, dlib_teacher_path, finetune_dlib_teacher, finetune_dlib_teachers
+from faceleaks.models.dlib_parallel import FinetuneJob, finetune_dlib_teachers
+from faceleaks.models.dlib_teacher import dlib_teacher_path, finetune_dlib_teacher
 
 RNG = np.random.default_rng(11)
 CHIPS = RNG.integers(0, 256, (12, 150, 150, 3), dtype=np.uint8)
