@@ -45,12 +45,13 @@ def _print(records, paths) -> None:
     from faceleaks.report.format import fmt
 
     table = Table(title="Defences: utility (owner) and privacy (best adaptive attack) per setting (full: summary.md)")
-    for col in ("setting", "member id. acc.", "lfw-identity acc. (API)", "headline AUC", "best adaptive", "AUC",
-                "queries"):
+    for col in ("setting", "member id. acc. (head)", "ε", "lfw-identity acc. (API)", "headline AUC", "best adaptive",
+                "AUC", "queries"):
         table.add_column(col)
     for r in records:
         best, head = r.best_adaptive, r.headline
-        table.add_row(r.setting, fmt(r.identification_accuracy), fmt(r.defended_student_accuracy.get("lfw-identity")),
+        eps = "∞" if r.dp_epsilon != r.dp_epsilon else f"{r.dp_epsilon:.1f}"
+        table.add_row(r.setting, fmt(r.identification_accuracy), eps, fmt(r.defended_student_accuracy.get("lfw-identity")),
                       fmt(None if head is None else head.auc), "n/a" if best is None else best.attack,
                       fmt(None if best is None else best.auc), str(sum(r.queries.values())))
     _CLI["console"].print(table)

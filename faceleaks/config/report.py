@@ -26,8 +26,9 @@ class HeadlineSpec:
     ----------
     attack : str
         Attack name including its statistic, without ``@k=...`` (e.g. ``base-diff-consistency_gap``,
-        ``lira-online-compactness``, ``max_posterior``). Default: the no-shadow consistency gap, the
-        attack that needs neither shadow teachers nor member labels [reconstructed].
+        ``lira-online-compactness``, ``max_posterior``). Default: the no-shadow Fisher gap (the
+        consistency gap with pairs' cosines on the arctanh scale, issue 13), the strongest attack that
+        needs neither shadow teachers nor member labels [reconstructed].
     level : str
         ``identity`` (one decision per person from ``k`` photos) or ``instance`` (per photo).
     k : int
@@ -45,10 +46,10 @@ class HeadlineSpec:
     Examples
     --------
     >>> HeadlineSpec().row_name
-    'base-diff-consistency_gap@k=5'
+    'base-diff-fisher_gap@k=5'
     """
 
-    attack: str = "base-diff-consistency_gap"
+    attack: str = "base-diff-fisher_gap"
     level: str = "identity"
     k: int = 5
     setting: str = "training-photos"

@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 
 from faceleaks.config import ExperimentConfig
+from faceleaks.config.report import HeadlineSpec
 from faceleaks.errors import UndefinedMetricWarning
 from faceleaks.evaluation.inclusion_results import (Decisions, EpsilonRecord, InclusionCost, InclusionRecord,
                                                     InclusionRow, PoolSummary, VictimRecord)
@@ -60,7 +61,7 @@ def run_record(*, with_headline_config: bool = True, seed: int = 0):
         for teacher, shift in (("victim", 1.2), ("control", 0.0)):
             rows.append(_row(rng, "max_posterior", teacher, setting, "instance", 1, shift / 3))
             for k in (2, 5):
-                rows.append(_row(rng, f"base-diff-consistency_gap@k={k}", teacher, setting, "identity", k, shift * k / 4))
+                rows.append(_row(rng, f"{HeadlineSpec().attack}@k={k}", teacher, setting, "identity", k, shift * k / 4))
                 rows.append(_row(rng, f"compactness@k={k}", teacher, setting, "identity", k, shift * k / 8))
     config = ExperimentConfig().to_dict()
     if not with_headline_config:
@@ -87,17 +88,19 @@ def _inclusion_row(rng, attack: str, teacher: str, k: int, n_victims: int, shift
 
 
 def inclusion_record(seed: int = 0) -> InclusionRecord:
-    """An ``InclusionRecord`` of 4 victims with the headline (``consistency_gap@k=5``) and a LiRA row."""
+    """An ``InclusionRecord`` of 4 victims with the headline (the default headline's statistic, e.g.
+    ``fisher_gap@k=5``) and a LiRA row."""
     rng = np.random.default_rng(seed)
     n_victims = 4
-    rows = tuple(_inclusion_row(rng, f"{a}@k=5", t, 5, n_victims, s) for a in ("consistency_gap", "lira-online-compactness")
+    statistic = HeadlineSpec().attack.removeprefix("base-diff-")
+    rows = tuple(_inclusion_row(rng, f"{a}@k=5", t, 5, n_victims, s) for a in (statistic, "lira-online-compactness")
                  for t, s in (("victim", 1.5), ("control", 0.0)))
     pool = PoolSummary(tuple(f"Person_{i:02d}" for i in range(60)), (12,) * 60, (6,) * 60, {5: 60}, ("member",), 10)
     victims = tuple(VictimRecord(i, f"inclusion-victim-{i:03d}", 15, 90, 3.5, True, {"lfw-identity": 0.9}, 150, 2.0)
                     for i in range(n_victims))
     cost = InclusionCost(40.0, 14.0, 0, 10.0, 0.33, 5.0, "serial", 1)
     return InclusionRecord(seed=seed, config=ExperimentConfig().to_dict(), recipe="regularised", n_victims=n_victims,
-                           target_nonmember_decisions=60, member_fraction=0.5, statistics=("consistency_gap",),
+                           target_nonmember_decisions=60, member_fraction=0.5, statistics=(statistic,),
                            pool=pool, victims=victims, rows=rows, cost=cost, timings_s={"data": 1.25})
 
 

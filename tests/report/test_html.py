@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from faceleaks.cli.main import app
 from faceleaks.cli.report import html_after_run
+from faceleaks.config.report import HeadlineSpec
 from faceleaks.errors import ArtifactError
 from faceleaks.evaluation.inclusion_results import write_inclusion
 from faceleaks.evaluation.results import write_results
@@ -52,7 +53,7 @@ def test_the_numeral_check_catches_a_number_the_record_lacks(run_page):
 def test_the_verdict_quotes_the_configured_headline_and_its_control(run_page):
     record = run_record()
     text = visible_text(run_page[1])
-    head = next(m for m in record.membership if m.attack == "base-diff-consistency_gap@k=5"
+    head = next(m for m in record.membership if m.attack == HeadlineSpec().row_name
                 and m.teacher == "victim" and m.setting == "training-photos")
     assert text.index("Verdict") < text.index("Threat model") < text.index("Provenance")
     assert f"With 5 photos of a person ({head.n_queries} queries" in text
@@ -69,7 +70,7 @@ def test_a_headline_the_run_did_not_measure_is_reported_missing(tmp_path):
     record = run_record()
     config = {**record.config, "report": {"headline": {**record.config["report"]["headline"], "k": 10}}}
     text = visible_text(_page(tmp_path, dataclasses.replace(record, config=config)))
-    assert "Not available: this run has no base-diff-consistency_gap@k=10 row" in text
+    assert f"Not available: this run has no {HeadlineSpec().attack}@k=10 row" in text
 
 
 def test_sections_appear_as_their_data_exists(tmp_path):
@@ -81,7 +82,7 @@ def test_sections_appear_as_their_data_exists(tmp_path):
 
 def test_most_exposed_people_are_the_highest_headline_scores(run_page):
     record = run_record()
-    head = next(m for m in record.membership if m.attack == "base-diff-consistency_gap@k=5" and m.teacher == "victim"
+    head = next(m for m in record.membership if m.attack == HeadlineSpec().row_name and m.teacher == "victim"
                 and m.setting == "training-photos")
     top = max({**head.member_scores, **head.nonmember_scores}.items(), key=lambda kv: kv[1])
     text = visible_text(run_page[1])
