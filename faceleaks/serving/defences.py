@@ -157,6 +157,7 @@ class NoiseBlackBox(WrappingBox):
         super().__init__(box)
 
     row_sum_tolerance = NOISE_ROW_SUM_TOLERANCE
+    row_sum_tolerance_per_class = 0.0
 
     def _draw(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
         if self.distribution == "gaussian":

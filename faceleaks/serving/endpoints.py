@@ -165,7 +165,19 @@ class WrappingBox(HandleBox):
     def __init__(self, box: BlackBox) -> None:
         self._kind = box.output_kind
         self._input_size = int(box.input_size)
-        self._handle = register(self, box.query, contract=contract_of(box))
+        self._inner = contract_of(box)
+        self._handle = register(self, box.query, contract=self._inner)
+
+    @property
+    def row_sum_tolerance(self) -> float:
+        """The inner box's declared row-sum tolerance (probability units): a wrapper that passes answers
+        on unchanged keeps its inner box's contract; one that changes them declares its own."""
+        return self._inner.tolerance
+
+    @property
+    def row_sum_tolerance_per_class(self) -> float:
+        """The inner box's per-class row-sum tolerance (0 unless it rounds), kept like ``row_sum_tolerance``."""
+        return self._inner.per_class
 
     @property
     def output_kind(self) -> OutputKind:

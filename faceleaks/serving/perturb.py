@@ -49,6 +49,7 @@ class TopKBlackBox(WrappingBox):
     output_kind = OutputKind.TOPK
 
     row_sum_tolerance = 1e-6
+    row_sum_tolerance_per_class = 0.0
     """How far a row's sum may exceed 1 (float32 rounding). The contract's TOPK rule is a row sum in
     (0, 1 + tolerance]: renormalised rows sum to 1; otherwise a row keeps the top-k posteriors'
     mass, in (0, 1]. (A tolerance of 1, declared before, let top-k rows sum to 2.)"""
@@ -75,6 +76,7 @@ class LabelOnlyBlackBox(WrappingBox):
 
     output_kind = OutputKind.LABEL
     row_sum_tolerance = 0.0
+    row_sum_tolerance_per_class = 0.0
     """Vacuous: label answers have no rows to sum."""
 
     def query(self, images: np.ndarray) -> QueryResult:

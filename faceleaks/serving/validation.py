@@ -15,8 +15,10 @@ A box (an output defence that rounds or adds noise) may declare how far its rows
 summing to 1 with a ``row_sum_tolerance`` attribute (float, probability units); the contract then
 uses it instead of the default for its kind. A box whose tolerance grows with the number of
 classes, which it may learn only from its first answer (rounding: n_classes * 0.5 * 10^-d),
-declares ``row_sum_tolerance_per_class`` instead: the contract then allows that much per column
-of each answer, so a box can be sealed before it has answered. [reconstructed] the rules and
+declares ``row_sum_tolerance_per_class`` (> 0) instead: the contract then allows that much per
+column of each answer, so a box can be sealed before it has answered. A wrapper that passes its
+inner box's answers on unchanged (counting, caching, budgets) keeps the inner box's contract
+(``endpoints.WrappingBox``); one that changes them declares its own. [reconstructed] the rules and
 defaults are ours.
 """
 
@@ -74,10 +76,11 @@ def contract_of(box: object) -> Contract:
     """
     name = type(box).__name__
     per_class = getattr(box, "row_sum_tolerance_per_class", None)
-    if per_class is not None:
-        tol, per_class = 0.0, _declared(per_class, name, "row_sum_tolerance_per_class")
+    per_class = 0.0 if per_class is None else _declared(per_class, name, "row_sum_tolerance_per_class")
+    if per_class > 0:
+        tol = 0.0
     else:
-        tol, per_class = getattr(box, "row_sum_tolerance", None), 0.0
+        tol = getattr(box, "row_sum_tolerance", None)
         tol = DEFAULT_TOLERANCE if tol is None else _declared(tol, name, "row_sum_tolerance")
     n_classes = getattr(box, "n_classes", None)
     return Contract(box.output_kind, name, tol, None if n_classes is None else int(n_classes), per_class)

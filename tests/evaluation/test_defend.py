@@ -20,6 +20,7 @@ CHEAP_ATTACKS = (AttackSpec("threshold", {"feature": "max_posterior"}),
                  AttackSpec("label-only", {"statistic": "agreement", "n_augment": 1}),
                  AttackSpec("averaging", {"n_repeats": 2, "pool_size": 100}))
 GRID = (DefenceSetting("none"), DefenceSetting("label-only", OutputDefenceSpec("label")),
+        DefenceSetting("round-1", OutputDefenceSpec("rounding", {"decimals": 1})),
         DefenceSetting("gauss-hmac", OutputDefenceSpec("gaussian", {"sigma": 0.05, "same_noise_per_image": True})))
 
 
@@ -114,7 +115,9 @@ def test_every_setting_has_its_results_file_with_utility_and_privacy(defended):
         assert 0 < r.defended_student_accuracy["lfw-identity"] <= 1 and set(r.student_accuracy) == {"lfw-identity",
                                                                                                   "utk-age"}
         assert r.best_adaptive is not None and r.queries["lfw-identity"] > 0
-    none, label, noise = records
+    none, label, rounded, noise = records
+    assert rounded.output_kind == "posterior" and rounded.headline is not None  # a rounded API still has posteriors
+    assert rounded.row_sum_tolerance >= 2 * 0.5 * 10 ** -1  # n_classes * 0.5 * 10^-d, n_classes >= 2
     assert none.headline is not None and label.headline is None  # no posteriors to diff behind labels only
     assert label.output_kind == "label" and label.best_adaptive.attack.startswith(("label-only", "label_agreement"))
     assert label.defended_student_accuracy["lfw-identity"] == pytest.approx(none.student_accuracy["lfw-identity"])

@@ -162,3 +162,19 @@ def test_every_default_grid_defence_builds():
     for setting in DEFAULT_DEFENCE_GRID:
         box = apply_output_defence(_box(p), setting.output, secret=b"k", n_classes=4)
         assert box.query(_images(2)).kind is box.output_kind
+
+
+@pytest.mark.parametrize("decimals", [0, 1, 2])
+def test_a_counting_wrapper_keeps_its_inner_rounding_contract(decimals):
+    """Counting, caching and budget wrappers pass answers on unchanged, so they keep the inner box's
+    contract: a counted rounding box is not held to the default 1e-3 (the bug that stopped
+    ``faceleaks defend`` at its first rounding setting), while a counted plain box still is."""
+    from faceleaks.serving.wrappers import CountingBlackBox
+
+    p = np.random.default_rng(decimals).dirichlet(np.full(50, 0.3), size=6).astype(np.float32)
+    counted = seal(CountingBlackBox(RoundingBlackBox(_box(p), decimals=decimals)))
+    np.testing.assert_allclose(counted.query(_images(6)).values, np.round(p.astype(np.float64), decimals))
+    loose = p.copy()
+    loose[:, 0] += 0.01  # rows sum to 1.01: beyond the default tolerance
+    with pytest.raises(QueryError, match="broke the black-box contract: rows must sum to 1 \\(tolerance 0.001\\)"):
+        seal(CountingBlackBox(_box(loose))).query(_images(6))
