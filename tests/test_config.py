@@ -131,10 +131,16 @@ def test_recipes_are_named_settings_with_overrides_and_are_recorded_resolved(tmp
     ({"finetune_learning_rate": 0}, "finetune_learning_rate must be a finite positive number"),
     ({"finetune_weight_decay": -1e-4}, "finetune_weight_decay must be a finite number >= 0"),
     ({"finetune_learning_rate": "fast"}, "finetune_learning_rate must be a finite positive number"),
+    ({"unfreeze_last_n": -1}, "unfreeze_last_n must be an integer >= 0"),
+    ({"unfreeze_last_n": 1.5}, "unfreeze_last_n must be an integer"),
 ])
 def test_bad_recipe_settings_are_refused(teacher, message):
     with pytest.raises(ConfigError, match=message):
         config_from_dict({"teacher": teacher})
+
+
+def test_a_head_only_teacher_is_a_setting():
+    assert config_from_dict({"teacher": {"unfreeze_last_n": 0}}).teacher.unfreeze_last_n == 0
 
 
 def test_recipe_name_of_each_teacher_role():

@@ -138,6 +138,7 @@ DEFAULT_DEFENCE_GRID: tuple[DefenceSetting, ...] = (
     _s("recipe-light", teacher={"recipe": "light", "train_photos": "half"}),
     _s("recipe-wd-5e-3", teacher={"finetune_weight_decay": 5e-3}),
     _s("unfreeze-1", teacher={"unfreeze_last_n": 1}),
+    _s("head-only", teacher={"unfreeze_last_n": 0}),
     _s("label-smoothing-0.1", teacher={"privacy": {"label_smoothing": 0.1}}),
     _s("dp-photo-eps8", teacher={"privacy": {"mode": "photo", "target_epsilon": 8.0, "head_init": "noisy-means"}}),
     _s("dp-photo-eps50", teacher={"privacy": {"mode": "photo", "target_epsilon": 50.0, "head_init": "noisy-means"}}),

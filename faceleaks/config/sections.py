@@ -133,7 +133,8 @@ class TeacherConfig:
     """The face-recognition teacher; ``kind`` is one of ``TEACHER_KINDS``.
 
     - ``dlib`` (default): dlib's public face ResNet with its last ``unfreeze_last_n`` stages and a
-      new head fine-tuned on the members with the victim ``recipe``; 150x150 dlib chips.
+      new head fine-tuned on the members with the victim ``recipe``; 150x150 dlib chips
+      (``unfreeze_last_n = 0``: only the head is trained and the embedding students see is dlib's).
     - ``scratch``: a small CNN trained from scratch on ``image_size`` crops (``epochs``,
       ``learning_rate``, ``weight_decay``, cosine schedule); fast, and the teacher-quality ablation.
     - ``dlib-base``: dlib's model unmodified, the negative control (no LFW identity is a member).
@@ -191,7 +192,10 @@ class TeacherConfig:
             raise ConfigError(f"unknown control teacher {self.control!r}; choose one of {CONTROL_KINDS}")
         if self.control == "finetuned" and self.kind != "dlib":
             raise ConfigError(f"a fine-tuned control (--control finetuned) needs the dlib teacher, not {self.kind!r}")
-        positive(self, "image_size", "epochs", "batch_size", "embedding_dim", "unfreeze_last_n")
+        positive(self, "image_size", "epochs", "batch_size", "embedding_dim")
+        if not isinstance(self.unfreeze_last_n, int) or isinstance(self.unfreeze_last_n, bool) or self.unfreeze_last_n < 0:
+            raise ConfigError(f"TeacherConfig.unfreeze_last_n must be an integer >= 0 (0: only the head is trained, "
+                              f"the embedding stays dlib's), got {self.unfreeze_last_n!r}")
         self._check_recipe()
 
     def _check_recipe(self) -> None:

@@ -18,7 +18,8 @@ from faceleaks.models.activations import dlib_base_network
 from faceleaks.errors import DataError
 from faceleaks.models.checkpoint import config_key, load_checkpoint, save_checkpoint
 from faceleaks.models.dlib_parallel import FinetuneJob, finetune_dlib_teachers
-from faceleaks.models.dlib_teacher import HEAD_KEY, Tail, _imprinted_head, dlib_teacher_path, finetune_dlib_teacher
+from faceleaks.models.dlib_teacher import (HEAD_KEY, Tail, _imprinted_head, dlib_base_teacher, dlib_teacher_path,
+                                           finetune_dlib_teacher)
 from faceleaks.models.training import DEFAULT_HOOKS, TrainingHooks, fit_classifier
 
 RNG = np.random.default_rng(7)
@@ -140,3 +141,11 @@ def test_a_cached_teacher_without_a_head_is_trained_again_only_when_the_head_is_
     new = finetune_dlib_teacher(CHIPS, IDENTITIES, IDS, cfg, seed=5, cache_dir=tmp_path, name="t", need_head=True)
     assert new.info["cached"] is False and new.head is not None
     assert HEAD_KEY in load_checkpoint(path)[0]
+
+
+def test_a_head_only_teacher_embeds_as_dlib_and_trains_its_head(tmp_path):
+    cfg = TeacherConfig(unfreeze_last_n=0, finetune_epochs=2, batch_size=4)
+    teacher = finetune_dlib_teacher(CHIPS, IDENTITIES, IDS, cfg, seed=5, cache_dir=tmp_path, name="t")
+    base = dlib_base_teacher(cfg, cache_dir=tmp_path)
+    np.testing.assert_array_equal(teacher.embed(CHIPS), base.embed(CHIPS))  # students see dlib's embedding
+    assert teacher.head.shape == (3, 128) and teacher.info["n_classes"] == 3
