@@ -2,16 +2,19 @@
 
 For every ``DefenceSetting`` of the grid (issue 14) [reconstructed protocol]:
 
-1. the owner's victim: the run's teacher with the setting's recipe overrides, its students and
-   verification (``owner.build_owner``; teachers are cached, so output defences, which share
-   one teacher, train nothing), and the member identification accuracy (``defend_utility``);
+1. the owner's victim: the run's teacher with the setting's training overrides (recipe, stages
+   fine-tuned, ``privacy``: DP-SGD or label smoothing), its students and verification
+   (``owner.build_owner``; teachers are cached, so output defences, which share one teacher, train
+   nothing), the member identification accuracy of the teacher's own head and the enrolment
+   accuracy (``defend_utility``);
 2. every deployed student behind the setting's output defence (``serving.defences``), with its
    test accuracy through that API;
 3. the attacker, who knows the defence: its shadow student behind the same defence (its own
    secret), the attacks of ``DefendConfig.attacks`` (per-photo thresholds, the headline
-   ``base-diff`` consistency gap, and the adaptive attacks: label-only agreement and margins with
+   ``base-diff`` Fisher gap, and the adaptive attacks: label-only agreement and margins with
    augmented queries; averaging of jittered repeats against noise) run by the one attack loop
    (``membership.attack_student``) on the chosen photo settings and k; queries counted per box;
+   gender inference through the same defended API (``evaluation.attributes``, ``DEFEND_ATTRIBUTES``);
 4. ``OUT/defend/<setting>/results.json`` (``DefenceRecord``), written atomically; a setting whose
    file holds the same key (setting and run settings) is read back instead of rerun.
 
