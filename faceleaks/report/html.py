@@ -1,6 +1,6 @@
 """``report.html``: one self-contained page per result folder (Jinja2 templates, embedded PNG plots).
 
-``load_result`` reads the folder's record (``results.json`` of a run, ``inclusion.json`` of an
+``load_result`` reads the folder's record (``results.json`` of a run or an audit, ``inclusion.json`` of an
 N-victim run, ``attributes.json`` of the attribute study, in that order) through the typed readers;
 ``render_html`` builds the registered sections of that kind (``sections.SECTION_BUILDERS``) and fills
 ``templates/report.html.j2``; ``write_html_report`` writes ``DIR/report.html``. The page needs no
@@ -17,6 +17,7 @@ from typing import Any
 import jinja2
 
 import faceleaks.report.sections_attr  # noqa: F401  (registers the attribute-study page)
+import faceleaks.report.sections_audit  # noqa: F401  (registers the audit page)
 import faceleaks.report.sections_extra  # noqa: F401  (registers attributes, defences, provenance)
 import faceleaks.report.sections_inclusion  # noqa: F401  (registers the N-victim page)
 import faceleaks.report.sections_membership  # noqa: F401  (registers membership, exposed people)
@@ -24,6 +25,7 @@ import faceleaks.report.sections_run  # noqa: F401  (registers verdict, threat m
 from faceleaks.atomic import atomic_write_text
 from faceleaks.errors import ArtifactError
 from faceleaks.evaluation.attribute_results import AttributeRecord
+from faceleaks.evaluation.audit_results import is_audit_file, read_audit
 from faceleaks.evaluation.inclusion_results import read_inclusion
 from faceleaks.evaluation.results import read_results
 from faceleaks.report.sections import SECTION_BUILDERS, Section
@@ -32,11 +34,12 @@ __all__ = ["LoadedResult", "load_result", "build_sections", "render_html", "writ
 
 log = logging.getLogger(__name__)
 
-_READERS = (("results.json", "run", read_results), ("inclusion.json", "inclusion", read_inclusion),
+_READERS = (("results.json", "audit", read_audit), ("results.json", "run", read_results),
+            ("inclusion.json", "inclusion", read_inclusion),
             ("attributes.json", "attributes", AttributeRecord.from_json))
 _TITLES = {"run": "membership and attribute inference run", "inclusion": "random-inclusion evaluation (N victims)",
-           "attributes": "attribute inference study"}
-_ORDER = {"verdict": 0, "threat": 1, "membership": 2, "exposed": 3, "attributes": 4, "defences": 5, "provenance": 6}
+           "attributes": "attribute inference study", "audit": "audit of a student API"}
+_ORDER = {"verdict": 0, "threat": 1, "membership": 2, "exposed": 3, "attributes": 4, "defences": 5, "left-out": 6, "provenance": 7}
 
 
 @dataclass(frozen=True)
@@ -61,8 +64,9 @@ def load_result(folder: Path) -> LoadedResult:
     if not folder.is_dir():
         raise ArtifactError(f"{folder} is not a folder; give the --out folder of faceleaks run (it holds results.json)")
     for name, kind, reader in _READERS:
-        if (folder / name).is_file():
-            return LoadedResult(kind, reader(folder / name), folder / name)
+        path = folder / name
+        if path.is_file() and (kind == "audit") == (name == "results.json" and is_audit_file(path)):
+            return LoadedResult(kind, reader(path), path)
     started = [n for n in ("split.json", "students", "inclusion-victims") if (folder / n).exists()]
     if started:
         raise ArtifactError(f"{folder} holds {', '.join(started)} but no results.json: the run did not finish; rerun "
