@@ -24,6 +24,7 @@ from faceleaks.evaluation.inclusion_results import write_inclusion
 from faceleaks.evaluation.results import write_results
 from faceleaks.report.html import write_html_report
 from tests.report.audit_records import audit_record
+from tests.report.defence_records import defence_records, write_sweep
 from tests.report.records import inclusion_record, run_record
 
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -72,7 +73,7 @@ def _keep(screenshot: Path) -> None:
         shutil.copy(screenshot, Path(os.environ["FACELEAKS_SCREENSHOT_DIR"]) / screenshot.name)
 
 
-@pytest.mark.parametrize("kind", ["run", "inclusion", "audit"])
+@pytest.mark.parametrize("kind", ["run", "inclusion", "audit", "defences"])
 def test_the_page_renders_without_console_errors_and_every_image_decodes(tmp_path, kind):
     out = tmp_path / kind
     out.mkdir()
@@ -80,6 +81,8 @@ def test_the_page_renders_without_console_errors_and_every_image_decodes(tmp_pat
         write_results(run_record(), out / "results.json")
     elif kind == "audit":
         write_audit(audit_record(), out)
+    elif kind == "defences":
+        write_sweep(out, defence_records())
     else:
         write_inclusion(inclusion_record(), out / "inclusion.json")
     page = write_html_report(out)
