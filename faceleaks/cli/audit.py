@@ -72,7 +72,7 @@ def _audit(url, key_file, probe, reference, out, *, k, fpr, seed, labels, redact
     record = run_audit(box, base, probe_photos, ref_photos, k=k, fpr=fpr, seed=seed, labels=truth,
                        endpoint=url, redactor=Redactor(out) if redact else None)
     session = AuditSession(box.n_sent, box.n_requests, box.n_from_ledger, box.remaining,
-                           round(time.monotonic() - start, 2), str(box.ledger.path))
+                           round(time.monotonic() - start, 2), str(box.ledger.path), box.n_retries)
     hashes = {"probe": folder_digest(probe), "reference": folder_digest(reference)}
     record = dataclasses.replace(record, session=session, photo_hashes=hashes, environment=environment_versions())
     paths = _write(record, out)

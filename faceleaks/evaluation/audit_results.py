@@ -41,9 +41,10 @@ class PersonVerdict:
 
 @dataclass(frozen=True)
 class AuditSession:
-    """This invocation's traffic: photos ``sent`` to the API, HTTP ``requests``, photos answered
-    ``from_ledger`` (a resumed audit), the key's ``budget_remaining`` (None if the API does not say),
-    wall-clock ``seconds`` and the ledger's path."""
+    """This invocation's traffic: photos ``sent`` to the API, HTTP ``requests`` answered, photos
+    answered ``from_ledger`` (a resumed audit), the key's ``budget_remaining`` (None if the API does
+    not say), wall-clock ``seconds``, the ledger's path and ``retries`` (requests sent again after a
+    5xx, a timeout or a dropped connection)."""
 
     sent: int
     requests: int
@@ -51,6 +52,7 @@ class AuditSession:
     budget_remaining: int | None
     seconds: float
     ledger: str
+    retries: int = 0
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,7 @@ def audit_provenance_section(r: AuditRecord) -> Section:
     s = r.session
     if s is not None:
         rows += [("photos sent in this session", str(s.sent)), ("answered from the ledger", str(s.from_ledger)),
-                 ("HTTP requests", str(s.requests)), ("key's budget left", "not reported" if s.budget_remaining
+                 ("HTTP requests", f"{s.requests} answered, {s.retries} retried"), ("key's budget left", "not reported" if s.budget_remaining
                                                       is None else str(s.budget_remaining)),
                  ("wall-clock time", f"{s.seconds:.1f} s"), ("ledger", s.ledger)]
     rows += [(f"photo list hash: {k}", v) for k, v in r.photo_hashes.items()]
