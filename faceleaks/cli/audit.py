@@ -50,6 +50,7 @@ def _client(url: str, key: Optional[str], ledger: Path, json_api: Optional[Path]
 
 
 def _audit(url, key_file, probe, reference, out, *, k, fpr, seed, labels, redact, ledger, json_api, opts):
+    from faceleaks.cli.report import html_after_run
     from faceleaks.config import TeacherConfig
     from faceleaks.evaluation.attacker import TeacherPublicBase
     from faceleaks.evaluation.audit import CACHE_DIR, LEDGER_FILE, Redactor, read_labels, run_audit
@@ -75,23 +76,19 @@ def _audit(url, key_file, probe, reference, out, *, k, fpr, seed, labels, redact
                            round(time.monotonic() - start, 2), str(box.ledger.path), box.n_retries)
     hashes = {"probe": folder_digest(probe), "reference": folder_digest(reference)}
     record = dataclasses.replace(record, session=session, photo_hashes=hashes, environment=environment_versions())
-    paths = _write(record, out)
-    _print(record, paths)
+    _print(record, _write(record, out))
+    html_after_run(out, console)  # report.html last: a failure there is one warning line, the results are saved
     return record
 
 
 def _write(record, out: Path) -> dict[str, Path]:
-    """results.json (the typed record), then summary.md and report.html from it (report layer)."""
+    """results.json (the typed record), then summary.md from it (report layer)."""
     from faceleaks.atomic import atomic_write_text
-    from faceleaks.cli.report import html_after_run
     from faceleaks.evaluation.audit import write_audit
     from faceleaks.report.audit_report import audit_markdown
 
     paths = {"results": write_audit(record, out), "summary": out / "summary.md"}
     atomic_write_text(paths["summary"], audit_markdown(record))
-    html = html_after_run(out, console)
-    if html is not None:
-        paths["report"] = html
     return paths
 
 
@@ -109,8 +106,7 @@ def _print(record, paths) -> None:
     if record.auc is not None:
         console.print(f"AUC over labelled probe people: {record.auc:.3f}")
     for name, path in paths.items():
-        if name != "report":  # html_after_run printed it
-            console.print(f"{name}: {path}")
+        console.print(f"{name}: {path}")
 
 
 @audit_app.callback()

@@ -28,7 +28,7 @@ def verdict_sentences(r: AuditRecord) -> tuple[str, str]:
     """The claim (one line) and the numbers behind it."""
     c, fpr = r.counts, fpr_label(r.fpr)
     traffic = (f"{r.n_queries_probe} probe photos and {r.n_queries_reference} reference photos were sent to the "
-               f"{r.output_kind} API ({r.k} per person).")
+               f"{r.output_kind} API (k = {r.k} per person scored).")
     if r.insufficient:
         claim = (f"Insufficient evidence: {r.n_reference} reference people cannot resolve a {fpr} false-positive "
                  f"rate; give photos of at least {c['reference people needed']} known non-members.")
@@ -41,6 +41,9 @@ def verdict_sentences(r: AuditRecord) -> tuple[str, str]:
     body = (f"A person is flagged when their p-value (the rank of their score among the {r.n_reference} reference "
             f"people's, who are known non-members) is at most {fpr}: a non-member is flagged with at most that "
             "probability. " + traffic)
+    if not c["member"] and r.people:
+        top = r.ranked()[0]
+        body += f" The most exposed probe person, {top.person}, has p = {fmt(top.p_value, 4)}."
     if r.auc is not None:
         body += f" With the labels file, the probe people's AUC is {fmt(r.auc)} (chance is one half)."
     return claim, body

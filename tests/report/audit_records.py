@@ -32,15 +32,16 @@ def _folder(identities, members, k, offset, *, skipped=()) -> PhotoFolder:
     return PhotoFolder(images, ids, image_ids, list(skipped))
 
 
-def audit_record(*, n_reference: int = 40, fpr: float = 0.05, labels: bool = True, seed: int = 0):
-    """An ``AuditRecord`` of the fake student, with a session, hashes and versions like the CLI's."""
+def audit_record(*, n_reference: int = 40, fpr: float = 0.05, labels: bool = True, seed: int = 0, gap: float = 1.0):
+    """An ``AuditRecord`` of the fake student (``gap``: how much tighter members' posteriors are; 0 = no
+    leak), with a session, hashes and versions like the CLI's."""
     probe = _folder(list(range(10)), [i < 5 for i in range(10)], K, 2, skipped=[("p2_0/p2_0_0009.jpg", "no face")])
     few = _folder([10], [True], K - 2, 2)
     probe = PhotoFolder(np.concatenate([probe.images, few.images]), np.concatenate([probe.identities, few.identities]),
                         np.concatenate([probe.image_ids, few.image_ids]), probe.skipped)
     reference = _folder(list(range(n_reference)), [False] * n_reference, K, 1)
     truth = {f"p2_{i}": i < 5 for i in range(10)} if labels else None
-    record = run_audit(fake_box(), FakeBase(), probe, reference, k=K, fpr=fpr, seed=seed, labels=truth,
+    record = run_audit(fake_box(gap=gap), FakeBase(), probe, reference, k=K, fpr=fpr, seed=seed, labels=truth,
                        endpoint="http://127.0.0.1:8000")
     total = record.n_queries_probe + record.n_queries_reference
     session = AuditSession(total, -(-total // 64), 0, 100_000 - total, 12.34, "faceleaks-audit/ledger.sqlite")

@@ -88,3 +88,15 @@ def test_the_report_command_writes_an_audit_page(tmp_path):
     result = CliRunner().invoke(app, ["report", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "audit of a student API" in (tmp_path / "report.html").read_text()
+
+
+def test_nobody_flagged_names_the_most_exposed_person_and_what_it_does_not_show(tmp_path):
+    record = audit_record(gap=0.0, fpr=0.025)
+    assert record.counts["member"] == 0 and not record.insufficient
+    html = _page(tmp_path, record)
+    text = visible_text(html)
+    top = record.ranked()[0]
+    assert "None of the 10 probe people is flagged" in text
+    assert f"The most exposed probe person, {top.person}, has p = {top.p_value:.4f}." in text
+    assert "Nothing flagged is not proof of non-membership" in text
+    assert numerals_not_in_record(html, tmp_path / "results.json") == []
