@@ -122,16 +122,20 @@ def run_audit(box: BlackBox, base: PublicBase, probe: PhotoFolder, reference: Ph
         auc = float(auc_score(np.array([p.is_member for p in known]), np.array([p.score for p in known])))
     skipped = tuple((i, r) for i, r in probe.skipped + reference.skipped)
     people = tuple(people)
-    counts = verdict_counts(people, fpr=fpr, not_scored=len(s.too_few_photos), skipped=len(skipped))
+    ref_short = {p: int(n) for p, n in zip(*np.unique(reference.identities, return_counts=True))
+                 if p not in set(s.reference_people)}
+    counts = verdict_counts(people, fpr=fpr, not_scored=len(s.too_few_photos), skipped=len(skipped),
+                            reference_not_scored=len(ref_short))
     record = AuditRecord(endpoint, box.output_kind.value, k, fpr, seed, f"consistency_gap@k={k}", n_ref, people,
                          tuple(float(v) for v in s.null), counts, s.too_few_photos, skipped, s.n_queries_probe,
-                         s.n_queries_reference, auc)
+                         s.n_queries_reference, auc, reference_too_few_photos=ref_short)
     return _redact(record, redactor) if redactor is not None else record
 
 
 def _redact(record: AuditRecord, r: Redactor) -> AuditRecord:
     people = tuple(replace(p, person=r.name(p.person)) for p in record.people)
     return replace(record, people=people, too_few_photos={r.name(p): n for p, n in record.too_few_photos.items()},
+                   reference_too_few_photos={r.name(p): n for p, n in record.reference_too_few_photos.items()},
                    skipped_photos=tuple((r.photo(i), reason) for i, reason in record.skipped_photos), redacted=True)
 
 

@@ -67,7 +67,8 @@ class AuditRecord:
     n_reference : reference people (known non-members) scored; ``reference_scores`` their scores
     people : the probe people's verdicts
     counts : ``probe people``, one entry per verdict, ``not scored`` (too few photos), ``photos
-        skipped`` and ``reference people needed`` (ceil(1 / fpr)): the numbers the report quotes
+        skipped``, ``reference people needed`` (ceil(1 / fpr)) and ``reference people not scored``:
+        the numbers the report quotes
     too_few_photos : person -> usable photos, for people with fewer than k
     skipped_photos : (photo, reason) pairs, no face or unreadable
     n_queries_probe, n_queries_reference : photos the scoring sent for each group
@@ -93,6 +94,7 @@ class AuditRecord:
     n_queries_reference: int
     auc: float | None = None
     redacted: bool = False
+    reference_too_few_photos: dict[str, int] = field(default_factory=dict)
     session: AuditSession | None = None
     photo_hashes: dict[str, str] = field(default_factory=dict)
     environment: dict[str, str] = field(default_factory=dict)
@@ -114,11 +116,13 @@ class AuditRecord:
         return sorted(self.people, key=lambda p: (p.p_value, -p.score, p.person))
 
 
-def verdict_counts(people: tuple[PersonVerdict, ...], *, fpr: float, not_scored: int, skipped: int) -> dict[str, int]:
-    """``AuditRecord.counts`` for ``people``; ``not_scored`` and ``skipped`` as described there."""
+def verdict_counts(people: tuple[PersonVerdict, ...], *, fpr: float, not_scored: int, skipped: int,
+                   reference_not_scored: int = 0) -> dict[str, int]:
+    """``AuditRecord.counts`` for ``people``; the other counts as described there."""
     counts = {"probe people": len(people)}
     counts.update({v: sum(p.verdict == v for p in people) for v in VERDICTS})
-    counts.update({"not scored": not_scored, "photos skipped": skipped, "reference people needed": math.ceil(1 / fpr - 1e-9)})
+    counts.update({"not scored": not_scored, "photos skipped": skipped, "reference people needed": math.ceil(1 / fpr - 1e-9),
+                   "reference people not scored": reference_not_scored})
     return counts
 
 

@@ -96,6 +96,9 @@ def audit_markdown(r: AuditRecord) -> str:
     if r.too_few_photos:
         lines.append(f"Not scored (fewer than {r.k} photos with a face): "
                      + ", ".join(f"{p} ({n})" for p, n in sorted(r.too_few_photos.items())) + ".")
+    if r.reference_too_few_photos:
+        lines.append(f"Reference people not scored (fewer than {r.k} photos with a face): "
+                     f"{r.counts['reference people not scored']}; listed in results.json.")
     if r.skipped_photos:
         lines.append(f"Photos skipped (no face or unreadable): {r.counts['photos skipped']}; listed in results.json.")
     lines.append(method_sentence(r))

@@ -50,12 +50,13 @@ def audit_people_section(r: AuditRecord) -> Section:
 
 def audit_missing_section(r: AuditRecord) -> Section:
     """Section 5: people not scored and photos skipped (the auditor's photos, not the API's fault)."""
-    if not r.too_few_photos and not r.skipped_photos:
+    if not r.too_few_photos and not r.skipped_photos and not r.reference_too_few_photos:
         return Section("left-out", "Left out", paragraphs=("Every probe and reference photo was used.",))
     tables = []
-    if r.too_few_photos:
-        tables.append(Table(f"Not scored: fewer than {r.k} photos with a face", ("person", "usable photos"),
-                            tuple((p, str(n)) for p, n in sorted(r.too_few_photos.items()))))
+    for what, short in (("probe", r.too_few_photos), ("reference", r.reference_too_few_photos)):
+        if short:
+            tables.append(Table(f"Not scored: {what} people with fewer than {r.k} photos with a face",
+                                ("person", "usable photos"), tuple((p, str(n)) for p, n in sorted(short.items()))))
     if r.skipped_photos:
         tables.append(Table("Photos skipped (no face found, or unreadable)", ("photo", "reason"),
                             tuple(tuple(x) for x in r.skipped_photos)))

@@ -1,7 +1,8 @@
 """Audit records for the report tests, made by ``run_audit`` on the fake student (no hand-typed results).
 
 Probe people: 5 members and 5 non-members of the fake teacher (4 photos each) plus one person with
-too few photos and one skipped photo; reference people: ``n_reference`` known non-members.
+too few photos and one skipped photo; reference people: ``n_reference`` known non-members plus one
+with too few photos.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ def audit_record(*, n_reference: int = 40, fpr: float = 0.05, labels: bool = Tru
     probe = PhotoFolder(np.concatenate([probe.images, few.images]), np.concatenate([probe.identities, few.identities]),
                         np.concatenate([probe.image_ids, few.image_ids]), probe.skipped)
     reference = _folder(list(range(n_reference)), [False] * n_reference, K, 1)
+    short = _folder([n_reference], [False], K - 1, 1)  # a reference person with too few photos
+    reference = PhotoFolder(*(np.concatenate([a, b]) for a, b in zip(
+        (reference.images, reference.identities, reference.image_ids), (short.images, short.identities, short.image_ids))), [])
     truth = {f"p2_{i}": i < 5 for i in range(10)} if labels else None
     record = run_audit(fake_box(gap=gap), FakeBase(), probe, reference, k=K, fpr=fpr, seed=seed, labels=truth,
                        endpoint="http://127.0.0.1:8000")

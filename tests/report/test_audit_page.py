@@ -54,7 +54,10 @@ def test_the_first_line_says_how_many_probe_people_are_flagged_and_what_would_fi
     first = record.ranked()[0]
     assert ranked.split("member (labels)")[1].split()[:4] == [first.person, f"{first.score:.4f}",
                                                              f"{first.p_value:.4f}", "member"]
-    assert "Not scored: fewer than 4 photos" in text and "p2_0/p2_0_0009.jpg" in text
+    assert "Not scored: probe people with fewer than 4 photos" in text and "p2_0/p2_0_0009.jpg" in text
+    assert record.reference_too_few_photos == {"p1_40": 3} and record.n_reference == 40
+    assert "Not scored: reference people with fewer than 4 photos with a face person usable photos p1_40 3" in " ".join(
+        text.split())
 
 
 def test_too_few_reference_people_is_insufficient_evidence_on_the_page(tmp_path):
