@@ -50,9 +50,13 @@ def _client(url: str, key: Optional[str], ledger: Path, json_api: Optional[Path]
 
 
 def _audit(url, key_file, probe, reference, out, *, k, fpr, seed, labels, redact, ledger, json_api, opts):
+    from faceleaks.cli.report import html_after_run
     from faceleaks.config import TeacherConfig
     from faceleaks.evaluation.attacker import TeacherPublicBase
-    from faceleaks.evaluation.audit import CACHE_DIR, LEDGER_FILE, Redactor, read_labels, run_audit, write_audit
+    from faceleaks.evaluation.audit import CACHE_DIR, LEDGER_FILE, Redactor, read_labels, run_audit
+    from faceleaks.evaluation.audit_results import AuditSession
+    from faceleaks.evaluation.provenance import folder_digest
+    from faceleaks.evaluation.results import environment_versions
     from faceleaks.evaluation.audit_data import read_people
     from faceleaks.models.dlib_teacher import dlib_base_teacher
 
@@ -68,13 +72,24 @@ def _audit(url, key_file, probe, reference, out, *, k, fpr, seed, labels, redact
     base = TeacherPublicBase(dlib_base_teacher(TeacherConfig(), cache_dir=cache))
     record = run_audit(box, base, probe_photos, ref_photos, k=k, fpr=fpr, seed=seed, labels=truth,
                        endpoint=url, redactor=Redactor(out) if redact else None)
-    session = {"sent": box.n_sent, "requests": box.n_requests, "from_ledger": box.n_from_ledger,
-               "budget_remaining": box.remaining, "seconds": round(time.monotonic() - start, 2),
-               "ledger": str(box.ledger.path)}
-    record = dataclasses.replace(record, session=session)
-    paths = write_audit(record, out)
-    _print(record, paths)
+    session = AuditSession(box.n_sent, box.n_requests, box.n_from_ledger, box.remaining,
+                           round(time.monotonic() - start, 2), str(box.ledger.path), box.n_retries)
+    hashes = {"probe": folder_digest(probe), "reference": folder_digest(reference)}
+    record = dataclasses.replace(record, session=session, photo_hashes=hashes, environment=environment_versions())
+    _print(record, _write(record, out))
+    html_after_run(out, console)  # report.html last: a failure there is one warning line, the results are saved
     return record
+
+
+def _write(record, out: Path) -> dict[str, Path]:
+    """results.json (the typed record), then summary.md from it (report layer)."""
+    from faceleaks.atomic import atomic_write_text
+    from faceleaks.evaluation.audit import write_audit
+    from faceleaks.report.audit_report import audit_markdown
+
+    paths = {"results": write_audit(record, out), "summary": out / "summary.md"}
+    atomic_write_text(paths["summary"], audit_markdown(record))
+    return paths
 
 
 def _print(record, paths) -> None:
@@ -82,12 +97,12 @@ def _print(record, paths) -> None:
                         f"{record.n_reference} reference people")
     for col in ("person", "score", "p-value", "verdict", "queries"):
         table.add_column(col)
-    for p in sorted(record.people, key=lambda p: (p.p_value, -p.score, p.person)):
+    for p in record.ranked():
         table.add_row(escape(p.person), f"{p.score:.4f}", f"{p.p_value:.4f}", p.verdict, str(p.n_queries))
     console.print(table)
     s = record.session
-    console.print(f"flagged {len(record.flagged)} of {len(record.people)}; photos sent now {s['sent']}, "
-                  f"answered from the ledger {s['from_ledger']}; budget left {s['budget_remaining']}")
+    console.print(f"flagged {len(record.flagged)} of {len(record.people)}; photos sent now {s.sent}, "
+                  f"answered from the ledger {s.from_ledger}; budget left {s.budget_remaining}")
     if record.auc is not None:
         console.print(f"AUC over labelled probe people: {record.auc:.3f}")
     for name, path in paths.items():

@@ -63,6 +63,8 @@ def _run_seeds(cfg, seeds: tuple[int, ...], out_dir: Path, run) -> None:
     """The grid once per seed (``OUT/seed-<s>/defend/``), then ``OUT/defend/seeds.md`` over seeds."""
     from dataclasses import replace
 
+    from faceleaks.cli.report import html_after_run
+
     from faceleaks.report.defend import seeds_table, write_defend_report
 
     by_seed = {}
@@ -75,6 +77,7 @@ def _run_seeds(cfg, seeds: tuple[int, ...], out_dir: Path, run) -> None:
     path.write_text(seeds_table(by_seed))
     _CLI["console"].print(seeds_table(by_seed))
     _CLI["console"].print(f"over seeds: {path}")
+    html_after_run(out_dir, _CLI["console"])  # OUT/defend/report.html, with the per-seed table
 
 
 def defend(
@@ -103,6 +106,7 @@ def defend(
         overrides.setdefault("runtime", {})["progress"] = False
 
     def go() -> None:
+        from faceleaks.cli.report import html_after_run
         from faceleaks.config.defence import DefendConfig
         from faceleaks.evaluation.defend import run_defend
         from faceleaks.progress import set_enabled
@@ -120,5 +124,6 @@ def defend(
             return
         records = run(cfg, out_dir=out_dir)
         _print(records, write_defend_report(records, out_dir))
+        html_after_run(out_dir / "defend", _CLI["console"])
 
     _CLI["run_guarded"](go)

@@ -18,13 +18,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from faceleaks.atomic import os_error_line
-from faceleaks.cli.report import html_after_run, report_command
+from faceleaks.cli.report import html_after_run, register as _register_report
 from faceleaks.config import ExperimentConfig, config_from_dict, load_config, quick_config
 from faceleaks.errors import ConfigError, FaceLeaksError
 from faceleaks.evaluation.outdir import claim_output, finish_run, marked_run, run_settings
 
 app = typer.Typer(add_completion=False, help="Measure what black-box student models leak about their teacher.")
-app.command("report")(report_command)
 # Wide enough for the summary table when the output goes to a file or a CI log.
 console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
@@ -288,6 +287,7 @@ from faceleaks.cli.serve import keys_app, serve  # noqa: E402
 app.command()(serve)
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
+_register_report(app, run_guarded=_run_guarded)
 _register_defend(app, build_config=build_config, run_guarded=_run_guarded, console=console,
                  default_cache_dir=default_cache_dir, overrides=_overrides, parse_ints=_parse_ints)
 

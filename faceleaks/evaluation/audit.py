@@ -21,11 +21,9 @@ from __future__ import annotations
 import csv
 import hashlib
 import hmac
-import json
-import math
 import secrets
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -34,60 +32,18 @@ from faceleaks.atomic import atomic_write_text
 from faceleaks.attacks.base import PublicBase
 from faceleaks.errors import ConfigError, DataError
 from faceleaks.evaluation.audit_data import PhotoFolder
+from faceleaks.evaluation.audit_results import (VERDICTS, AuditRecord, PersonVerdict, verdict_counts,
+                                                write_audit_record)
 from faceleaks.evaluation.audit_scoring import audit_scores
 from faceleaks.metrics import auc_score
 from faceleaks.serving.protocol import BlackBox
 
 __all__ = ["PersonVerdict", "AuditRecord", "run_audit", "verdict", "read_labels", "Redactor", "write_audit",
-           "purge_audit", "LEDGER_FILE", "CACHE_DIR", "AUDIT_FORMAT"]
+           "purge_audit", "LEDGER_FILE", "CACHE_DIR", "VERDICTS"]
 
 LEDGER_FILE = "ledger.sqlite"
 CACHE_DIR = ".audit-cache"
 _REDACT_KEY = ".redact-key"
-AUDIT_FORMAT = "faceleaks-audit/1"
-VERDICTS = ("member", "not flagged", "insufficient evidence")
-
-
-@dataclass(frozen=True)
-class PersonVerdict:
-    """One probe person: ``score`` (consistency gap, higher = more likely member), ``p_value``,
-    ``verdict`` (one of ``VERDICTS``), ``n_queries`` (their photos sent to the API) and
-    ``is_member`` from the labels file (None without one)."""
-
-    person: str
-    score: float
-    p_value: float
-    verdict: str
-    n_queries: int
-    is_member: bool | None = None
-
-
-@dataclass(frozen=True)
-class AuditRecord:
-    """What ``results.json`` holds (``format`` = ``AUDIT_FORMAT``); every count is of photos."""
-
-    endpoint: str
-    output_kind: str
-    k: int
-    fpr: float
-    seed: int
-    attack: str
-    n_reference: int
-    people: list[PersonVerdict]
-    reference_scores: list[float]
-    too_few_photos: dict[str, int]
-    skipped_photos: list[list[str]]
-    n_queries_probe: int
-    n_queries_reference: int
-    auc: float | None = None
-    redacted: bool = False
-    format: str = AUDIT_FORMAT
-    session: dict = field(default_factory=dict)
-
-    @property
-    def flagged(self) -> list[str]:
-        """Probe people with the verdict ``member``."""
-        return [p.person for p in self.people if p.verdict == "member"]
 
 
 def verdict(p_value: float, n_reference: int, fpr: float) -> str:
@@ -164,56 +120,34 @@ def run_audit(box: BlackBox, base: PublicBase, probe: PhotoFolder, reference: Ph
     known = [p for p in people if p.is_member is not None]
     if len({p.is_member for p in known}) == 2:
         auc = float(auc_score(np.array([p.is_member for p in known]), np.array([p.score for p in known])))
-    skipped = [[i, r] for i, r in probe.skipped + reference.skipped]
+    skipped = tuple((i, r) for i, r in probe.skipped + reference.skipped)
+    people = tuple(people)
+    ref_short = {p: int(n) for p, n in zip(*np.unique(reference.identities, return_counts=True))
+                 if p not in set(s.reference_people)}
+    counts = verdict_counts(people, fpr=fpr, not_scored=len(s.too_few_photos), skipped=len(skipped),
+                            reference_not_scored=len(ref_short))
     record = AuditRecord(endpoint, box.output_kind.value, k, fpr, seed, f"consistency_gap@k={k}", n_ref, people,
-                         [float(v) for v in s.null], s.too_few_photos, skipped, s.n_queries_probe,
-                         s.n_queries_reference, auc)
-    return _redact(record, redactor, set(reference.people)) if redactor is not None else record
+                         tuple(float(v) for v in s.null), counts, s.too_few_photos, skipped, s.n_queries_probe,
+                         s.n_queries_reference, auc, reference_too_few_photos=ref_short)
+    return _redact(record, redactor) if redactor is not None else record
 
 
-def _redact(record: AuditRecord, r: Redactor, reference_people: set[str]) -> AuditRecord:
-    people = [PersonVerdict(r.name(p.person), p.score, p.p_value, p.verdict, p.n_queries, p.is_member)
-              for p in record.people]
-    skipped = [[r.photo(i), reason] for i, reason in record.skipped_photos]
-    return AuditRecord(**{**{f: getattr(record, f) for f in record.__dataclass_fields__}, "people": people,
-                          "too_few_photos": {r.name(p): n for p, n in record.too_few_photos.items()},
-                          "skipped_photos": skipped, "redacted": True})
+def _redact(record: AuditRecord, r: Redactor) -> AuditRecord:
+    people = tuple(replace(p, person=r.name(p.person)) for p in record.people)
+    return replace(record, people=people, too_few_photos={r.name(p): n for p, n in record.too_few_photos.items()},
+                   reference_too_few_photos={r.name(p): n for p, n in record.reference_too_few_photos.items()},
+                   skipped_photos=tuple((r.photo(i), reason) for i, reason in record.skipped_photos), redacted=True)
 
 
-def _summary(record: AuditRecord) -> str:
-    lines = [f"# Audit of {record.endpoint or 'a student API'}", "",
-             f"Membership of each probe person in the teacher's training set: consistency gap over k = {record.k} "
-             f"photos, p-value against {record.n_reference} reference people (known non-members), verdict at "
-             f"FPR {record.fpr:g}.", ""]
-    if record.n_reference * record.fpr < 1.0 - 1e-9:
-        lines += [f"**Insufficient evidence**: {record.n_reference} reference people cannot resolve FPR "
-                  f"{record.fpr:g}; give at least {math.ceil(1 / record.fpr)}.", ""]
-    lines += ["| person | score | p-value | verdict | queries |" + (" member (labels) |" if record.auc is not None else ""),
-              "|---|---|---|---|---|" + ("---|" if record.auc is not None else "")]
-    for p in sorted(record.people, key=lambda p: (p.p_value, -p.score, p.person)):
-        lines.append(f"| {p.person} | {p.score:.4f} | {p.p_value:.4f} | {p.verdict} | {p.n_queries} |"
-                     + (f" {p.is_member} |" if record.auc is not None else ""))
-    lines += ["", f"Flagged: {len(record.flagged)} of {len(record.people)} probe people. Photos sent: "
-                  f"{record.n_queries_probe} probe, {record.n_queries_reference} reference."]
-    if record.auc is not None:
-        lines.append(f"AUC over the labelled probe people: {record.auc:.3f}.")
-    if record.too_few_photos:
-        lines.append(f"Not scored (fewer than k photos with a face): {', '.join(sorted(record.too_few_photos))}.")
-    if record.skipped_photos:
-        lines.append(f"Photos skipped (no face or unreadable): {len(record.skipped_photos)}; listed in results.json.")
-    return "\n".join(lines) + "\n"
+def write_audit(record: AuditRecord, out_dir: Path) -> Path:
+    """Write ``out_dir/results.json`` (atomically; ``audit_results.write_audit_record``); returns its path.
 
-
-def write_audit(record: AuditRecord, out_dir: Path) -> dict[str, Path]:
-    """Write ``results.json`` and ``summary.md`` to ``out_dir`` (atomically); returns their paths."""
+    ``summary.md`` and ``report.html`` are the report layer's (``report.audit_report``).
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    data = asdict(record)
-    data["auc"] = None if record.auc is None or math.isnan(record.auc) else record.auc
-    paths = {"results": out_dir / "results.json", "summary": out_dir / "summary.md"}
-    atomic_write_text(paths["results"], json.dumps(data, indent=1, allow_nan=False) + "\n")
-    atomic_write_text(paths["summary"], _summary(record))
-    return paths
+    write_audit_record(record, out_dir / "results.json")
+    return out_dir / "results.json"
 
 
 def purge_audit(out_dir: Path) -> list[Path]:

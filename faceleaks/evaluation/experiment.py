@@ -24,6 +24,7 @@ from faceleaks.evaluation.ceiling import ceiling_reports
 from faceleaks.evaluation.dataset import Dataset
 from faceleaks.evaluation.membership import AttackPlan, attack_student, held_photos, victim_endpoint
 from faceleaks.evaluation.owner import OwnerModels, Timer, add_control, build_owner, build_students, build_teacher
+from faceleaks.evaluation.provenance import data_hashes
 from faceleaks.evaluation.attribute_results import AttributeRecord
 from faceleaks.evaluation.results import (ControlRecord, CostRecord, DataSummary, MembershipReport, RunRecord, StudentRecord,
                                          TeacherRecord, environment_versions)
@@ -203,4 +204,5 @@ def _data_summary(data: Dataset) -> DataSummary:
         n_member_train_photos=sum(map(len, split.member_train.values())),
         n_lfw_photos=int(len(data.faces)), n_utkface_photos=int(len(data.utk_faces)),
         n_unreadable=len(unreadable), unreadable=tuple((str(p), str(r)) for p, r in unreadable),
-        chip=data.chipper.spec, excluded_labels=dict(data.utk_excluded))
+        chip=data.chipper.spec, excluded_labels=dict(data.utk_excluded),
+        hashes=data_hashes({"LFW": data.lfw_root, "UTKFace": data.utk_root}))

@@ -179,7 +179,8 @@ class DataSummary:
     unusable (``(path, reason)`` pairs: undecodable, degenerate size, over the pixel limit, name not
     valid UTF-8, no face found), the face-chip settings (``chip``, a cache key) and the UTKFace rows
     excluded at load time for labels out of range (``excluded_labels``, reason -> count; absent in
-    files written before it, read as empty)."""
+    files written before it, read as empty) and ``hashes``, data set -> ``sha256:<hex>`` of its
+    folder's photo list (``evaluation.provenance.folder_digest``; empty in older files)."""
 
     lfw_root: str
     utkface_root: str
@@ -191,6 +192,7 @@ class DataSummary:
     unreadable: tuple[tuple[str, str], ...]
     chip: str
     excluded_labels: dict[str, int] = field(default_factory=dict)
+    hashes: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

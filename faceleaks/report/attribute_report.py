@@ -166,7 +166,18 @@ def budget_figure(record: AttributeRecord, *, metric: str = "balanced_accuracy",
         ax.set_xlabel("labelled auxiliary faces per class (n)")
         ax.set_ylabel(_METRICS[metric])
         ax.set_title(f"{attribute} — {variant}", fontsize=9)
-        ax.legend(fontsize=5.5, loc="best", handlelength=3.5)
+    _shared_legend(fig, axes.ravel())
     fig.suptitle(f"Attribute inference from black-box student outputs ({output})", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 0.8, 0.97))
     return fig
+
+
+def _shared_legend(fig: Figure, axes) -> None:
+    """One legend for every panel, right of them (a legend per panel covered its own curves)."""
+    handles: dict[str, object] = {}
+    for ax in axes:
+        for h, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, h)
+    if handles:
+        fig.legend(list(handles.values()), list(handles), loc="center left", bbox_to_anchor=(0.8, 0.5), fontsize=8,
+                   handlelength=3.5, frameon=False)

@@ -19,7 +19,7 @@ from faceleaks.evaluation.defend_results import DefenceRecord  # noqa: E402
 from faceleaks.evaluation.results import MembershipReport  # noqa: E402
 from faceleaks.report.format import fmt, markdown_table  # noqa: E402
 
-__all__ = ["defence_table", "privacy_utility_figure", "write_defend_report", "seeds_table"]
+__all__ = ["defence_table", "defence_rows", "privacy_utility_figure", "write_defend_report", "seeds_table"]
 
 HEADER = ["setting", "output defence", "teacher", "API returns", "member id. acc. (head)", "enrolment acc.", "ε",
           "verification", "lfw-identity acc. (API)", "utk-age acc. (API)", "headline AUC [95 % CI]", "TPR@1%",
@@ -49,6 +49,11 @@ def _row(r: DefenceRecord) -> list[str]:
             "n/a" if best is None else best.attack, _auc(best), _tpr(best),
             "n/a" if gender is None else fmt(gender.balanced_accuracy),
             "n/a" if photo is None else f"{fmt(photo.auc)} ({photo.attack})", str(sum(r.queries.values()))]
+
+
+def defence_rows(records: list[DefenceRecord]) -> tuple[list[str], list[list[str]]]:
+    """The header and rows of :func:`defence_table`'s table, for other pages (``report.html``)."""
+    return list(HEADER), [_row(r) for r in records]
 
 
 def defence_table(records: list[DefenceRecord]) -> str:

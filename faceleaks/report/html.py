@@ -1,6 +1,6 @@
 """``report.html``: one self-contained page per result folder (Jinja2 templates, embedded PNG plots).
 
-``load_result`` reads the folder's record (``results.json`` of a run, ``inclusion.json`` of an
+``load_result`` reads the folder's record (``results.json`` of a run or an audit, ``inclusion.json`` of an
 N-victim run, ``attributes.json`` of the attribute study, in that order) through the typed readers;
 ``render_html`` builds the registered sections of that kind (``sections.SECTION_BUILDERS``) and fills
 ``templates/report.html.j2``; ``write_html_report`` writes ``DIR/report.html``. The page needs no
@@ -9,6 +9,7 @@ network and no JavaScript: plots are ``data:`` URIs, styles are inline.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,8 @@ from typing import Any
 import jinja2
 
 import faceleaks.report.sections_attr  # noqa: F401  (registers the attribute-study page)
+import faceleaks.report.sections_audit  # noqa: F401  (registers the audit page)
+import faceleaks.report.sections_defend  # noqa: F401  (registers the defence-sweep page)
 import faceleaks.report.sections_extra  # noqa: F401  (registers attributes, defences, provenance)
 import faceleaks.report.sections_inclusion  # noqa: F401  (registers the N-victim page)
 import faceleaks.report.sections_membership  # noqa: F401  (registers membership, exposed people)
@@ -24,28 +27,42 @@ import faceleaks.report.sections_run  # noqa: F401  (registers verdict, threat m
 from faceleaks.atomic import atomic_write_text
 from faceleaks.errors import ArtifactError
 from faceleaks.evaluation.attribute_results import AttributeRecord
+from faceleaks.evaluation.audit_results import is_audit_file, read_audit
 from faceleaks.evaluation.inclusion_results import read_inclusion
 from faceleaks.evaluation.results import read_results
 from faceleaks.report.sections import SECTION_BUILDERS, Section
+from faceleaks.report.sections_defend import is_sweep_folder, load_sweep
 
 __all__ = ["LoadedResult", "load_result", "build_sections", "render_html", "write_html_report"]
 
 log = logging.getLogger(__name__)
 
-_READERS = (("results.json", "run", read_results), ("inclusion.json", "inclusion", read_inclusion),
+_READERS = (("results.json", "audit", read_audit), ("results.json", "run", read_results),
+            ("inclusion.json", "inclusion", read_inclusion),
             ("attributes.json", "attributes", AttributeRecord.from_json))
 _TITLES = {"run": "membership and attribute inference run", "inclusion": "random-inclusion evaluation (N victims)",
-           "attributes": "attribute inference study"}
-_ORDER = {"verdict": 0, "threat": 1, "membership": 2, "exposed": 3, "attributes": 4, "defences": 5, "provenance": 6}
+           "attributes": "attribute inference study", "audit": "audit of a student API",
+           "defences": "defence sweep (privacy and utility)"}
+_ORDER = {"verdict": 0, "threat": 1, "membership": 2, "exposed": 3, "attributes": 4, "defences": 5, "left-out": 6, "seeds": 6, "provenance": 7}
 
 
 @dataclass(frozen=True)
 class LoadedResult:
-    """A folder's record: ``kind`` (``run``, ``inclusion``, ``attributes``), the typed ``record`` and its ``source`` file."""
+    """A folder's record: ``kind`` (``run``, ``audit``, ``inclusion``, ``attributes``, ``defences``), the
+    typed ``record``, its ``source`` file (a defence sweep: its first setting's) and the ``folder`` the
+    page goes to."""
 
     kind: str
     record: Any
     source: Path
+    folder: Path
+
+    @property
+    def source_text(self) -> str:
+        """Where the page's numbers come from, as the page says it."""
+        if self.kind == "defences":
+            return "each setting's results.json (<setting>/results.json below the page's folder)"
+        return f"{self.source.name} in the same folder"
 
 
 def load_result(folder: Path) -> LoadedResult:
@@ -61,14 +78,35 @@ def load_result(folder: Path) -> LoadedResult:
     if not folder.is_dir():
         raise ArtifactError(f"{folder} is not a folder; give the --out folder of faceleaks run (it holds results.json)")
     for name, kind, reader in _READERS:
-        if (folder / name).is_file():
-            return LoadedResult(kind, reader(folder / name), folder / name)
+        path = folder / name
+        if path.is_file() and (kind == "audit") == (name == "results.json" and is_audit_file(path)):
+            return LoadedResult(kind, reader(path), path, folder)
+    for sweep in (folder, folder / "defend"):
+        if is_sweep_folder(sweep):
+            record = load_sweep(sweep)
+            return LoadedResult("defences", record, record.sources[0], sweep)
+    _refuse_unfinished(folder)
     started = [n for n in ("split.json", "students", "inclusion-victims") if (folder / n).exists()]
     if started:
         raise ArtifactError(f"{folder} holds {', '.join(started)} but no results.json: the run did not finish; rerun "
                             f"faceleaks run --out {folder} (cached models make the rerun quick)")
-    raise ArtifactError(f"{folder} holds no results.json, inclusion.json or attributes.json; give the --out folder "
-                        "of faceleaks run or faceleaks attributes")
+    raise ArtifactError(f"{folder} holds no results.json, inclusion.json, attributes.json or defend/ settings; give "
+                        "the --out folder of faceleaks run, audit, attributes or defend")
+
+
+def _refuse_unfinished(folder: Path) -> None:
+    """``ArtifactError`` naming ``run.json``'s status when a run without results is running, failed or stopped."""
+    try:
+        status = json.loads((folder / "run.json").read_text())
+    except (OSError, ValueError):
+        return
+    state = status.get("status") if isinstance(status, dict) else None
+    if state in (None, "complete"):
+        return
+    stages = ", ".join(status.get("failed_stages") or []) or "none recorded"
+    raise ArtifactError(f"{folder}/run.json says the run is {state} (failed stages: {stages}) and no results.json was "
+                        f"written; {'wait for it to finish' if state == 'running' else 'rerun the same command'} "
+                        f"(finished stages are cached), then faceleaks report {folder}")
 
 
 def build_sections(loaded: LoadedResult) -> list[Section]:
@@ -95,7 +133,7 @@ def render_html(loaded: LoadedResult) -> str:
     """The page of ``loaded`` as one HTML string."""
     template = _environment().get_template("report.html.j2")
     return template.render(title=f"FaceLeaks report: {_TITLES.get(loaded.kind, loaded.kind)}",
-                           source=loaded.source.name, sections=build_sections(loaded))
+                           source=loaded.source_text, sections=build_sections(loaded))
 
 
 def write_html_report(folder: Path) -> Path:
@@ -107,6 +145,6 @@ def write_html_report(folder: Path) -> Path:
         As :func:`load_result`, or if the page cannot be written.
     """
     loaded = load_result(folder)
-    path = Path(folder) / "report.html"
+    path = loaded.folder / "report.html"
     atomic_write_text(path, render_html(loaded))
     return path

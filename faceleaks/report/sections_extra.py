@@ -64,6 +64,14 @@ def timing_rows(timings: dict[str, float]) -> tuple[tuple[str, str], ...]:
     return tuple((stage, f"{s:.1f} s") for stage, s in timings.items())
 
 
+def _hashes(hashes: dict[str, str]) -> str:
+    if not hashes:
+        return "not recorded (results.json written before data hashes); split.json beside it lists every person by role"
+    return "; ".join(f"{name} {h}" for name, h in hashes.items()) + (
+        " (SHA-256 of the sorted list of photo files' relative path and size in the folder above; split.json lists "
+        "every person by role)")
+
+
 def provenance_section(record: RunRecord) -> Section:
     """Section 7: seed, versions, data, split sizes, queries, timings, what is reconstructed, warnings."""
     d, cfg = record.data, record.config
@@ -72,7 +80,7 @@ def provenance_section(record: RunRecord) -> Section:
     rows = [("seed", str(record.seed)), ("versions", versions), ("results schema", str(record.schema_version)),
             ("LFW folder", d.lfw_root), ("UTKFace folder", d.utkface_root), ("face chips", d.chip),
             ("photos read", f"LFW {d.n_lfw_photos}, UTKFace {d.n_utkface_photos}, unreadable {d.n_unreadable}"),
-            ("data set hashes", "not recorded in results.json; split.json beside it lists every person by role"),
+            ("data set hashes", _hashes(d.hashes)),
             ("split (identities)", ", ".join(f"{k} {v}" for k, v in d.n_identities.items())),
             ("member photos the teacher trained on", str(d.n_member_train_photos)),
             ("teacher recipe", str(cfg.get("teacher", {}).get("recipe", "not recorded")))]

@@ -59,12 +59,13 @@ def verdict_section(record: RunRecord) -> Section:
                                "report.headline to an attack the run measured, or rerun with it")
     photos = f"With {spec.k} photos of a person" if spec.level == "identity" else "With one photo of a person"
     claim, why = _claim(m, c)
-    body = why + (f"{photos} ({m.n_queries} queries to the {m.student} API for {m.n_members} members and "
+    body = (f"{photos} ({m.n_queries} queries to the {m.student} API for {m.n_members} members and "
             f"{m.n_nonmembers} non-members), an attacker {_tpr_sentence(m)}. Over all thresholds: AUC "
             f"{fmt(m.auc)}, interval {_ci(m.auc_ci)}.")
     if c is not None:
         body += (f" The negative control (the same attack on students of a teacher that saw none of these people) "
                  f"{chance_words(c.auc_ci)}: AUC {fmt(c.auc)} {_ci(c.auc_ci)}.")
+    body += f" {why.strip()}" if why else ""  # the numbers first, then why they are not conclusive
     return Section("verdict", "Verdict", lead=True,
                    paragraphs=(claim, body, utility_text(record), headline_note(spec, recorded)))
 

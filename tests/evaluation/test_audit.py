@@ -19,9 +19,11 @@ from typer.testing import CliRunner
 
 from faceleaks.cli.main import app
 from faceleaks.data.lfw import candidate_dirs, _image_folder  # noqa: PLC2701
+from faceleaks.evaluation.audit_results import read_audit
 from faceleaks.serving.keys import KeyStore
 from faceleaks.serving.ledger import Ledger
-from faceleaks.serving.server import load_api, serve_in_thread
+from faceleaks.serving.server import Faults, load_api, serve_in_thread
+from tests.report.numerals import numerals_not_in_record
 
 ROOT = Path(__file__).resolve().parents[2]
 K = 3
@@ -115,6 +117,10 @@ def test_audit_over_http_equals_the_in_process_box(world, in_process, tmp_path):
     assert data["session"]["sent"] == data["n_queries_probe"] + data["n_queries_reference"]
     assert in_process.auc is not None and data["auc"] == pytest.approx(in_process.auc, abs=1e-12)
     assert all(p["n_queries"] == K for p in data["people"])
+    record = read_audit(tmp_path / "out" / "results.json")  # the typed record, and the page written from it
+    assert record.session.sent == data["session"]["sent"] and set(record.photo_hashes) == {"probe", "reference"}
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert numerals_not_in_record(html, tmp_path / "out" / "results.json") == []
 
 
 def test_redact_fail_above_and_purge(world, in_process, tmp_path):
@@ -124,10 +130,19 @@ def test_redact_fail_above_and_purge(world, in_process, tmp_path):
     data = json.loads((out / "results.json").read_text())
     flagged = [p for p in data["people"] if p["verdict"] == "member"]
     assert result.exit_code == (3 if flagged else 0), result.output
-    text = (out / "results.json").read_text() + (out / "summary.md").read_text() + result.output
+    text = "".join((out / f).read_text() for f in ("results.json", "summary.md", "report.html")) + result.output
     assert not [p for p in in_process.people if p.person in text] and data["redacted"]
     purge = CliRunner().invoke(app, ["audit", "purge", "--out", str(out)])
     assert purge.exit_code == 0 and not (out / "ledger.sqlite").exists() and (out / "results.json").exists()
+
+
+def test_an_audit_through_a_server_failing_10_percent_of_requests_ends_identical(world, in_process, tmp_path):
+    faults = Faults(rate=0.1, delay=2.0, seed=1)  # half 503, half answered after the client's 1 s timeout
+    with serve_in_thread(_student(world), keys=world["keys"], faults=faults) as url:
+        result = _audit(url, world, tmp_path / "out", "--batch-size", "4", "--timeout", "1", "--retries", "20")
+    assert result.exit_code == 0, result.output
+    _check_same(tmp_path / "out" / "results.json", in_process)
+    assert read_audit(tmp_path / "out" / "results.json").session.retries >= 1  # faults happened and were retried
 
 
 def _cli(url, world, out, ledger=None):

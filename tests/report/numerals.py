@@ -64,11 +64,13 @@ def _walk(x, numbers: list[float], strings: list[str]) -> None:
 
 
 class RecordNumbers:
-    """The numbers of a results file, formatted the ways a page may round them."""
+    """The numbers of a results file (or of several: a defence sweep's settings), formatted the ways a
+    page may round them."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path | list[Path]) -> None:
         numbers, strings = [], []
-        _walk(json.loads(Path(path).read_text()), numbers, strings)
+        for one in path if isinstance(path, list) else [path]:
+            _walk(json.loads(Path(one).read_text()), numbers, strings)
         finite = {v for v in numbers if math.isfinite(v)}
         self.exact = finite | {float(t.replace(",", "")) for s in strings for t in NUMERAL.findall(s)}
         self.formatted = {d: {f"{s * v:.{d}f}" for v in finite for s in (1, 100)} for d in range(6)}
@@ -84,7 +86,8 @@ class RecordNumbers:
         return digits < 6 and plain in self.formatted[digits]
 
 
-def numerals_not_in_record(html: str, record_path: Path) -> list[str]:
-    """The page's numerals that the record at ``record_path`` does not hold (empty when all are found)."""
+def numerals_not_in_record(html: str, record_path: Path | list[Path]) -> list[str]:
+    """The page's numerals that the record at ``record_path`` (or the records of a list of paths) does
+    not hold (empty when all are found)."""
     numbers = RecordNumbers(record_path)
     return [n for n in page_numerals(html) if not numbers.holds(n)]

@@ -132,3 +132,19 @@ def test_a_section_that_cannot_read_its_record_says_so_and_the_page_survives(tmp
     text = visible_text(_page(tmp_path, broken))
     assert "Not available: could not be built from results.json (AttributeError" in text
     assert "Verdict" in text and "Provenance" in text
+
+
+@pytest.mark.parametrize("status, words", [("running", "wait for it to finish"), ("failed", "rerun the same command")])
+def test_a_run_json_without_results_names_its_status_in_one_line(tmp_path, status, words):
+    (tmp_path / "split.json").write_text("{}")
+    (tmp_path / "run.json").write_text(json.dumps({"status": status, "failed_stages": ["attacks"]}))
+    result = CliRunner().invoke(app, ["report", str(tmp_path)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1 and f"run is {status}" in result.output
+    assert words in " ".join(result.output.split()) and "attacks" in result.output
+
+
+def test_a_missing_folder_is_one_line_and_exit_1(tmp_path):
+    result = CliRunner().invoke(app, ["report", str(tmp_path / "nowhere")])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.startswith("ArtifactError:") and len(result.output.strip().splitlines()) == 1

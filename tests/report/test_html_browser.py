@@ -19,9 +19,12 @@ from xml.etree import ElementTree
 import pytest
 from PIL import Image
 
+from faceleaks.evaluation.audit import write_audit
 from faceleaks.evaluation.inclusion_results import write_inclusion
 from faceleaks.evaluation.results import write_results
 from faceleaks.report.html import write_html_report
+from tests.report.audit_records import audit_record
+from tests.report.defence_records import defence_records, write_sweep
 from tests.report.records import inclusion_record, run_record
 
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -70,18 +73,23 @@ def _keep(screenshot: Path) -> None:
         shutil.copy(screenshot, Path(os.environ["FACELEAKS_SCREENSHOT_DIR"]) / screenshot.name)
 
 
-@pytest.mark.parametrize("kind", ["run", "inclusion"])
+@pytest.mark.parametrize("kind", ["run", "inclusion", "audit", "defences"])
 def test_the_page_renders_without_console_errors_and_every_image_decodes(tmp_path, kind):
     out = tmp_path / kind
     out.mkdir()
     if kind == "run":
         write_results(run_record(), out / "results.json")
+    elif kind == "audit":
+        write_audit(audit_record(), out)
+    elif kind == "defences":
+        write_sweep(out, defence_records())
     else:
         write_inclusion(inclusion_record(), out / "inclusion.json")
     page = write_html_report(out)
     html = page.read_text()
-    assert "http://" not in html and "https://" not in html and "<script" not in html
-    assert _check_images(html) >= (2 if kind == "run" else 1)
+    fetches = re.findall(r'(?:src|href)\s*=\s*"(?:https?:)?//|url\(\s*["\']?(?:https?:)?//|@import', html)
+    assert fetches == [] and "<script" not in html  # text may name a URL (an audit's endpoint); nothing loads one
+    assert _check_images(html) >= {"run": 2}.get(kind, 1)
     shot = tmp_path / f"report-{kind}.png"
     code, stderr = render(page, shot, tmp_path)
     assert code == 0, stderr[-2000:]

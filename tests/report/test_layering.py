@@ -12,6 +12,7 @@ ALLOWED = {"faceleaks", "faceleaks.errors", "faceleaks.metrics", "faceleaks.seed
            "faceleaks.evaluation", "faceleaks.evaluation.results", "faceleaks.evaluation.attribute_results",
            "faceleaks.evaluation.jsonio", "faceleaks.evaluation.inclusion_results",
            "faceleaks.evaluation.sweep_results", "faceleaks.evaluation.defend_results", "faceleaks.atomic",
+           "faceleaks.evaluation.audit_results",
            "faceleaks.metric_inputs",
            "faceleaks.people_bootstrap"}
 
