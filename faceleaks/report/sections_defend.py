@@ -169,8 +169,8 @@ def sweep_provenance_section(s: DefenceSweep) -> Section:
     """Section 7: seed, k, base model's identification accuracy, time, notes, files."""
     r0 = s.records[0]
     rows = [("seed", str(r0.seed)), ("photos per person k", str(r0.k)), ("attacked student", r0.student),
-            ("unmodified dlib, member identification accuracy",
-             f"{fmt(r0.base_identification_accuracy)} on {r0.n_identification_photos} held-out member photos"),
+            ("unmodified dlib (no head), member enrolment accuracy (nearest centroid)",
+             f"{fmt(r0.base_enrolment_accuracy)} on {r0.n_identification_photos} held-out member photos"),
             ("results schema", str(r0.schema_version))]
     rows += [(f"{r.setting}: time", f"{r.seconds:.1f} s") for r in s.records]
     rows += [(f"{r.setting}: note", n) for r in s.records for n in r.notes]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from faceleaks.evaluation.defend_results import DefenceRecord, write_defence
+from faceleaks.evaluation.defend_results import HEADLINE_PREFIX, DefenceRecord, write_defence
 from faceleaks.evaluation.results import VerificationRecord
 from tests.report.records import _row
 
@@ -19,14 +19,15 @@ def _setting(rng, name: str, defence: str, kind: str, shift: float, seed: int) -
     rows = []
     if kind == "posterior":
         rows.append(_row(rng, "max_posterior", "victim", "training-photos", "instance", 1, shift / 3))
-        rows.append(_row(rng, f"base-diff-consistency_gap@k={K}", "victim", "training-photos", "identity", K, shift))
+        rows.append(_row(rng, f"{HEADLINE_PREFIX}@k={K}", "victim", "training-photos", "identity", K, shift))
     rows.append(_row(rng, f"label-only-agreement@k={K}", "victim", "training-photos", "identity", K, shift / 2))
     acc = float(rng.uniform(0.6, 0.9))
     return DefenceRecord(
         setting=name, key=f"{seed}-{name}", output_defence=defence, teacher_overrides="", recipe="regularised",
         output_kind=kind, row_sum_tolerance=0.0 if kind == "label" else 1e-6,
         identification_accuracy=float(rng.uniform(0.8, 0.99)), n_identification_photos=int(rng.integers(300, 600)),
-        base_identification_accuracy=float(rng.uniform(0.7, 0.9)),
+        enrolment_accuracy=float(rng.uniform(0.8, 0.99)), base_enrolment_accuracy=float(rng.uniform(0.7, 0.9)),
+        privacy="none", dp_epsilon=float("nan"), dp_delta=float("nan"),
         verification=VerificationRecord(float(rng.uniform(0.9, 0.99)), 0.01, 600, 10),
         student_accuracy={"lfw-identity": acc, "utk-age": float(rng.uniform(0.5, 0.7))},
         defended_student_accuracy={"lfw-identity": acc - float(rng.uniform(0, 0.05)),
