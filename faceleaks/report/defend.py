@@ -97,8 +97,8 @@ def privacy_utility_figure(records: list[DefenceRecord]) -> Figure:
                 dp = r.dp_epsilon == r.dp_epsilon
                 ax.errorbar(x, best.auc, yerr=err, fmt="o", capsize=2, lw=0.8,
                             color="C3" if dp else "C1" if r.teacher_overrides else "C0")
-                label = f"{r.setting} (ε={r.dp_epsilon:.1f})" if dp else r.setting
-                ax.annotate(label, (x, best.auc), fontsize=7, xytext=(3, 3), textcoords="offset points")
+                name = f"{r.setting} (ε={r.dp_epsilon:.1f})" if dp else r.setting
+                ax.annotate(name, (x, best.auc), fontsize=7, xytext=(3, 3), textcoords="offset points")
             if head is not None:
                 ax.plot(x, head.auc, "o", mfc="none", color="grey")
         ax.axhline(0.5, color="black", lw=0.6, ls=":")

@@ -45,9 +45,35 @@ def test_every_cell_of_the_defend_table_is_on_the_page_but_the_summed_queries(sw
 def test_the_verdict_names_the_undefended_leak_and_the_least_leaking_setting(sweep_page):
     records = defence_records()
     text = visible_text(sweep_page[2])
-    best = min(records, key=lambda r: r.best_adaptive.auc)
-    assert f"Undefended (none), the strongest attack that knows the defence reaches AUC {records[0].best_adaptive.auc:.3f}" in text
-    assert f"Least leakage: {best.setting}" in text and text.index("Least leakage") < text.index("Each setting puts a defence")
+    base = records[0]
+    api = lambda r: r.defended_student_accuracy["lfw-identity"]  # noqa: E731
+    keep = [r for r in records if r.identification_accuracy >= base.identification_accuracy - 0.02
+            and api(r) >= api(base) - 0.02]
+    best, lowest = min(keep, key=lambda r: r.best_adaptive.auc), min(records, key=lambda r: r.best_adaptive.auc)
+    assert f"Undefended (none), the strongest attack that knows the defence reaches AUC {base.best_adaptive.auc:.3f}" in text
+    if best is base:
+        assert "No setting of this sweep lowers the adaptive attack" in text
+    else:
+        assert f"Least leakage at the owner's utility (within 0.02 of undefended): {best.setting}" in text
+    if lowest is not best and best is not base:
+        assert f"Lower still, at a cost: {lowest.setting}" in text
+    assert text.index("Verdict") < text.index("Each setting puts a defence")
+
+
+def test_the_verdict_weighs_utility(tmp_path):
+    """A setting that leaks least only by giving up the owner's utility is not the recommended one."""
+    import dataclasses
+
+    from faceleaks.report.sections_defend import DefenceSweep, sweep_verdict_section
+
+    none, rounded, label = defence_records()
+    same = dataclasses.replace(rounded, identification_accuracy=none.identification_accuracy,
+                               defended_student_accuracy=dict(none.defended_student_accuracy))
+    costly = dataclasses.replace(label, identification_accuracy=none.identification_accuracy - 0.5)
+    text = " ".join(sweep_verdict_section(DefenceSweep((none, same, costly), ())).paragraphs)
+    if same.best_adaptive.auc < none.best_adaptive.auc:
+        assert f"owner's utility (within 0.02 of undefended): {same.setting}" in text
+    assert f"owner's utility (within 0.02 of undefended): {costly.setting}" not in text
 
 
 def test_a_new_column_in_report_defend_flows_into_the_page(tmp_path, monkeypatch):
