@@ -126,7 +126,7 @@ def run_audit(box: BlackBox, base: PublicBase, probe: PhotoFolder, reference: Ph
                  if p not in set(s.reference_people)}
     counts = verdict_counts(people, fpr=fpr, not_scored=len(s.too_few_photos), skipped=len(skipped),
                             reference_not_scored=len(ref_short))
-    record = AuditRecord(endpoint, box.output_kind.value, k, fpr, seed, f"consistency_gap@k={k}", n_ref, people,
+    record = AuditRecord(endpoint, box.output_kind.value, k, fpr, seed, f"fisher_gap@k={k}", n_ref, people,
                          tuple(float(v) for v in s.null), counts, s.too_few_photos, skipped, s.n_queries_probe,
                          s.n_queries_reference, auc, reference_too_few_photos=ref_short)
     return _redact(record, redactor) if redactor is not None else record

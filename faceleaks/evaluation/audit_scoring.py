@@ -1,8 +1,9 @@
-"""Identity-level membership scores of probe people, calibrated on reference people: the consistency gap.
+"""Identity-level membership scores of probe people, calibrated on reference people: the Fisher gap.
 
-The statistic is the project's no-shadow consistency gap (``attacks.membership.consistency``, the
-score of ``base-diff-consistency_gap``): for a person's first k photos, the mean pairwise cosine of
-the box's centred log-posteriors minus that of a surrogate's predictions, the surrogate a ridge
+The statistic is the project's strongest no-shadow one, the Fisher gap (``attacks.membership.consistency``,
+the score of ``base-diff-fisher_gap``, issue 13): for a person's first k photos, the mean over photo
+pairs of arctanh of the cosine of the box's centred log-posteriors minus arctanh of that of a
+surrogate's predictions (the consistency gap on the Fisher scale), the surrogate a ridge
 map (alpha by leave-one-out CV) from the public base's L2-normalised embeddings to the box's
 centred log-posteriors. [reconstructed] In an audit the reference people (known non-members) are
 both the surrogate's fit pool and the null: they are split into 5 folds (seeded), each fold's
@@ -81,7 +82,7 @@ def _null_gaps(z: np.ndarray, e: np.ndarray, ids: np.ndarray, names: list[str], 
     for f in range(N_FOLDS):
         held = np.flatnonzero(fold_of == f)
         surrogate = fit_surrogate(e[photo_fold != f], z[photo_fold != f])
-        null[held] = consistency_gaps(z, surrogate.predict(e), [groups[i] for i in held])
+        null[held] = consistency_gaps(z, surrogate.predict(e), [groups[i] for i in held], fisher=True)
     return null
 
 
@@ -123,5 +124,6 @@ def audit_scores(box: BlackBox, base: PublicBase, probe_images: np.ndarray, prob
     idx, local = stack_groups(groups)
     z = box_log_posteriors(box, probe_images[idx])
     surrogate = fit_surrogate(e_ref, z_ref)
-    scores = consistency_gaps(z, surrogate.predict(normalise_rows(base.embed(probe_images[idx]))), local)
+    scores = consistency_gaps(z, surrogate.predict(normalise_rows(base.embed(probe_images[idx]))), local,
+                             fisher=True)
     return AuditScores(names, scores, p_values(scores, null), ref_names, null, short, len(idx), len(reference_images))
