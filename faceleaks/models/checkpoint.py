@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from faceleaks.atomic import atomic_write_text, atomic_write_with
 from faceleaks.errors import ArtifactError
 
 __all__ = ["config_key", "save_checkpoint", "load_checkpoint", "save_weights", "load_weights", "read_sidecar", "error_line"]
@@ -46,13 +47,10 @@ def _jsonable(value: Any) -> Any:
 
 
 def save_checkpoint(path: Path, state: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
-    """Write ``path`` (.pt state_dict) and ``path.json`` atomically."""
+    """Write ``path`` (.pt state_dict) and ``path.json``, each atomically (``faceleaks.atomic``); weights first."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
-    path.with_suffix(".json").write_text(json.dumps({"version": CHECKPOINT_VERSION, **meta}, indent=1))
+    atomic_write_with(path, lambda fh: torch.save(state, fh))
+    atomic_write_text(path.with_suffix(".json"), json.dumps({"version": CHECKPOINT_VERSION, **meta}, indent=1))
 
 
 def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
@@ -92,16 +90,14 @@ def save_weights(path: Path, state: dict[str, torch.Tensor] | None, meta: dict[s
     meta : JSON-serialisable metadata (numpy scalars and arrays are converted)
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     digest = None
     if state is not None:
-        tmp = path.with_suffix(".tmp")
-        torch.save({k: v.detach().cpu().contiguous() for k, v in state.items()}, tmp)
-        tmp.replace(path)
+        tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
+        atomic_write_with(path, lambda fh: torch.save(tensors, fh))
         digest = _sha256(path)
     side = json.loads(json.dumps({"version": CHECKPOINT_VERSION, **meta, "weights_sha256": digest}, default=_jsonable))
     side["sidecar_sha256"] = _meta_digest(side)
-    path.with_suffix(".json").write_text(json.dumps(side, indent=1))
+    atomic_write_text(path.with_suffix(".json"), json.dumps(side, indent=1))
 
 
 def _meta_digest(meta: dict[str, Any]) -> str:
