@@ -228,14 +228,14 @@ def _run_inclusion(cfg: ExperimentConfig, n_victims: int | None) -> None:
 
 
 def _sweep(cfg: ExperimentConfig, seeds: tuple[int, ...], out_dir: Path, cache: Path) -> None:
-    from faceleaks.evaluation.experiment import run_experiment
+    from faceleaks.evaluation.experiment import failed_stages, run_experiment
     from faceleaks.evaluation.sweeps import run_seeds, summarise_seeds
     from faceleaks.report.render import write_report, write_sweep
-
     records = run_seeds(cfg, list(seeds), out_dir=out_dir, cache_dir=cache, run=run_experiment,
                         on_record=lambda rec, sub: write_report(rec, sub))
     path = write_sweep(summarise_seeds(records), out_dir)
     console.print(f"sweep over seeds {list(seeds)}: {path}")
+    finish_run(out_dir, [f"seed {r.seed}: {f}" for r in records for f in failed_stages(r)])
 
 
 @app.command()

@@ -26,7 +26,8 @@ Modules and their kinds (parametrised variants of one kind listed once):
 - ``test_atomic_writers``: a figure on a full disk (real tmpfs); a figure, a checkpoint and saved
   weights failing mid-write; a source scan for writes that bypass ``faceleaks.atomic``.
 - ``test_stage_faults``: the membership stage failing (finished stages kept, a rerun resumes); the
-  report stage failing; a run killed after its first stages; a torn results.json of an unfinished run.
+  report stage failing; a run killed after its first stages; a torn results.json of an unfinished run;
+  a seed of a --seeds sweep failing (sweep incomplete; the rerun redoes that seed only).
 - ``test_cache_faults``: a torn checkpoint; a torn sidecar; a torn temporary shard; a torn shard.
 - ``test_process_faults``: ``kill -9`` of a run with busy workers; a dead run's shared folder.
 

@@ -55,7 +55,7 @@ def _stages(monkeypatch, membership):
         return membership()
 
     def record(cfg, owner, reports, queries, attributes, cost, timer, caught):
-        return replace(SAMPLE, membership=tuple(reports), queries=queries, attributes=attributes, cost=cost,
+        return replace(SAMPLE, seed=cfg.seed, membership=tuple(reports), queries=queries, attributes=attributes, cost=cost,
                        warnings=tuple(caught))
     monkeypatch.setattr(experiment, "build_owner", build_owner)
     monkeypatch.setattr(experiment, "_attributes", attributes)
@@ -136,3 +136,22 @@ def test_torn_results_of_an_unfinished_run_are_rebuilt(tmp_path, monkeypatch, ca
     assert _invoke(tmp_path).exit_code == 0
     assert calls["attributes"] == 2 and "running every stage again" in caplog.text
     assert read_results(tmp_path / "out" / "results.json").membership == SAMPLE.membership
+
+
+def test_sweep_with_a_failed_seed_is_incomplete_and_the_rerun_redoes_only_that_seed(tmp_path, monkeypatch):
+    calls = _stages(monkeypatch, _works)
+    failing = {"seed": 1}
+
+    def membership(owner, cfg, cache_dir, out_dir, timer):
+        calls["membership"] += 1
+        return _fails() if cfg.seed == failing["seed"] else _works()
+    monkeypatch.setattr(experiment, "_membership", membership)
+    args = ["run", "--quick", "--seeds", "0,1", "--out", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "c"),
+            "--no-progress"]
+    line = _one_line(CliRunner().invoke(app, args), 1)
+    assert line.startswith("FaceLeaksError: run incomplete: seed 1: membership: DataError: too few reference")
+    assert _run_json(tmp_path)["status"] == "incomplete" and (tmp_path / "out" / "sweep.md").exists()
+    failing["seed"] = None
+    assert CliRunner().invoke(app, args).exit_code == 0
+    assert calls["membership"] == 3  # seed 0 loaded from its results.json, seed 1 run again
+    assert _run_json(tmp_path)["status"] == "complete"
