@@ -3,7 +3,8 @@
 Kinds: a 1x1 JPEG, a 3x200 sliver, a PNG whose header claims 100,000 x 100,000 pixels
 (decompression bomb), one over our own pixel limit, a text file named .jpg, an empty file, a
 truncated JPEG, a folder named .jpg, a file name and a folder name that are not valid UTF-8, a
-chipper that finds no face, every photo unusable, a stale chip (photo changed in place, same size),
+chipper that finds no face, every photo unusable, a stale chip (photo changed in place, same size,
+the chip newer than it), copies of one photo (one chip; a hit reads each photo once and stats none),
 a torn cached chip, a chip of the wrong shape, a cache path that is a file.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import os
 import struct
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -126,13 +128,14 @@ def test_stale_chip_of_a_changed_photo_is_remade(tmp_path):
     _jpeg(p, value=200)  # same size on disk (a flat JPEG), new content
     assert p.stat().st_size == size
     (chip,) = _cached_files(cache)
-    os.utime(chip, ns=(p.stat().st_mtime_ns - 10**9,) * 2)  # chip written before the change
+    os.utime(chip, ns=(p.stat().st_mtime_ns + 10**9,) * 2)  # the old chip even looks newer than the photo
     second = _load([p], cache_dir=cache)[0].images[0]
     assert abs(int(second.mean()) - int(first.mean())) > 100
+    assert len(_cached_files(cache)) == 2  # keyed by content: the new bytes have their own chip
 
 
 @pytest.mark.parametrize("damage", ["torn", "wrong-shape", "not-npy"])
-def test_damaged_cached_chip_is_rebuilt_not_fatal(tmp_path, damage):
+def test_damaged_cached_chip_is_rebuilt_not_fatal(tmp_path, damage, caplog):
     p = _jpeg(tmp_path / "a.jpg", value=90)
     cache = tmp_path / "cache"
     want = _load([p], cache_dir=cache)[0].images
@@ -146,6 +149,27 @@ def test_damaged_cached_chip_is_rebuilt_not_fatal(tmp_path, damage):
     os.utime(chip, ns=(p.stat().st_mtime_ns + 10**9,) * 2)
     np.testing.assert_array_equal(_load([p], cache_dir=cache)[0].images, want)
     np.testing.assert_array_equal(np.load(chip), want[0])  # rewritten whole
+    assert f"rebuilding {'unreadable ' if damage != 'wrong-shape' else ''}cached chip {chip}" in caplog.text
+
+
+def test_copies_of_a_photo_share_one_chip_and_a_hit_reads_each_photo_once(tmp_path, monkeypatch):
+    a = _jpeg(tmp_path / "A" / "A_0001.jpg", value=70)
+    b = tmp_path / "B" / "B_0001.jpg"
+    b.parent.mkdir()
+    b.write_bytes(a.read_bytes())
+    c = _jpeg(tmp_path / "C" / "C_0001.jpg", value=150)
+    cache = tmp_path / "cache"
+    first = load_faces([a, b, c], ["a", "b", "c"], ["A", "B", "C"], CHIP, cache_dir=cache).images
+    assert len(_cached_files(cache)) == 2
+    calls = []
+    real_read, real_stat = Path.read_bytes, Path.stat
+    monkeypatch.setattr(Path, "read_bytes", lambda self: calls.append(("read", self.name)) or real_read(self))
+    monkeypatch.setattr(Path, "stat", lambda self, **kw: calls.append(("stat", self.name)) or real_stat(self, **kw))
+    monkeypatch.setattr("faceleaks.data.faces._chip", lambda *a: pytest.fail("a cache hit chipped a photo"))
+    again = load_faces([a, b, c], ["a", "b", "c"], ["A", "B", "C"], CHIP, cache_dir=cache).images
+    np.testing.assert_array_equal(again, first)
+    photo_calls = [x for x in calls if x[1].endswith(".jpg")]
+    assert sorted(photo_calls) == [("read", "A_0001.jpg"), ("read", "B_0001.jpg"), ("read", "C_0001.jpg")]
 
 
 def test_cache_path_that_is_a_file_only_skips_caching(tmp_path, caplog):
