@@ -29,7 +29,8 @@ Modules and their kinds (parametrised variants of one kind listed once):
   report stage failing; a run killed after its first stages; a torn results.json of an unfinished run;
   a seed of a --seeds sweep failing (sweep incomplete; the rerun redoes that seed only).
 - ``test_cache_faults``: a torn checkpoint; a torn sidecar; a torn temporary shard; a torn shard.
-- ``test_process_faults``: ``kill -9`` of a run with busy workers; a dead run's shared folder.
+- ``test_process_faults``: ``kill -9`` of a process with busy workers; a dead run's shared folder;
+  ``kill -9`` of ``faceleaks run`` in its membership stage, then the rerun resuming.
 
 The tmpfs tests need ``mount`` (root, as in CI); elsewhere they are skipped with the reason.
 """
