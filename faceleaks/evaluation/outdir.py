@@ -173,11 +173,17 @@ def marked_run(out_dir: str | Path) -> Iterator[None]:
 def finish_run(out_dir: str | Path, failed: list[str]) -> None:
     """With ``failed`` stages: mark the run ``incomplete`` and raise (one line); its outputs stay written.
 
+    If ``run.json`` cannot be written (a full disk), it keeps ``running`` and its finished stages, so
+    a rerun still resumes; the error raised names the failed stage all the same.
+
     Raises
     ------
     FaceLeaksError
         ``run incomplete: <first failed stage>; the finished stages were written to <out_dir>``.
     """
     if failed:
-        mark_run(out_dir, "incomplete", failed_stages=failed)
+        try:
+            mark_run(out_dir, "incomplete", failed_stages=failed)
+        except FaceLeaksError as err:  # e.g. the disk that failed the stage is still full: say what failed first
+            log.warning("could not mark %s incomplete: %s", out_dir, err)
         raise FaceLeaksError(f"run incomplete: {failed[0]}; the finished stages were written to {out_dir}")

@@ -1,8 +1,10 @@
 """A run's stages are written as they finish; a later stage's failure keeps them; a rerun resumes.
 
-Kinds: the membership stage failing (injected), the report stage failing (a full disk while the
-plots are written), a run killed after its first stages (``run.json`` left ``running``), and a
-torn ``results.json`` of an earlier unfinished run. The real ``run_experiment``, CLI, ``run.json``
+Kinds: the membership stage failing (injected), the report stage failing (simulated ENOSPC while
+the plots are written), a run killed after its first stages (``run.json`` left ``running``), a
+torn ``results.json`` of an earlier unfinished run, a seed of a sweep failing, and ``--out`` on a
+real full file system (a 64 kB tmpfs: the plots do not fit; the rerun is refused while it is full
+and resumes once it is remounted larger). The real ``run_experiment``, CLI, ``run.json``
 and ``results.json`` handling run; only the model-building stages are replaced by fakes, so no
 model is trained.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import json
+import subprocess
 from dataclasses import replace
 
 from typer.testing import CliRunner
@@ -155,3 +158,29 @@ def test_sweep_with_a_failed_seed_is_incomplete_and_the_rerun_redoes_only_that_s
     assert CliRunner().invoke(app, args).exit_code == 0
     assert calls["membership"] == 3  # seed 0 loaded from its results.json, seed 1 run again
     assert _run_json(tmp_path)["status"] == "complete"
+
+
+def test_full_disk_through_a_real_small_file_system(small_fs, monkeypatch):
+    """A real 64 kB tmpfs as --out: the results fit, the plots do not; one line, nothing torn; a rerun on
+    the full disk is refused in one line; after space is freed (remounted larger) it resumes."""
+    calls = _stages(monkeypatch, _works)
+    out = small_fs / "out"
+    args = ["run", "--quick", "--out", str(out), "--cache-dir", str(small_fs.parent / "cache"), "--no-progress"]
+    line = _one_line(CliRunner().invoke(app, args), 1)
+    assert line.startswith("FaceLeaksError: run incomplete: report: ArtifactError: cannot write") and \
+        "the disk is full: free space or choose another folder" in line, line
+    assert read_results(out / "results.json").membership == SAMPLE.membership  # whole, not torn
+    run = json.loads((out / "run.json").read_text())  # "running" if even run.json no longer fits
+    assert run["status"] in ("incomplete", "running")
+    assert run["finished_stages"] == ["owner", "attributes", "membership"]
+    assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
+    monkeypatch.undo()
+    calls = _stages(monkeypatch, _fails)
+    line = _one_line(CliRunner().invoke(app, args), 1)  # still full: refused before any stage runs
+    assert line.startswith(f"ArtifactError: cannot write {out / 'run.json'}: the disk is full")
+    assert calls == {"owner": 0, "attributes": 0, "membership": 0}
+    assert read_results(out / "results.json").membership == SAMPLE.membership
+    subprocess.run(["mount", "-o", "remount,size=8m", str(small_fs)], check=True)  # the user frees space
+    assert CliRunner().invoke(app, args).exit_code == 0
+    assert calls == {"owner": 0, "attributes": 0, "membership": 0}  # resumed: only the report was written
+    assert json.loads((out / "run.json").read_text())["status"] == "complete" and (out / "auc_vs_k.png").exists()
