@@ -188,7 +188,7 @@ def _run(quick: bool, config: Optional[Path], overrides: dict, seeds: tuple[int,
         if seeds:
             _sweep(cfg, seeds, out_dir, cache)
             return
-        record = run_experiment(cfg, out_dir=out_dir, cache_dir=cache, stages=stage_log(out_dir))
+        record = run_experiment(cfg, out_dir=out_dir, cache_dir=cache, stages=stage_log(out_dir, cache))
         finish_run(out_dir, report_stage(record, out_dir, failed_stages(record), lambda rec, out: (
             _print_summary(rec, write_report(rec, out)), html_after_run(out, console))))
 

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+from faceleaks.atomic import clean_temporaries
 from faceleaks.errors import ArtifactError
 from faceleaks.evaluation.outdir import finished_stages, mark_stage
 from faceleaks.evaluation.results import RunRecord, read_results, write_results
@@ -21,12 +22,17 @@ __all__ = ["stage_log", "report_stage"]
 log = logging.getLogger(__name__)
 
 
-def stage_log(out_dir: Path) -> StageLog:
+def stage_log(out_dir: Path, cache_dir: Path | None = None) -> StageLog:
     """The ``StageLog`` of a run into the claimed folder ``out_dir``: writes each stage, reuses finished ones.
 
-    An earlier ``results.json`` that cannot be read is logged and every stage runs again.
+    An earlier ``results.json`` that cannot be read is logged and every stage runs again. Temporary
+    files that killed runs left in ``cache_dir`` (never read) are removed, those of live writers kept.
     """
     out = Path(out_dir)
+    if cache_dir is not None and Path(cache_dir).is_dir():
+        removed = clean_temporaries(cache_dir)
+        if removed:
+            log.info("removed %d temporary file(s) of killed runs from %s", removed, cache_dir)
     finished = frozenset(finished_stages(out))
     previous = None
     if finished:

@@ -97,6 +97,9 @@ def test_kill_9_of_a_run_leaves_its_finished_stages_and_a_rerun_resumes(tmp_path
     assert run["status"] == "running" and run["finished_stages"] == ["owner", "attributes"]
     assert read_results(out / "results.json").attributes == SAMPLE.attributes  # what finished is on disk
 
+    torn = tmp_path / "cache" / "chips" / "ab" / ".abcd.npy.999999999.tmp"  # a killed writer's (no such pid)
+    torn.parent.mkdir(parents=True)
+    torn.write_bytes(b"\x93NUMPY half")
     calls = _stages(monkeypatch, _works)
     result = CliRunner().invoke(app, ["run", "--quick", "--out", str(out), "--cache-dir", str(tmp_path / "cache"),
                                       "--no-progress"])
@@ -104,4 +107,4 @@ def test_kill_9_of_a_run_leaves_its_finished_stages_and_a_rerun_resumes(tmp_path
     assert calls == {"owner": 1, "attributes": 0, "membership": 1}  # resumed: the attribute stage reused
     assert json.loads((out / "run.json").read_text())["status"] == "complete"
     assert read_results(out / "results.json").membership == SAMPLE.membership
-    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")] and not torn.exists()
