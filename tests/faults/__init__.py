@@ -10,11 +10,14 @@ Modules and their kinds (parametrised variants of one kind listed once):
   TypeError, KeyError); an HTTP server answering 1 row for 3 images; malformed JSON; a missing key.
 - ``test_config_faults``: NaN/inf/negative/zero learning rates; negative or NaN weight decay; a
   negative seed; a NaN FPR; a TOML file not UTF-8; a TOML path that is a folder;
-  ``FACELEAKS_DATA_DIR`` pointing nowhere (LFW and UTKFace); ``FACELEAKS_DATA_DIR`` a file.
+  ``FACELEAKS_DATA_DIR`` pointing nowhere (LFW and UTKFace); ``FACELEAKS_DATA_DIR`` a file; privacy
+  settings out of range (inf / NaN noise, delta 1, label smoothing 1, sample rate 1.5, photos per
+  identity 0 or without identity mode).
 - ``test_photo_faults``: a degenerate size (1x1, 3x200); a decompression bomb header; over the
   pixel limit; a text file named .jpg; an empty file; a truncated JPEG; a folder named .jpg; file
   and folder names not valid UTF-8; no face found; nothing usable; a stale chip of a changed photo;
-  a torn / wrong-shape / foreign cached chip; a cache path that is a file; a chip write failing.
+  a torn / wrong-shape / foreign cached chip; a cache path that is a file; a chip write failing;
+  copies of one photo (one chip; a cache hit reads each photo once and stats none).
 - ``test_label_faults``: age 999 / -3; age not an integer; a name without fields; gender 7; race 9;
   labels.csv not UTF-8; labels.csv without the age column; no usable row; an older results.json.
 - ``test_output_faults``: another run's settings in --out; outputs without run.json; a torn
