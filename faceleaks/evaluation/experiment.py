@@ -64,7 +64,11 @@ def run_experiment(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Path,
     failed: list[str] = []
     stages.finish("owner", _record(cfg, owner, [], {}, None, None, timer, []))
     earlier = stages.reuse("attributes")
-    attributes = earlier.attributes if earlier is not None else _attributes(owner, cfg, cache_dir, timer, failed)
+    if earlier is not None:  # the study and its stage times, as the earlier run recorded them
+        attributes = earlier.attributes
+        timer.timings.update({k: v for k, v in earlier.timings_s.items() if k.startswith("attribute")})
+    else:
+        attributes = _attributes(owner, cfg, cache_dir, timer, failed)
     if not failed:
         stages.finish("attributes", _record(cfg, owner, [], {}, attributes, None, timer, []))
     if done is not None:  # membership finished earlier; only the attribute study ran again
