@@ -31,7 +31,8 @@ Modules and their kinds (parametrised variants of one kind listed once):
 - ``test_stage_faults``: the membership stage failing (finished stages kept, a rerun resumes); the
   report stage failing; a run killed after its first stages; a torn results.json of an unfinished run;
   a seed of a --seeds sweep failing (sweep incomplete; the rerun redoes that seed only); ``faceleaks run``
-  into a real full tmpfs (report stage fails, results whole, refused while full, resumes after remount).
+  into a real full tmpfs (report stage fails, results whole, refused while full, resumes after remount);
+  each stage in turn failing with a bug (the others kept, the rerun runs only what is missing).
 - ``test_cache_faults``: a torn checkpoint; a torn sidecar; a torn temporary shard; a torn shard.
 - ``test_process_faults``: ``kill -9`` of a process with busy workers; a dead run's shared folder;
   ``kill -9`` of ``faceleaks run`` in its membership stage, then the rerun resuming.

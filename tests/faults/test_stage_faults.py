@@ -4,7 +4,8 @@ Kinds: the membership stage failing (injected), the report stage failing (simula
 the plots are written), a run killed after its first stages (``run.json`` left ``running``), a
 torn ``results.json`` of an earlier unfinished run, a seed of a sweep failing, and ``--out`` on a
 real full file system (a 64 kB tmpfs: the plots do not fit; the rerun is refused while it is full
-and resumes once it is remounted larger). The real ``run_experiment``, CLI, ``run.json``
+and resumes once it is remounted larger), and each stage in turn failing with a bug (not a
+``FaceLeaksError``): exactly the other stages are kept and the rerun runs only what is missing. The real ``run_experiment``, CLI, ``run.json``
 and ``results.json`` handling run; only the model-building stages are replaced by fakes, so no
 model is trained.
 """
@@ -15,7 +16,9 @@ import errno
 import json
 import subprocess
 from dataclasses import replace
+from types import SimpleNamespace
 
+import pytest
 from typer.testing import CliRunner
 
 from faceleaks.cli.main import app
@@ -47,7 +50,7 @@ def _stages(monkeypatch, membership):
     def build_owner(cfg, *, out_dir, cache_dir, timer):
         calls["owner"] += 1
         (out_dir / "split.json").write_text("{}")
-        return "owner"
+        return SimpleNamespace(data=None, students={}, teacher=None)
 
     def attributes(owner, cfg, cache_dir, timer, failed):
         calls["attributes"] += 1
@@ -184,3 +187,46 @@ def test_full_disk_through_a_real_small_file_system(small_fs, monkeypatch):
     assert CliRunner().invoke(app, args).exit_code == 0
     assert calls == {"owner": 0, "attributes": 0, "membership": 0}  # resumed: only the report was written
     assert json.loads((out / "run.json").read_text())["status"] == "complete" and (out / "auc_vs_k.png").exists()
+
+
+# stage that fails -> (exit code, status, finished stages, calls the rerun makes to each stage)
+_EXPECTED = {
+    "owner": (1, "failed", [], {"owner": 1, "attributes": 1, "membership": 1}),
+    "attributes": (1, "incomplete", ["owner", "membership", "report"], {"owner": 1, "attributes": 1, "membership": 0}),
+    "membership": (1, "incomplete", ["owner", "attributes", "report"], {"owner": 1, "attributes": 0, "membership": 1}),
+    "report": (1, "incomplete", ["owner", "attributes", "membership"], {"owner": 0, "attributes": 0, "membership": 0}),
+}
+
+
+@pytest.mark.parametrize("stage", sorted(_EXPECTED))
+def test_each_stage_failing_keeps_exactly_the_others_and_the_rerun_runs_only_what_is_missing(tmp_path, monkeypatch,
+                                                                                             stage):
+    code, status, finished, rerun_calls = _EXPECTED[stage]
+    bug = RuntimeError(f"a bug in the {stage} stage")  # not a FaceLeaksError: caught all the same
+
+    def fail(*args, **kwargs):
+        raise bug
+    calls = _stages(monkeypatch, _works)
+    target = {"owner": (experiment, "build_owner"), "attributes": (experiment, "_attributes"),
+              "membership": (experiment, "_membership"), "report": (render, "write_report")}[stage]
+    if stage == "attributes":  # the real stage wrapper catches the study's failure
+        from faceleaks.evaluation import attributes as study
+        monkeypatch.setattr(experiment, "_attributes", _real_attributes)
+        monkeypatch.setattr(study, "run_attribute_attacks", fail)
+    else:
+        monkeypatch.setattr(*target, fail)
+    line = _one_line(_invoke(tmp_path), code)
+    assert f"a bug in the {stage} stage" in line
+    run = _run_json(tmp_path)
+    assert run["status"] == status and run["finished_stages"] == finished
+    if finished:
+        assert read_results(tmp_path / "out" / "results.json").teacher == SAMPLE.teacher
+    monkeypatch.undo()
+    calls = _stages(monkeypatch, _works)
+    assert _invoke(tmp_path).exit_code == 0 and calls == rerun_calls
+    assert _run_json(tmp_path)["status"] == "complete"
+    done = read_results(tmp_path / "out" / "results.json")
+    assert done.membership == SAMPLE.membership and done.attributes == SAMPLE.attributes and done.warnings == ()
+
+
+_real_attributes = experiment._attributes
