@@ -199,8 +199,9 @@ def _cached_chip(cached: Path, chipper: Chipper) -> np.ndarray | None:
         chip = np.load(cached, allow_pickle=False)
     except FileNotFoundError:
         return None
-    except (OSError, ValueError, EOFError) as err:  # a torn or foreign file: chip the photo again
-        log.warning("rebuilding unreadable cached chip %s: %s", cached, err)
+    except Exception as err:  # noqa: BLE001  torn or foreign (numpy may even raise SyntaxError): chip again
+        log.warning("rebuilding unreadable cached chip %s: %s: %s", cached, type(err).__name__,
+                    " ".join(str(err).split())[:200])
         return None
     if chip.dtype != np.uint8 or chip.shape != (chipper.size, chipper.size, 3):
         log.warning("rebuilding cached chip %s of %s %s", cached, chip.dtype, chip.shape)

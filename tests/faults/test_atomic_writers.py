@@ -1,8 +1,8 @@
 """Every result and cache file goes through ``faceleaks.atomic``: figures, checkpoints, weights, shards.
 
 Kinds: a figure write on a full disk (real 64 kB tmpfs), a figure write failing mid-way, a
-checkpoint's weights write failing mid-way (simulated ENOSPC from inside ``torch.save``), a saved
-student's weights write failing mid-way, and a source scan that no module writes a file
+checkpoint's weights write failing (simulated ENOSPC at fsync), a saved student's weights write
+failing mid-way (simulated ENOSPC from inside ``torch.save``), and a source scan that no module writes a file
 another way (``write_text``, ``savefig`` to a path, ``torch.save`` / ``np.save`` to a path).
 """
 
@@ -21,6 +21,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import faceleaks  # noqa: E402
+from faceleaks import atomic  # noqa: E402
 from faceleaks.atomic import atomic_save_figure  # noqa: E402
 from faceleaks.errors import ArtifactError  # noqa: E402
 from faceleaks.models import checkpoint  # noqa: E402
@@ -64,6 +65,7 @@ def test_figure_failing_mid_write_leaves_no_torn_png(tmp_path, monkeypatch):
 
 
 def _torn_torch_save(monkeypatch):
+    """``torch.save`` into a file fails half-way with ENOSPC (simulated)."""
     real = torch.save
 
     def torn(obj, fh, *args, **kwargs):
@@ -73,10 +75,17 @@ def _torn_torch_save(monkeypatch):
     monkeypatch.setattr(checkpoint.torch, "save", torn)
 
 
+def _full_at_fsync(monkeypatch):
+    """Every atomic write fails at fsync with ENOSPC (simulated: the disk fills as data is flushed)."""
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(atomic.os, "fsync", full)
+
+
 def test_checkpoint_write_failing_keeps_the_cached_one(tmp_path, monkeypatch):
     path = tmp_path / "teacher-abc.pt"
     save_checkpoint(path, {"w": torch.ones(3)}, {"name": "old"})
-    _torn_torch_save(monkeypatch)
+    _full_at_fsync(monkeypatch)
     with pytest.raises(ArtifactError, match="teacher-abc.pt: the disk is full"):
         save_checkpoint(path, {"w": torch.zeros(300)}, {"name": "new"})
     state, meta = load_checkpoint(path)
