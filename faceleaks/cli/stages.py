@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from faceleaks.atomic import clean_temporaries
+from faceleaks.atomic import clean_temporaries, ensure_dir
 from faceleaks.errors import ArtifactError
 from faceleaks.evaluation.outdir import finished_stages, mark_stage
 from faceleaks.evaluation.results import RunRecord, read_results, write_results
@@ -27,9 +27,15 @@ def stage_log(out_dir: Path, cache_dir: Path | None = None) -> StageLog:
 
     An earlier ``results.json`` that cannot be read is logged and every stage runs again. Temporary
     files that killed runs left in ``cache_dir`` (never read) are removed, those of live writers kept.
+
+    Raises
+    ------
+    ArtifactError
+        ``cache_dir`` cannot be a folder (a file is in the way, it cannot be created): one line.
     """
     out = Path(out_dir)
-    if cache_dir is not None and Path(cache_dir).is_dir():
+    if cache_dir is not None:
+        ensure_dir(cache_dir)  # one line now (a file in the way, not creatable), not after the first stage
         removed = clean_temporaries(cache_dir)
         if removed:
             log.info("removed %d temporary file(s) of killed runs from %s", removed, cache_dir)

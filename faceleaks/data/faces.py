@@ -185,12 +185,18 @@ def _chip_folder(cache_dir: Path, chipper: Chipper) -> Path:
     return Path(cache_dir) / "chips" / spec
 
 
-def _save_chip(path: Path, chip: np.ndarray) -> None:
-    """Cache ``chip`` atomically; a cache that cannot be written (full, read-only) is only logged."""
+def _save_chip(path: Path, chip: np.ndarray, unsaved: list[str]) -> None:
+    """Cache ``chip`` atomically; a cache that cannot be written (full, read-only) is only logged.
+
+    The first failure of a ``load_faces`` call is a warning, later ones are counted into ``unsaved``
+    and summed up in one warning at the end (not one line per photo).
+    """
     try:
         atomic_save_npy(path, chip)
     except ArtifactError as err:
-        log.warning("face chip not cached: %s", err)
+        if not unsaved:
+            log.warning("face chip not cached: %s", err)
+        unsaved.append(str(err))
 
 
 def _cached_chip(cached: Path, chipper: Chipper) -> np.ndarray | None:
@@ -235,7 +241,7 @@ def load_faces(
         skipped and listed in ``FaceSet.unreadable`` as ``(path, reason)``.
     """
     folder = _chip_folder(cache_dir, chipper) if cache_dir is not None else None
-    crops, ok, bad = [], [], list(skipped)
+    crops, ok, bad, unsaved = [], [], list(skipped), []
     for i, path in enumerate(track(paths, description)):
         path = Path(path)
         try:
@@ -257,7 +263,9 @@ def load_faces(
         crops.append(chip)
         ok.append(i)
         if cached is not None:
-            _save_chip(cached, chip)
+            _save_chip(cached, chip, unsaved)
+    if len(unsaved) > 1:
+        log.warning("%d face chips were not cached (first: %s)", len(unsaved), unsaved[0])
     if not ok:
         raise DataError(f"none of the {len(paths)} photos could be used (first: {bad[:1]})")
     return FaceSet(

@@ -17,7 +17,8 @@ Modules and their kinds (parametrised variants of one kind listed once):
   pixel limit; a text file named .jpg; an empty file; a truncated JPEG; a folder named .jpg; file
   and folder names not valid UTF-8; no face found; nothing usable; a stale chip of a changed photo;
   a torn / wrong-shape / foreign cached chip; a cache path that is a file; a chip write failing;
-  copies of one photo (one chip; a cache hit reads each photo once and stats none).
+  copies of one photo (one chip; a cache hit reads each photo once and stats none); an unwritable
+  chip cache (one warning plus one summing up, not one per photo).
 - ``test_label_faults``: age 999 / -3; age not an integer; a name without fields; gender 7; race 9;
   labels.csv not UTF-8; labels.csv without the age column; no usable row; an older results.json.
 - ``test_output_faults``: another run's settings in --out; outputs without run.json; a torn
@@ -32,8 +33,11 @@ Modules and their kinds (parametrised variants of one kind listed once):
   report stage failing; a run killed after its first stages; a torn results.json of an unfinished run;
   a seed of a --seeds sweep failing (sweep incomplete; the rerun redoes that seed only); ``faceleaks run``
   into a real full tmpfs (report stage fails, results whole, refused while full, resumes after remount);
-  each stage in turn failing with a bug (the others kept, the rerun runs only what is missing).
-- ``test_cache_faults``: a torn checkpoint; a torn sidecar; a torn temporary shard; a torn shard.
+  each stage in turn failing with a bug (the others kept, the rerun runs only what is missing);
+  --cache-dir a file (one line before any stage).
+- ``test_cache_faults``: a torn checkpoint; a torn sidecar; a torn temporary shard; a torn shard;
+  property-based (Hypothesis): any truncation, overwrite or replacement of a cached checkpoint
+  (found: an altered byte was loaded as weights; now checked by SHA-256), chip or activation shard.
 - ``test_process_faults``: ``kill -9`` of a process with busy workers; a dead run's shared folder;
   ``kill -9`` of ``faceleaks run`` in its membership stage, then the rerun resuming.
 

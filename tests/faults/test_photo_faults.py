@@ -173,12 +173,14 @@ def test_copies_of_a_photo_share_one_chip_and_a_hit_reads_each_photo_once(tmp_pa
 
 
 def test_cache_path_that_is_a_file_only_skips_caching(tmp_path, caplog):
-    p = _jpeg(tmp_path / "a.jpg")
+    photos = [_jpeg(tmp_path / f"{n}.jpg", value=20 * n) for n in range(1, 5)]
     blocker = tmp_path / "cache"
     blocker.write_text("a file where the cache folder should be")
-    fs, _ = _load([p], cache_dir=blocker)
-    assert len(fs) == 1 and not fs.unreadable
+    fs = load_faces(photos, [p.stem for p in photos], ["x"] * 4, CHIP, cache_dir=blocker)
+    assert len(fs) == 4 and not fs.unreadable
     assert "face chip not cached" in caplog.text and "a file is in the way" in caplog.text
+    lines = [r.getMessage() for r in caplog.records if "not cached" in r.getMessage()]
+    assert len(lines) == 2 and lines[1].startswith("4 face chips were not cached (first: cannot write")
 
 
 def test_interrupted_chip_write_leaves_no_chip(tmp_path, monkeypatch):

@@ -230,3 +230,11 @@ def test_each_stage_failing_keeps_exactly_the_others_and_the_rerun_runs_only_wha
 
 
 _real_attributes = experiment._attributes
+
+
+def test_cache_dir_that_is_a_file_is_one_line_before_any_stage(tmp_path, monkeypatch):
+    calls = _stages(monkeypatch, _works)
+    (tmp_path / "cache").write_text("not a folder")
+    line = _one_line(_invoke(tmp_path), 1)
+    assert line.startswith(f"ArtifactError: cannot write {tmp_path / 'cache'}: a file is in the way")
+    assert calls == {"owner": 0, "attributes": 0, "membership": 0} and _run_json(tmp_path)["status"] == "failed"
