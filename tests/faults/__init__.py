@@ -18,7 +18,8 @@ Modules and their kinds (parametrised variants of one kind listed once):
   and folder names not valid UTF-8; no face found; nothing usable; a stale chip of a changed photo;
   a torn / wrong-shape / foreign cached chip; a cache path that is a file; a chip write failing;
   copies of one photo (one chip; a cache hit reads each photo once and stats none); an unwritable
-  chip cache (one warning plus one summing up, not one per photo).
+  chip cache (one warning plus one summing up, not one per photo); the chip cache on a real full
+  tmpfs (what fits is cached whole, every photo loads).
 - ``test_label_faults``: age 999 / -3; age not an integer; a name without fields; gender 7; race 9;
   labels.csv not UTF-8; labels.csv without the age column; no usable row; an older results.json.
 - ``test_output_faults``: another run's settings in --out; outputs without run.json; a torn

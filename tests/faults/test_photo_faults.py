@@ -194,3 +194,16 @@ def test_interrupted_chip_write_leaves_no_chip(tmp_path, monkeypatch):
     fs, _ = _load([p], cache_dir=cache)
     assert len(fs) == 1
     assert not [f for f in (cache / "chips").rglob("*") if f.is_file()]  # no torn chip, no temporary
+
+
+def test_chip_cache_on_a_real_full_disk_caches_what_fits_and_loads_everything(small_fs, tmp_path, caplog):
+    """A real 64 kB tmpfs as the cache: some chips fit, the rest are logged once; no torn chip is left."""
+    photos = [_jpeg(tmp_path / "photos" / f"p{n}.jpg", value=3 * n, size=(48 + n, 64)) for n in range(40)]
+    args = (photos, [p.stem for p in photos], ["x"] * 40, CHIP)
+    fs = load_faces(*args, cache_dir=small_fs)
+    assert len(fs) == 40 and not fs.unreadable
+    cached = _cached_files(small_fs)
+    assert 0 < len(cached) < 40 and "the disk is full" in caplog.text
+    assert not [p for p in small_fs.rglob("*") if p.name.endswith(".tmp")]
+    assert all(np.load(c).shape == (16, 16, 3) for c in cached)  # whole chips only
+    np.testing.assert_array_equal(load_faces(*args, cache_dir=small_fs).images, fs.images)
