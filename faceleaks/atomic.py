@@ -14,13 +14,14 @@ import io
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from faceleaks.errors import ArtifactError
 
-__all__ = ["pid_alive", "atomic_write_bytes", "atomic_write_text", "atomic_save_npy", "clean_temporaries", "os_error_line",
-           "ensure_dir"]
+__all__ = ["pid_alive", "atomic_write_bytes", "atomic_write_text", "atomic_save_npy", "atomic_save_figure",
+           "atomic_write_with", "clean_temporaries", "os_error_line", "ensure_dir"]
 
 _HINTS = {
     errno.ENOSPC: "the disk is full: free space or choose another folder",
@@ -52,7 +53,7 @@ def ensure_dir(folder: str | os.PathLike) -> Path:
     return folder
 
 
-def _atomic(path: str | os.PathLike, write: Callable[[io.BufferedWriter], None]) -> None:
+def _atomic(path: str | os.PathLike, write: Callable[[io.BufferedWriter], Any]) -> None:
     path = Path(path)
     ensure_dir(path.parent)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -100,6 +101,24 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 def atomic_save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
     """``np.save`` ``array`` (no pickles) to ``path`` atomically; ``ArtifactError`` on failure."""
     _atomic(path, lambda fh: np.save(fh, np.asarray(array), allow_pickle=False))
+
+
+def atomic_save_figure(path: str | os.PathLike, fig: Any, **savefig_kwargs: Any) -> None:
+    """Save a matplotlib ``fig`` to ``path`` atomically (format from the suffix); ``ArtifactError`` on failure.
+
+    ``savefig_kwargs`` go to ``Figure.savefig`` (``dpi``...). The figure is left open: the caller
+    closes it (this module does not import matplotlib).
+    """
+    fmt = Path(path).suffix.lstrip(".") or "png"
+    _atomic(path, lambda fh: fig.savefig(fh, format=fmt, **savefig_kwargs))
+
+
+def atomic_write_with(path: str | os.PathLike, write: Callable[[io.BufferedWriter], Any]) -> None:
+    """Write ``path`` atomically with a library's own writer ``write(binary_file)`` (e.g. ``torch.save``).
+
+    For formats that only a library can write (a ``state_dict``, an ``.npz``); ``ArtifactError`` on failure.
+    """
+    _atomic(path, write)
 
 
 def clean_temporaries(folder: str | os.PathLike) -> int:

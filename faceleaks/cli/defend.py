@@ -15,6 +15,8 @@ from typing import Optional
 import typer
 from rich.table import Table
 
+from faceleaks.atomic import atomic_write_text
+
 __all__ = ["register", "defend"]
 
 _CLI: dict = {}
@@ -73,8 +75,7 @@ def _run_seeds(cfg, seeds: tuple[int, ...], out_dir: Path, run) -> None:
         by_seed[s] = run(replace(cfg, seed=s, output_dir=str(sub)), out_dir=sub)
         write_defend_report(by_seed[s], sub)
     path = out_dir / "defend" / "seeds.md"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(seeds_table(by_seed))
+    atomic_write_text(path, seeds_table(by_seed))
     _CLI["console"].print(seeds_table(by_seed))
     _CLI["console"].print(f"over seeds: {path}")
     html_after_run(out_dir, _CLI["console"])  # OUT/defend/report.html, with the per-seed table

@@ -174,6 +174,7 @@ def run(
 
 def _run(quick: bool, config: Optional[Path], overrides: dict, seeds: tuple[int, ...] | None, force: bool) -> None:
     cfg = build_config(quick=quick, config=config, overrides=overrides)
+    from faceleaks.cli.stages import report_stage, stage_log
     from faceleaks.evaluation.experiment import failed_stages, run_experiment
     from faceleaks.progress import set_enabled
     from faceleaks.report.render import write_report
@@ -186,10 +187,9 @@ def _run(quick: bool, config: Optional[Path], overrides: dict, seeds: tuple[int,
         if seeds:
             _sweep(cfg, seeds, out_dir, cache)
             return
-        record = run_experiment(cfg, out_dir=out_dir, cache_dir=cache)
-        _print_summary(record, write_report(record, out_dir))
-        html_after_run(out_dir, console)
-        finish_run(out_dir, failed_stages(record))
+        record = run_experiment(cfg, out_dir=out_dir, cache_dir=cache, stages=stage_log(out_dir, cache))
+        finish_run(out_dir, report_stage(record, out_dir, failed_stages(record), lambda rec, out: (
+            _print_summary(rec, write_report(rec, out)), html_after_run(out, console))))
 
 
 def _parse_victims(text: str) -> int | None:
@@ -227,14 +227,14 @@ def _run_inclusion(cfg: ExperimentConfig, n_victims: int | None) -> None:
 
 
 def _sweep(cfg: ExperimentConfig, seeds: tuple[int, ...], out_dir: Path, cache: Path) -> None:
-    from faceleaks.evaluation.experiment import run_experiment
+    from faceleaks.evaluation.experiment import failed_stages, run_experiment
     from faceleaks.evaluation.sweeps import run_seeds, summarise_seeds
     from faceleaks.report.render import write_report, write_sweep
-
     records = run_seeds(cfg, list(seeds), out_dir=out_dir, cache_dir=cache, run=run_experiment,
                         on_record=lambda rec, sub: write_report(rec, sub))
     path = write_sweep(summarise_seeds(records), out_dir)
     console.print(f"sweep over seeds {list(seeds)}: {path}")
+    finish_run(out_dir, [f"seed {r.seed}: {f}" for r in records for f in failed_stages(r)])
 
 
 @app.command()

@@ -6,7 +6,7 @@ import math
 
 from faceleaks.errors import ConfigError
 
-__all__ = ["positive", "positive_ints", "rates", "fraction"]
+__all__ = ["positive", "positive_ints", "rates", "fraction", "number_in"]
 
 
 def positive(owner: object, *names: str) -> None:
@@ -44,3 +44,18 @@ def positive_ints(owner: str, name: str, values) -> None:
     if not values or any(not isinstance(v, int) or isinstance(v, bool) or v < 1 for v in values):
         raise ConfigError(f"{owner}.{name} must be positive integers, got {values!r}")
 
+
+
+def number_in(owner: object, name: str, low: float, high: float | None = None, *, low_ok: bool = False,
+              high_ok: bool = False) -> None:
+    """``ConfigError`` unless the named field is a finite number in the interval from ``low`` to ``high``.
+
+    The interval is open at each end unless ``low_ok`` / ``high_ok``; ``high`` None: no upper bound
+    (but still finite, so NaN and inf never pass).
+    """
+    v = getattr(owner, name)
+    ok = (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+          and (v >= low if low_ok else v > low) and (high is None or (v <= high if high_ok else v < high)))
+    if not ok:
+        rng = f"{'[' if low_ok else '('}{low:g}, {f'{high:g}' if high is not None else 'inf'}{']' if high_ok else ')'}"
+        raise ConfigError(f"{type(owner).__name__}.{name} must be a finite number in {rng}, got {v!r}")

@@ -11,6 +11,7 @@ import json
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from faceleaks.config.checks import number_in, positive
 from faceleaks.errors import ConfigError
 
 __all__ = ["PrivacyConfig", "PRIVACY_MODES", "HEAD_INITS", "as_privacy", "check_teacher_privacy"]
@@ -21,15 +22,6 @@ PRIVACY_MODES = ("none", "photo", "identity")
 #: How the teacher's cosine head starts under DP: ``random`` unit vectors (no private data, no budget)
 #: or ``noisy-means`` (class sums of base descriptors through the Gaussian mechanism, charged to the budget).
 HEAD_INITS = ("random", "noisy-means")
-
-
-def _number(owner: "PrivacyConfig", name: str, low: float, high: float | None = None, *, low_ok: bool = False) -> None:
-    v = getattr(owner, name)
-    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and (v >= low if low_ok else v > low) \
-        and (high is None or v < high)
-    if not ok:
-        rng = f"{'[' if low_ok else '('}{low}, {high if high is not None else 'inf'})"
-        raise ConfigError(f"PrivacyConfig.{name} must be a number in {rng}, got {v!r}")
 
 
 @dataclass(frozen=True)
@@ -106,17 +98,18 @@ class PrivacyConfig:
             raise ConfigError(f"PrivacyConfig sets {given or ['sample_rate']} but mode is 'none'; "
                               "set mode = 'photo' or 'identity'")
         for name in given:
-            _number(self, name, 0.0)
-        _number(self, "delta", 0.0, 1.0)
-        _number(self, "max_grad_norm", 0.0)
-        _number(self, "head_noise_multiplier", 0.0)
-        _number(self, "label_smoothing", 0.0, 1.0, low_ok=True)
+            number_in(self, name, 0.0)
+        number_in(self, "delta", 0.0, 1.0)
+        number_in(self, "max_grad_norm", 0.0)
+        number_in(self, "head_noise_multiplier", 0.0)
+        number_in(self, "label_smoothing", 0.0, 1.0, low_ok=True)
         if self.sample_rate is not None:
-            _number(self, "sample_rate", 0.0, 1.0 + 1e-12)
-        m = self.photos_per_identity
-        if m is not None and (self.mode != "identity" or not isinstance(m, int) or isinstance(m, bool) or m < 1):
-            raise ConfigError(f"PrivacyConfig.photos_per_identity must be a positive integer with mode 'identity', "
-                              f"got {m!r} with mode {self.mode!r}")
+            number_in(self, "sample_rate", 0.0, 1.0, high_ok=True)
+        if self.photos_per_identity is not None:
+            if self.mode != "identity":
+                raise ConfigError(f"PrivacyConfig.photos_per_identity is set but mode is {self.mode!r}; "
+                                  "set mode = 'identity' or remove it")
+            positive(self, "photos_per_identity")
 
     @property
     def is_private(self) -> bool:

@@ -10,6 +10,7 @@ name that is not valid UTF-8, or no face found by the chipper. [reconstructed] t
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import os
 import re
@@ -25,7 +26,8 @@ from faceleaks.atomic import atomic_save_npy
 from faceleaks.errors import ArtifactError, DataError
 from faceleaks.progress import track
 
-__all__ = ["FaceSet", "Chipper", "CenterCrop", "load_faces", "display_path", "MIN_SIDE", "MAX_PIXELS"]
+__all__ = ["FaceSet", "Chipper", "CenterCrop", "load_faces", "display_path", "valid_name", "BAD_NAME", "MIN_SIDE",
+           "MAX_PIXELS", "CHIP_PIPELINE_VERSION"]
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,11 @@ log = logging.getLogger(__name__)
 MIN_SIDE = 16
 #: Largest usable photo, pixels (width x height), checked before decoding; LFW photos have 62,500.
 MAX_PIXELS = 40_000_000
+#: Version of the decode-and-chip code, part of every chip's cache key: raise it when a change of that
+#: code changes the chips, so cached chips of the older code are never read.
+CHIP_PIPELINE_VERSION = 2
+#: Why a photo whose path is not valid UTF-8 is skipped.
+BAD_NAME = "name not valid UTF-8: rename the file or folder"
 
 
 class Chipper(Protocol):
@@ -115,16 +122,21 @@ def display_path(path: str | os.PathLike) -> str:
     return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
-def _decode(path: Path) -> np.ndarray:
-    """The photo (H, W, 3) uint8 RGB, or ``_Unusable`` naming why not (checked from the header first)."""
+def valid_name(path: str | os.PathLike) -> bool:
+    """Whether ``path`` (every folder and file name in it) is valid UTF-8; photos with other names are skipped."""
     try:
         os.fsencode(path).decode("utf-8")
     except UnicodeDecodeError:
-        raise _Unusable("name not valid UTF-8: rename the file or folder") from None
+        return False
+    return True
+
+
+def _decode(data: bytes) -> np.ndarray:
+    """The photo in ``data`` (H, W, 3) uint8 RGB, or ``_Unusable`` naming why not (header checked first)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
+            with Image.open(io.BytesIO(data)) as im:
                 w, h = im.size
                 if min(w, h) < MIN_SIDE:
                     raise _Unusable(f"degenerate size: {w}x{h} pixels (each side needs >= {MIN_SIDE})")
@@ -133,33 +145,39 @@ def _decode(path: Path) -> np.ndarray:
                 return np.asarray(im.convert("RGB"), dtype=np.uint8)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
         raise _Unusable(f"over the pixel limit (decompression bomb): {err}") from err
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, EOFError) as err:
+    except UnidentifiedImageError as err:  # its message names the in-memory buffer: leave that out
+        raise _Unusable("undecodable: UnidentifiedImageError: cannot identify image file") from err
+    except (OSError, ValueError, SyntaxError, EOFError) as err:
         raise _Unusable(f"undecodable: {type(err).__name__}: {err}") from err
 
 
-def _read(path: Path, chipper: Chipper) -> np.ndarray:
-    photo = _decode(path)
+def _file_bytes(path: Path) -> bytes:
+    """The photo file's bytes (read once: they key the chip cache and are decoded on a miss)."""
+    if not valid_name(path):
+        raise _Unusable(BAD_NAME)
+    try:
+        return path.read_bytes()
+    except OSError as err:  # missing, a folder, unreadable
+        raise _Unusable(f"undecodable: {type(err).__name__}: {err.strerror or err}") from err
+
+
+def _chip(data: bytes, chipper: Chipper) -> np.ndarray:
+    photo = _decode(data)
     try:
         return chipper(photo)
     except (DataError, ValueError, IndexError, RuntimeError) as err:
         raise _Unusable(f"no face found: {type(err).__name__}: {err}") from err
 
 
-def _photo_key(path: Path) -> str:
-    """Cache name of one photo: a hash of its path and size (a replaced file gets a new chip)."""
-    try:
-        size = path.stat().st_size
-    except OSError:
-        size = -1
-    return hashlib.sha256(os.fsencode(path) + f"|{size}".encode()).hexdigest()[:24]
+def _photo_key(data: bytes, spec: str) -> str:
+    """Cache name of one photo's chip: a hash of the file's bytes, the chipper and ``CHIP_PIPELINE_VERSION``.
 
-
-def _fresh(cached: Path, photo: Path) -> bool:
-    """True if the chip ``cached`` was written after ``photo`` last changed (else it may be stale)."""
-    try:
-        return cached.stat().st_mtime_ns >= photo.stat().st_mtime_ns
-    except OSError:
-        return False
+    Keyed by content, not by path or time: a photo changed in place gets a new chip, and copies of
+    one photo share theirs.
+    """
+    digest = hashlib.sha256(f"{CHIP_PIPELINE_VERSION}|{spec}|".encode())
+    digest.update(data)
+    return digest.hexdigest()[:32]
 
 
 def _chip_folder(cache_dir: Path, chipper: Chipper) -> Path:
@@ -167,28 +185,32 @@ def _chip_folder(cache_dir: Path, chipper: Chipper) -> Path:
     return Path(cache_dir) / "chips" / spec
 
 
-def _save_chip(path: Path, chip: np.ndarray) -> None:
-    """Cache ``chip`` atomically; a cache that cannot be written (full, read-only) is only logged."""
+def _save_chip(path: Path, chip: np.ndarray, unsaved: list[str]) -> None:
+    """Cache ``chip`` atomically; a cache that cannot be written (full, read-only) is only logged.
+
+    The first failure of a ``load_faces`` call is a warning, later ones are counted into ``unsaved``
+    and summed up in one warning at the end (not one line per photo).
+    """
     try:
         atomic_save_npy(path, chip)
     except ArtifactError as err:
-        log.warning("face chip not cached: %s", err)
+        if not unsaved:
+            log.warning("face chip not cached: %s", err)
+        unsaved.append(str(err))
 
 
-def _cached_chip(cached: Path, photo: Path, chipper: Chipper) -> np.ndarray | None:
-    """The chip cached for ``photo``, or None if absent, torn, foreign or older than the photo."""
-    if not cached.exists():
-        return None
-    if not _fresh(cached, photo):
-        log.info("cached chip %s is older than its photo %s: chipping again", cached, display_path(photo))
-        return None
+def _cached_chip(cached: Path, chipper: Chipper) -> np.ndarray | None:
+    """The chip cached at ``cached``, or None if absent, torn or foreign (logged: it is made again)."""
     try:
         chip = np.load(cached, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as err:  # a torn or foreign file: chip the photo again
-        log.warning("ignoring unreadable cached chip %s: %s", cached, err)
+    except FileNotFoundError:
+        return None
+    except Exception as err:  # noqa: BLE001  torn or foreign (numpy may even raise SyntaxError): chip again
+        log.warning("rebuilding unreadable cached chip %s: %s: %s", cached, type(err).__name__,
+                    " ".join(str(err).split())[:200])
         return None
     if chip.dtype != np.uint8 or chip.shape != (chipper.size, chipper.size, 3):
-        log.warning("ignoring cached chip %s of %s %s", cached, chip.dtype, chip.shape)
+        log.warning("rebuilding cached chip %s of %s %s", cached, chip.dtype, chip.shape)
         return None
     return chip
 
@@ -200,11 +222,13 @@ def load_faces(
 ) -> FaceSet:
     """Read and crop photos, each chip cached once in ``cache_dir/chips/<chipper spec>/``.
 
-    The cache holds one ``.npy`` file (uint8, (S, S, 3)) per photo, named by a hash of the photo's
-    path and size, so the many photo sets of different splits and seeds share their chips: the cache
-    never holds more than one chip per photo and chipper (about 66 kB at 150 x 150). A chip older
-    than its photo (the photo changed in place), torn or of another shape is made again; chips are
-    written atomically, and a cache that cannot be written is only logged. Unusable photos are not
+    The cache holds one ``.npy`` file (uint8, (S, S, 3)) per photo, named by a hash of the photo
+    file's bytes, the chipper and ``CHIP_PIPELINE_VERSION`` (content-addressed), so the many photo
+    sets of different splits and seeds share their chips: the cache never holds more than one chip
+    per photo content and chipper (about 66 kB at 150 x 150). A photo changed in place has new
+    bytes, hence a new key; a torn or foreign cached chip is logged and made again. Each photo file is
+    read once (no other file-system call on a cache hit but the chip's own read); chips are written
+    atomically, and a cache that cannot be written is only logged. Unusable photos are not
     cached: they are tried again, and reported again, on every call.
 
     ``skipped`` lists ``(path, reason)`` of photos found unusable before (e.g. when indexing);
@@ -217,20 +241,21 @@ def load_faces(
         skipped and listed in ``FaceSet.unreadable`` as ``(path, reason)``.
     """
     folder = _chip_folder(cache_dir, chipper) if cache_dir is not None else None
-    crops, ok, bad = [], [], list(skipped)
+    crops, ok, bad, unsaved = [], [], list(skipped), []
     for i, path in enumerate(track(paths, description)):
         path = Path(path)
-        cached = None
-        if folder is not None:
-            key = _photo_key(path)
-            cached = folder / key[:2] / f"{key}.npy"
-            chip = _cached_chip(cached, path, chipper)
-            if chip is not None:
-                crops.append(chip)
-                ok.append(i)
-                continue
         try:
-            chip = _read(path, chipper)
+            data = _file_bytes(path)
+            cached = None
+            if folder is not None:
+                key = _photo_key(data, chipper.spec)
+                cached = folder / key[:2] / f"{key}.npy"
+                chip = _cached_chip(cached, chipper)
+                if chip is not None:
+                    crops.append(chip)
+                    ok.append(i)
+                    continue
+            chip = _chip(data, chipper)
         except _Unusable as err:
             log.warning("skipping photo %s: %s", display_path(path), err)
             bad.append((display_path(path), str(err)))
@@ -238,7 +263,9 @@ def load_faces(
         crops.append(chip)
         ok.append(i)
         if cached is not None:
-            _save_chip(cached, chip)
+            _save_chip(cached, chip, unsaved)
+    if len(unsaved) > 1:
+        log.warning("%d face chips were not cached (first: %s)", len(unsaved), unsaved[0])
     if not ok:
         raise DataError(f"none of the {len(paths)} photos could be used (first: {bad[:1]})")
     return FaceSet(

@@ -21,6 +21,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from faceleaks.data.faces import BAD_NAME, display_path, valid_name
 from faceleaks.data.folders import check_named_dirs, named_dirs, search_dirs
 from faceleaks.errors import DataError
 
@@ -105,14 +106,6 @@ def find_lfw_root(lfw_dir: str | os.PathLike | None = None, *, download: bool = 
     )
 
 
-def _utf8(path: Path) -> bool:
-    try:
-        os.fsencode(path.name).decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
 def index_lfw(root: Path, *, skipped: list[tuple[str, str]] | None = None) -> list[LfwRecord]:
     """All ``*.jpg`` photos under ``root/<Person>/``, sorted by identity then file name.
 
@@ -123,11 +116,10 @@ def index_lfw(root: Path, *, skipped: list[tuple[str, str]] | None = None) -> li
     records, bad = [], []
     for person in sorted(x for x in Path(root).iterdir() if x.is_dir()):
         for p in sorted(person.glob("*.jpg")):
-            if _utf8(person) and _utf8(p):
+            if valid_name(p):
                 records.append(LfwRecord(p.stem, person.name, p))
             else:
-                bad.append((os.fsencode(p).decode("utf-8", "backslashreplace"),
-                            "name not valid UTF-8: rename the file or folder"))
+                bad.append((display_path(p), BAD_NAME))
     for path, reason in bad:
         log.warning("skipping LFW photo %s: %s", path, reason)
     if skipped is not None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from faceleaks.attacks.attribute.registry import resolve_attribute_attacks
 from faceleaks.attacks.registry import check_attack_specs
 from faceleaks.config import ExperimentConfig
-from faceleaks.errors import FaceLeaksError, UndefinedMetricWarning
+from faceleaks.errors import UndefinedMetricWarning
 from faceleaks.evaluation.attacker import SETTINGS, TeacherPublicBase, make_attacker_data
 from faceleaks.evaluation.ceiling import ceiling_reports
 from faceleaks.evaluation.dataset import Dataset
@@ -26,6 +26,7 @@ from faceleaks.evaluation.membership import AttackPlan, attack_student, held_pho
 from faceleaks.evaluation.owner import OwnerModels, Timer, add_control, build_owner, build_students, build_teacher
 from faceleaks.evaluation.provenance import data_hashes
 from faceleaks.evaluation.attribute_results import AttributeRecord
+from faceleaks.evaluation.stages import STAGE_FAILED, StageLog, stage_failure
 from faceleaks.evaluation.results import (ControlRecord, CostRecord, DataSummary, MembershipReport, RunRecord, StudentRecord,
                                          TeacherRecord, environment_versions)
 from faceleaks.models.dlib_teacher import dlib_base_teacher
@@ -36,24 +37,63 @@ from faceleaks.serving.protocol import OutputKind
 from faceleaks.serving.sealed import seal
 from faceleaks.serving.wrappers import CachingBlackBox, CountingBlackBox
 
-__all__ = ["run_experiment", "failed_stages", "STAGE_FAILED"]
+__all__ = ["run_experiment", "failed_stages", "STAGE_FAILED", "StageLog"]
 
 log = logging.getLogger(__name__)
 
-#: Prefix of a record warning that names a stage that failed (the run is then incomplete).
-STAGE_FAILED = "stage failed: "
 
-
-def run_experiment(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Path) -> RunRecord:
+def run_experiment(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Path,
+                   stages: StageLog | None = None) -> RunRecord:
     """Run the whole experiment; writes ``split.json`` into ``out_dir`` and returns the record.
 
-    Raises ``DataError`` / ``ConfigError`` with a clear message on bad data or settings.
+    Parameters
+    ----------
+    stages : where each finished stage is reported and what an earlier unfinished run of the same
+        settings finished (``faceleaks.evaluation.stages``); None: nothing reported or reused
+
+    A failure in the attribute or membership stage does not end the run: it is a ``STAGE_FAILED``
+    warning in the record, which holds the stages that finished. Raises ``DataError`` /
+    ``ConfigError`` with a clear message on bad data or settings before any stage finished.
     """
+    stages = stages or StageLog()
     _check_attacks(cfg)
     timer = Timer()
+    done = stages.reuse("membership")
+    if done is not None and stages.reuse("attributes") is not None:
+        return replace(done, warnings=tuple(w for w in done.warnings if not w.startswith(STAGE_FAILED)))
     owner = build_owner(cfg, out_dir=out_dir, cache_dir=cache_dir, timer=timer)
     failed: list[str] = []
-    attributes = _attributes(owner, cfg, cache_dir, timer, failed)
+    stages.finish("owner", _record(cfg, owner, [], {}, None, None, timer, []))
+    earlier = stages.reuse("attributes")
+    if earlier is not None:  # the study and its stage times, as the earlier run recorded them
+        attributes = earlier.attributes
+        timer.timings.update({k: v for k, v in earlier.timings_s.items() if k.startswith("attribute")})
+    else:
+        attributes = _attributes(owner, cfg, cache_dir, timer, failed)
+    if not failed:
+        stages.finish("attributes", _record(cfg, owner, [], {}, attributes, None, timer, []))
+    if done is not None:  # membership finished earlier; only the attribute study ran again
+        record = replace(done, attributes=attributes, timings_s={**done.timings_s, **timer.timings},
+                         warnings=tuple(w for w in done.warnings if not w.startswith(STAGE_FAILED)) + tuple(failed))
+        stages.finish("membership", record)
+        return record
+    try:
+        reports, queries, cost, caught = _membership(owner, cfg, cache_dir, out_dir, timer)
+    except Exception as err:  # a later stage keeps what finished; the CLI reports it in one line
+        failed.append(stage_failure("membership", err))
+        return _record(cfg, owner, [], {}, attributes, None, timer, failed)
+    record = _record(cfg, owner, reports, queries, attributes, cost, timer, caught + failed)
+    stages.finish("membership", record)
+    return record
+
+
+def _membership(owner: OwnerModels, cfg: ExperimentConfig, cache_dir: Path, out_dir: Path,
+                timer: Timer) -> tuple[list[MembershipReport], dict[str, int], CostRecord | None, list[str]]:
+    """The membership stage: shadows, the control, LiRA shadows, attacks and the white-box ceiling.
+
+    Returns the reports, the images sent to each student, the shadow cost (None without LiRA
+    shadows) and the warnings caught.
+    """
     data = owner.data
     attacker = make_attacker_data(data.split, train_fraction=cfg.split.member_train_fraction, seed=cfg.seed,
                                   photos=cfg.teacher.resolved_recipe.photos)
@@ -79,7 +119,7 @@ def run_experiment(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Path) -> 
             teachers = [(owner.role, owner.teacher)] + ([("control", owner.control_teacher)]
                                                         if owner.control_teacher is not None else [])
             reports += ceiling_reports(teachers, public_base, plan)
-    return _record(cfg, owner, reports, queries, attributes, cost, timer, plan.caught + failed)
+    return reports, queries, cost, plan.caught
 
 
 def _check_attacks(cfg: ExperimentConfig) -> None:
@@ -99,7 +139,7 @@ def _attributes(owner: OwnerModels, cfg: ExperimentConfig, cache_dir: Path, time
                 failed: list[str]) -> AttributeRecord | None:
     """The attribute study on the victim students (None when disabled); its stage times go to ``timer``.
 
-    A ``FaceLeaksError`` in the study (e.g. too few UTKFace photos) does not end the run: it is
+    A failure in the study (e.g. a ``DataError``: too few UTKFace photos) does not end the run: it is
     added to ``failed`` (a ``STAGE_FAILED`` warning in the record) and the record has no attributes.
     """
     if not cfg.attributes.enabled:
@@ -110,9 +150,8 @@ def _attributes(owner: OwnerModels, cfg: ExperimentConfig, cache_dir: Path, time
         with timer("attributes"):
             record = run_attribute_attacks(owner.data, owner.students, owner.teacher, cfg, cache_dir=cache_dir,
                                            seed=cfg.seed)
-    except FaceLeaksError as err:
-        log.warning("attribute study failed, the membership study goes on: %s", err)
-        failed.append(f"{STAGE_FAILED}attributes: {type(err).__name__}: {err}")
+    except Exception as err:  # the membership study goes on; the CLI reports the stage in one line
+        failed.append(stage_failure("attributes", err))
         return None
     timer.timings.update(record.timings_s)
     return replace(record, timings_s={})

@@ -4,7 +4,8 @@ Each run writes ``run.json`` into its output folder first: the settings that dec
 (``ExperimentConfig.to_dict()`` without ``output_dir`` and ``runtime``, plus the command's own
 choices such as ``--seeds``), the commands run there and a status: ``running`` while it runs,
 ``complete``, ``incomplete`` (a later stage failed; what finished was written, the failed stages
-are listed) or ``failed``. A folder holding faceleaks outputs of other settings, or outputs
+are listed) or ``failed``, and the stages that finished (``finished_stages``, see
+``evaluation.stages``): a rerun of an unfinished run with the same settings reuses them. A folder holding faceleaks outputs of other settings, or outputs
 without ``run.json`` (an older faceleaks), is refused with one line naming ``--force``, so one
 folder never mixes two runs. [reconstructed] the layout of ``run.json``.
 """
@@ -25,7 +26,7 @@ from faceleaks.errors import ArtifactError, FaceLeaksError
 log = logging.getLogger(__name__)
 
 __all__ = ["RUN_FILE", "OUTPUT_FILES", "run_settings", "claim_output", "mark_run", "marked_run", "finish_run",
-           "run_status"]
+           "run_status", "mark_stage", "finished_stages"]
 
 RUN_FILE = "run.json"
 #: Files and folders faceleaks writes into an output folder (removed by ``--force``).
@@ -112,7 +113,10 @@ def claim_output(out_dir: str | Path, settings: dict[str, Any], *, command: str,
         state = "replaced"
     clean_temporaries(folder)  # left by writes of a run that was killed
     commands = sorted(set((previous or {}).get("commands", []) if state == "resume" else []) | {command})
-    _write(folder, {"settings": settings, "commands": commands, "status": "running", "failed_stages": []})
+    # a resume of a run that did not complete keeps its finished stages (reused); a complete one runs again
+    kept = list(previous.get("finished_stages", [])) if state == "resume" and previous.get("status") != "complete" else []
+    _write(folder, {"settings": settings, "commands": commands, "status": "running", "failed_stages": [],
+                    "finished_stages": kept})
     return state
 
 
@@ -123,6 +127,21 @@ def mark_run(out_dir: str | Path, status: str, *, failed_stages: tuple[str, ...]
     folder = Path(out_dir)
     record = _read_run(folder) or {}
     _write(folder, {**record, "status": status, "failed_stages": list(failed_stages)})
+
+
+def mark_stage(out_dir: str | Path, stage: str) -> None:
+    """Add ``stage`` to ``finished_stages`` in ``out_dir/run.json`` (its results are written)."""
+    folder = Path(out_dir)
+    record = _read_run(folder) or {}
+    done = list(record.get("finished_stages", []))
+    _write(folder, {**record, "finished_stages": done + ([stage] if stage not in done else [])})
+
+
+def finished_stages(out_dir: str | Path) -> list[str]:
+    """The stages ``out_dir/run.json`` lists as finished (kept from an unfinished earlier run on resume)."""
+    record = _read_run(Path(out_dir)) or {}
+    stages = record.get("finished_stages", [])
+    return [str(s) for s in stages] if isinstance(stages, list) else []
 
 
 def _write(folder: Path, record: dict[str, Any]) -> None:
@@ -154,11 +173,17 @@ def marked_run(out_dir: str | Path) -> Iterator[None]:
 def finish_run(out_dir: str | Path, failed: list[str]) -> None:
     """With ``failed`` stages: mark the run ``incomplete`` and raise (one line); its outputs stay written.
 
+    If ``run.json`` cannot be written (a full disk), it keeps ``running`` and its finished stages, so
+    a rerun still resumes; the error raised names the failed stage all the same.
+
     Raises
     ------
     FaceLeaksError
         ``run incomplete: <first failed stage>; the finished stages were written to <out_dir>``.
     """
     if failed:
-        mark_run(out_dir, "incomplete", failed_stages=failed)
+        try:
+            mark_run(out_dir, "incomplete", failed_stages=failed)
+        except FaceLeaksError as err:  # e.g. the disk that failed the stage is still full: say what failed first
+            log.warning("could not mark %s incomplete: %s", out_dir, err)
         raise FaceLeaksError(f"run incomplete: {failed[0]}; the finished stages were written to {out_dir}")

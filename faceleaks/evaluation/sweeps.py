@@ -18,6 +18,7 @@ import numpy as np
 from faceleaks.config import ExperimentConfig
 from faceleaks.errors import UndefinedMetricWarning
 from faceleaks.evaluation.results import MembershipReport, RocCurve, RunRecord
+from faceleaks.evaluation.stages import STAGE_FAILED
 from faceleaks.evaluation.sweep_results import SweepRow
 from faceleaks.metrics import auc_score, bootstrap_auc_ci, roc_curve, tpr_at_fpr
 from faceleaks.seeding import derive_seed
@@ -30,16 +31,19 @@ def run_seeds(cfg: ExperimentConfig, seeds: list[int], *, out_dir: Path, cache_d
               ) -> list[RunRecord]:
     """Run ``run(cfg_with_seed, out_dir=out_dir/seed-N, cache_dir=...)`` for each seed.
 
-    A seed whose ``results.json`` already exists in its folder is loaded, not rerun (resume).
+    A seed whose ``results.json`` already exists in its folder is loaded, not rerun (resume), unless
+    a stage of it failed (a ``STAGE_FAILED`` warning).
     """
     records = []
     for seed in seeds:
         sub = Path(out_dir) / f"seed-{seed}"
         sub.mkdir(parents=True, exist_ok=True)
         done = sub / "results.json"
-        if done.exists():
-            records.append(RunRecord.from_json(done))
-            continue
+        if done.exists():  # a seed with a failed stage runs again
+            record = RunRecord.from_json(done)
+            if not any(w.startswith(STAGE_FAILED) for w in record.warnings):
+                records.append(record)
+                continue
         record = run(dataclasses.replace(cfg, seed=seed, output_dir=str(sub)), out_dir=sub, cache_dir=cache_dir)
         if on_record is not None:
             on_record(record, sub)

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from faceleaks.atomic import atomic_write_with
 from faceleaks.memo import ImageMemo, image_keys
 from faceleaks.models.dlib_resnet import DlibResNet, load_dlib_resnet, preprocess_dlib
 from faceleaks.progress import track
@@ -64,8 +64,9 @@ class ActivationStore:
         try:
             with np.load(shard) as z:
                 self._memo.update([bytes(k) for k in z["keys"]], z["acts"])
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
-            logging.getLogger(__name__).warning("skipping unreadable activation shard %s: %s", shard, err)
+        except Exception as err:  # noqa: BLE001  torn or foreign (numpy may even raise SyntaxError): skipped
+            logging.getLogger(__name__).warning("skipping unreadable activation shard %s: %s: %s", shard,
+                                                type(err).__name__, " ".join(str(err).split())[:200])
 
     def get(self, chips: np.ndarray) -> np.ndarray:
         """Activations of ``chips`` (n, 150, 150, 3) uint8 dlib chips: float32 (n, C, h, w)."""
@@ -94,11 +95,9 @@ class ActivationStore:
     def _save(self, keys: list[bytes], acts: np.ndarray) -> None:
         if self.folder is None:
             return
-        self.folder.mkdir(parents=True, exist_ok=True)
         name = hashlib.sha1(b"".join(keys)).hexdigest()[:16]
-        tmp = self.folder / f"{name}.tmp.npz"
-        np.savez(tmp, keys=np.array([np.frombuffer(k, np.uint8) for k in keys]), acts=acts)
-        tmp.replace(self.folder / f"{name}.npz")
+        key_array = np.array([np.frombuffer(k, np.uint8) for k in keys])
+        atomic_write_with(self.folder / f"{name}.npz", lambda fh: np.savez(fh, keys=key_array, acts=acts))
 
 
 _STORES: dict[tuple[int, str], ActivationStore] = {}

@@ -9,6 +9,7 @@ are read with ``torch.load(weights_only=True)``, which unpickles tensors and pla
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import pickle
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from faceleaks.atomic import atomic_write_bytes, atomic_write_text, atomic_write_with
 from faceleaks.errors import ArtifactError
 
 __all__ = ["config_key", "save_checkpoint", "load_checkpoint", "save_weights", "load_weights", "read_sidecar", "error_line"]
@@ -46,21 +48,26 @@ def _jsonable(value: Any) -> Any:
 
 
 def save_checkpoint(path: Path, state: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
-    """Write ``path`` (.pt state_dict) and ``path.json`` atomically."""
+    """Write ``path`` (.pt state_dict) and ``path.json``, each atomically (``faceleaks.atomic``); weights first.
+
+    The sidecar records the weights' SHA-256, so a cached file damaged later is detected on load.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
-    path.with_suffix(".json").write_text(json.dumps({"version": CHECKPOINT_VERSION, **meta}, indent=1))
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    data = buf.getvalue()
+    atomic_write_bytes(path, data)
+    side = {"version": CHECKPOINT_VERSION, **meta, "weights_sha256": hashlib.sha256(data).hexdigest()}
+    atomic_write_text(path.with_suffix(".json"), json.dumps(side, indent=1))
 
 
 def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
     """Return (state_dict, meta), or None if no usable checkpoint exists at ``path``.
 
-    A torn or corrupt cached checkpoint (e.g. left by a killed run) is logged and treated as
-    missing, so it is trained and written again: a cache entry is never fatal. Raises
-    ``ArtifactError`` (one line) if the files are of another version.
+    A torn, corrupt or altered cached checkpoint (e.g. left by a killed run; its bytes no longer
+    match the SHA-256 in the sidecar, where the sidecar has one) is logged and treated as missing, so
+    it is trained and written again: a cache entry is never fatal. Raises ``ArtifactError`` (one
+    line) if the files are of another version.
     """
     path = Path(path)
     side = path.with_suffix(".json")
@@ -68,8 +75,12 @@ def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]
         return None
     try:
         meta = json.loads(side.read_text())
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, ValueError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
+        data = path.read_bytes()
+        digest = meta.pop("weights_sha256", None)  # checkpoints cached before it was recorded have none
+        if digest is not None and hashlib.sha256(data).hexdigest() != digest:
+            raise ValueError("its bytes do not match the SHA-256 in its sidecar")
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001  any unreadable cache entry is rebuilt, never fatal
         logging.getLogger(__name__).warning("cached checkpoint %s is unreadable (%s): training it again",
                                             path, error_line(err))
         return None
@@ -92,16 +103,14 @@ def save_weights(path: Path, state: dict[str, torch.Tensor] | None, meta: dict[s
     meta : JSON-serialisable metadata (numpy scalars and arrays are converted)
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     digest = None
     if state is not None:
-        tmp = path.with_suffix(".tmp")
-        torch.save({k: v.detach().cpu().contiguous() for k, v in state.items()}, tmp)
-        tmp.replace(path)
+        tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
+        atomic_write_with(path, lambda fh: torch.save(tensors, fh))
         digest = _sha256(path)
     side = json.loads(json.dumps({"version": CHECKPOINT_VERSION, **meta, "weights_sha256": digest}, default=_jsonable))
     side["sidecar_sha256"] = _meta_digest(side)
-    path.with_suffix(".json").write_text(json.dumps(side, indent=1))
+    atomic_write_text(path.with_suffix(".json"), json.dumps(side, indent=1))
 
 
 def _meta_digest(meta: dict[str, Any]) -> str:

@@ -15,6 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from faceleaks.atomic import atomic_save_figure, atomic_write_text  # noqa: E402
 from faceleaks.evaluation.defend_results import DefenceRecord  # noqa: E402
 from faceleaks.evaluation.results import MembershipReport  # noqa: E402
 from faceleaks.report.format import fmt, markdown_table  # noqa: E402
@@ -115,10 +116,12 @@ def write_defend_report(records: list[DefenceRecord], out_dir: Path) -> dict[str
     root = Path(out_dir) / "defend"
     root.mkdir(parents=True, exist_ok=True)
     summary, plot = root / "summary.md", root / "privacy_utility.png"
-    summary.write_text(defence_table(records))
+    atomic_write_text(summary, defence_table(records))
     fig = privacy_utility_figure(records)
-    fig.savefig(plot, dpi=120)
-    plt.close(fig)
+    try:
+        atomic_save_figure(plot, fig, dpi=120)
+    finally:
+        plt.close(fig)
     return {"summary": summary, "plot": plot}
 
 

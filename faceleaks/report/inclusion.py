@@ -15,6 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from faceleaks.atomic import atomic_save_figure, atomic_write_text  # noqa: E402
 from faceleaks.evaluation.inclusion_results import InclusionRecord, InclusionRow, write_inclusion  # noqa: E402
 from faceleaks.report.format import fmt, markdown_table  # noqa: E402
 
@@ -111,10 +112,12 @@ def write_inclusion_report(record: InclusionRecord, out_dir: Path) -> dict[str, 
     out.mkdir(parents=True, exist_ok=True)
     paths = {"results": out / "inclusion.json", "summary": out / "inclusion.md", "roc": out / "inclusion_roc.png"}
     write_inclusion(record, paths["results"])
-    paths["summary"].write_text(inclusion_markdown(record))
+    atomic_write_text(paths["summary"], inclusion_markdown(record))
     students = sorted({r.student for r in record.rows})
     fig = inclusion_roc_figure(record, student="lfw-identity" if "lfw-identity" in students else students[0]) \
         if students else plt.figure()
-    fig.savefig(paths["roc"], dpi=110)
-    plt.close(fig)
+    try:
+        atomic_save_figure(paths["roc"], fig, dpi=110)
+    finally:
+        plt.close(fig)
     return paths

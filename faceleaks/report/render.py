@@ -8,6 +8,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
+from faceleaks.atomic import atomic_save_figure, atomic_write_text
 from faceleaks.evaluation.attribute_results import AttributeRecord
 from faceleaks.evaluation.results import RunRecord, write_results
 from faceleaks.evaluation.sweep_results import SweepRow, write_sweep_json
@@ -19,8 +20,10 @@ __all__ = ["write_report", "write_sweep", "write_attribute_report"]
 
 
 def _save(fig: Figure, path: Path, dpi: int) -> None:
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
+    try:
+        atomic_save_figure(path, fig, dpi=dpi)
+    finally:
+        plt.close(fig)
 
 
 def write_report(record: RunRecord, out_dir: Path) -> dict[str, Path]:
@@ -37,7 +40,7 @@ def write_report(record: RunRecord, out_dir: Path) -> dict[str, Path]:
     paths = {"results": out / "results.json", "summary": out / "summary.md", "roc": out / "roc.png",
              "auc_vs_k": out / "auc_vs_k.png"}
     write_results(record, paths["results"])
-    paths["summary"].write_text(summary_markdown(record))
+    atomic_write_text(paths["summary"], summary_markdown(record))
     figures = []
     if record.membership:  # no membership result (e.g. every k skipped): no membership plots
         figures = [("roc", roc_figure(record)), ("auc_vs_k", auc_vs_k_figure(record))]
@@ -64,7 +67,7 @@ def write_sweep(rows: list[SweepRow], out_dir: Path) -> Path:
     """
     out = Path(out_dir)
     write_sweep_json(rows, out / "sweep.json")
-    (out / "sweep.md").write_text(sweep_markdown(rows))
+    atomic_write_text(out / "sweep.md", sweep_markdown(rows))
     if any(r.is_pooled for r in rows):
         _save(sweep_roc_figure(rows), out / "sweep_roc.png", dpi=120)
     return out / "sweep.md"
@@ -82,6 +85,6 @@ def write_attribute_report(record: AttributeRecord, out_dir: Path) -> dict[str, 
     out.mkdir(parents=True, exist_ok=True)
     paths = {"results": out / "attributes.json", "summary": out / "attributes.md", "plot": out / "attributes.png"}
     record.to_json(paths["results"])
-    paths["summary"].write_text("# FaceLeaks attribute inference\n\n" + attribute_markdown(record))
+    atomic_write_text(paths["summary"], "# FaceLeaks attribute inference\n\n" + attribute_markdown(record))
     _save(budget_figure(record), paths["plot"], dpi=110)
     return paths

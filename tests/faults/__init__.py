@@ -10,11 +10,16 @@ Modules and their kinds (parametrised variants of one kind listed once):
   TypeError, KeyError); an HTTP server answering 1 row for 3 images; malformed JSON; a missing key.
 - ``test_config_faults``: NaN/inf/negative/zero learning rates; negative or NaN weight decay; a
   negative seed; a NaN FPR; a TOML file not UTF-8; a TOML path that is a folder;
-  ``FACELEAKS_DATA_DIR`` pointing nowhere (LFW and UTKFace); ``FACELEAKS_DATA_DIR`` a file.
+  ``FACELEAKS_DATA_DIR`` pointing nowhere (LFW and UTKFace); ``FACELEAKS_DATA_DIR`` a file; privacy
+  settings out of range (inf / NaN noise, delta 1, label smoothing 1, sample rate 1.5, photos per
+  identity 0 or without identity mode).
 - ``test_photo_faults``: a degenerate size (1x1, 3x200); a decompression bomb header; over the
   pixel limit; a text file named .jpg; an empty file; a truncated JPEG; a folder named .jpg; file
   and folder names not valid UTF-8; no face found; nothing usable; a stale chip of a changed photo;
-  a torn / wrong-shape / foreign cached chip; a cache path that is a file; a chip write failing.
+  a torn / wrong-shape / foreign cached chip; a cache path that is a file; a chip write failing;
+  copies of one photo (one chip; a cache hit reads each photo once and stats none); an unwritable
+  chip cache (one warning plus one summing up, not one per photo); the chip cache on a real full
+  tmpfs (what fits is cached whole, every photo loads).
 - ``test_label_faults``: age 999 / -3; age not an integer; a name without fields; gender 7; race 9;
   labels.csv not UTF-8; labels.csv without the age column; no usable row; an older results.json.
 - ``test_output_faults``: another run's settings in --out; outputs without run.json; a torn
@@ -23,8 +28,19 @@ Modules and their kinds (parametrised variants of one kind listed once):
   monkeypatch in one more test); a crash mid-write; a dead writer's temporary.
 - ``test_cli_faults``: a late stage failing (run incomplete, membership kept); a DataError; an
   OSError deep inside; Ctrl-C; a bug; --out a file; the attributes command into another run.
-- ``test_cache_faults``: a torn checkpoint; a torn sidecar; a torn temporary shard; a torn shard.
-- ``test_process_faults``: ``kill -9`` of a run with busy workers; a dead run's shared folder.
+- ``test_atomic_writers``: a figure on a full disk (real tmpfs); a figure, a checkpoint and saved
+  weights failing mid-write; a source scan for writes that bypass ``faceleaks.atomic``.
+- ``test_stage_faults``: the membership stage failing (finished stages kept, a rerun resumes); the
+  report stage failing; a run killed after its first stages; a torn results.json of an unfinished run;
+  a seed of a --seeds sweep failing (sweep incomplete; the rerun redoes that seed only); ``faceleaks run``
+  into a real full tmpfs (report stage fails, results whole, refused while full, resumes after remount);
+  each stage in turn failing with a bug (the others kept, the rerun runs only what is missing);
+  --cache-dir a file (one line before any stage).
+- ``test_cache_faults``: a torn checkpoint; a torn sidecar; a torn temporary shard; a torn shard;
+  property-based (Hypothesis): any truncation, overwrite or replacement of a cached checkpoint
+  (found: an altered byte was loaded as weights; now checked by SHA-256), chip or activation shard.
+- ``test_process_faults``: ``kill -9`` of a process with busy workers; a dead run's shared folder;
+  ``kill -9`` of ``faceleaks run`` in its membership stage, then the rerun resuming.
 
 The tmpfs tests need ``mount`` (root, as in CI); elsewhere they are skipped with the reason.
 """

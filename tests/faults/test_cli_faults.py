@@ -36,7 +36,7 @@ def _one_line(result, code):
 
 
 def _fake(monkeypatch, behaviour):
-    def run_experiment(cfg, *, out_dir, cache_dir):
+    def run_experiment(cfg, *, out_dir, cache_dir, stages=None):
         (out_dir / "split.json").write_text("{}")
         return behaviour(cfg)
     monkeypatch.setattr(experiment, "run_experiment", run_experiment)

@@ -112,3 +112,32 @@ def test_data_dir_that_is_a_file(isolated, monkeypatch):
     monkeypatch.setenv("FACELEAKS_DATA_DIR", str(f))
     with pytest.raises(DataError, match="FACELEAKS_DATA_DIR"):
         find_lfw_root(None, download=False)
+
+
+@pytest.mark.parametrize("settings, needle", [
+    ({"mode": "photo", "noise_multiplier": float("inf")}, "noise_multiplier must be a finite number in (0, inf)"),
+    ({"mode": "photo", "noise_multiplier": float("nan")}, "noise_multiplier must be a finite number"),
+    ({"mode": "photo", "target_epsilon": -1.0}, "target_epsilon must be a finite number in (0, inf)"),
+    ({"delta": 1.0}, "delta must be a finite number in (0, 1)"),
+    ({"delta": float("nan")}, "delta must be a finite number in (0, 1)"),
+    ({"max_grad_norm": float("inf")}, "max_grad_norm must be a finite number"),
+    ({"head_noise_multiplier": 0}, "head_noise_multiplier must be a finite number in (0, inf)"),
+    ({"label_smoothing": 1.0}, "label_smoothing must be a finite number in [0, 1)"),
+    ({"label_smoothing": True}, "label_smoothing must be a finite number"),
+    ({"mode": "photo", "noise_multiplier": 1.0, "sample_rate": 1.5}, "sample_rate must be a finite number in (0, 1]"),
+    ({"mode": "identity", "noise_multiplier": 1.0, "photos_per_identity": 0}, "photos_per_identity must be a positive integer"),
+    ({"mode": "photo", "noise_multiplier": 1.0, "photos_per_identity": 4}, "photos_per_identity is set but mode is 'photo'"),
+])
+def test_privacy_settings_out_of_range_use_the_shared_checks(settings, needle):
+    from faceleaks.config.privacy import PrivacyConfig
+
+    with pytest.raises(ConfigError) as info:
+        PrivacyConfig(**settings)
+    assert needle in str(info.value) and "\n" not in str(info.value)
+    assert str(info.value).startswith("PrivacyConfig.")
+
+
+def test_privacy_sample_rate_of_one_is_allowed():
+    from faceleaks.config.privacy import PrivacyConfig
+
+    assert PrivacyConfig(mode="photo", noise_multiplier=1.0, sample_rate=1.0).sample_rate == 1.0

@@ -3,7 +3,8 @@
 Kinds: a 1x1 JPEG, a 3x200 sliver, a PNG whose header claims 100,000 x 100,000 pixels
 (decompression bomb), one over our own pixel limit, a text file named .jpg, an empty file, a
 truncated JPEG, a folder named .jpg, a file name and a folder name that are not valid UTF-8, a
-chipper that finds no face, every photo unusable, a stale chip (photo changed in place, same size),
+chipper that finds no face, every photo unusable, a stale chip (photo changed in place, same size,
+the chip newer than it), copies of one photo (one chip; a hit reads each photo once and stats none),
 a torn cached chip, a chip of the wrong shape, a cache path that is a file.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import os
 import struct
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -126,13 +128,14 @@ def test_stale_chip_of_a_changed_photo_is_remade(tmp_path):
     _jpeg(p, value=200)  # same size on disk (a flat JPEG), new content
     assert p.stat().st_size == size
     (chip,) = _cached_files(cache)
-    os.utime(chip, ns=(p.stat().st_mtime_ns - 10**9,) * 2)  # chip written before the change
+    os.utime(chip, ns=(p.stat().st_mtime_ns + 10**9,) * 2)  # the old chip even looks newer than the photo
     second = _load([p], cache_dir=cache)[0].images[0]
     assert abs(int(second.mean()) - int(first.mean())) > 100
+    assert len(_cached_files(cache)) == 2  # keyed by content: the new bytes have their own chip
 
 
 @pytest.mark.parametrize("damage", ["torn", "wrong-shape", "not-npy"])
-def test_damaged_cached_chip_is_rebuilt_not_fatal(tmp_path, damage):
+def test_damaged_cached_chip_is_rebuilt_not_fatal(tmp_path, damage, caplog):
     p = _jpeg(tmp_path / "a.jpg", value=90)
     cache = tmp_path / "cache"
     want = _load([p], cache_dir=cache)[0].images
@@ -146,15 +149,38 @@ def test_damaged_cached_chip_is_rebuilt_not_fatal(tmp_path, damage):
     os.utime(chip, ns=(p.stat().st_mtime_ns + 10**9,) * 2)
     np.testing.assert_array_equal(_load([p], cache_dir=cache)[0].images, want)
     np.testing.assert_array_equal(np.load(chip), want[0])  # rewritten whole
+    assert f"rebuilding {'unreadable ' if damage != 'wrong-shape' else ''}cached chip {chip}" in caplog.text
+
+
+def test_copies_of_a_photo_share_one_chip_and_a_hit_reads_each_photo_once(tmp_path, monkeypatch):
+    a = _jpeg(tmp_path / "A" / "A_0001.jpg", value=70)
+    b = tmp_path / "B" / "B_0001.jpg"
+    b.parent.mkdir()
+    b.write_bytes(a.read_bytes())
+    c = _jpeg(tmp_path / "C" / "C_0001.jpg", value=150)
+    cache = tmp_path / "cache"
+    first = load_faces([a, b, c], ["a", "b", "c"], ["A", "B", "C"], CHIP, cache_dir=cache).images
+    assert len(_cached_files(cache)) == 2
+    calls = []
+    real_read, real_stat = Path.read_bytes, Path.stat
+    monkeypatch.setattr(Path, "read_bytes", lambda self: calls.append(("read", self.name)) or real_read(self))
+    monkeypatch.setattr(Path, "stat", lambda self, **kw: calls.append(("stat", self.name)) or real_stat(self, **kw))
+    monkeypatch.setattr("faceleaks.data.faces._chip", lambda *a: pytest.fail("a cache hit chipped a photo"))
+    again = load_faces([a, b, c], ["a", "b", "c"], ["A", "B", "C"], CHIP, cache_dir=cache).images
+    np.testing.assert_array_equal(again, first)
+    photo_calls = [x for x in calls if x[1].endswith(".jpg")]
+    assert sorted(photo_calls) == [("read", "A_0001.jpg"), ("read", "B_0001.jpg"), ("read", "C_0001.jpg")]
 
 
 def test_cache_path_that_is_a_file_only_skips_caching(tmp_path, caplog):
-    p = _jpeg(tmp_path / "a.jpg")
+    photos = [_jpeg(tmp_path / f"{n}.jpg", value=20 * n) for n in range(1, 5)]
     blocker = tmp_path / "cache"
     blocker.write_text("a file where the cache folder should be")
-    fs, _ = _load([p], cache_dir=blocker)
-    assert len(fs) == 1 and not fs.unreadable
+    fs = load_faces(photos, [p.stem for p in photos], ["x"] * 4, CHIP, cache_dir=blocker)
+    assert len(fs) == 4 and not fs.unreadable
     assert "face chip not cached" in caplog.text and "a file is in the way" in caplog.text
+    lines = [r.getMessage() for r in caplog.records if "not cached" in r.getMessage()]
+    assert len(lines) == 2 and lines[1].startswith("4 face chips were not cached (first: cannot write")
 
 
 def test_interrupted_chip_write_leaves_no_chip(tmp_path, monkeypatch):
@@ -168,3 +194,16 @@ def test_interrupted_chip_write_leaves_no_chip(tmp_path, monkeypatch):
     fs, _ = _load([p], cache_dir=cache)
     assert len(fs) == 1
     assert not [f for f in (cache / "chips").rglob("*") if f.is_file()]  # no torn chip, no temporary
+
+
+def test_chip_cache_on_a_real_full_disk_caches_what_fits_and_loads_everything(small_fs, tmp_path, caplog):
+    """A real 64 kB tmpfs as the cache: some chips fit, the rest are logged once; no torn chip is left."""
+    photos = [_jpeg(tmp_path / "photos" / f"p{n}.jpg", value=3 * n, size=(48 + n, 64)) for n in range(40)]
+    args = (photos, [p.stem for p in photos], ["x"] * 40, CHIP)
+    fs = load_faces(*args, cache_dir=small_fs)
+    assert len(fs) == 40 and not fs.unreadable
+    cached = _cached_files(small_fs)
+    assert 0 < len(cached) < 40 and "the disk is full" in caplog.text
+    assert not [p for p in small_fs.rglob("*") if p.name.endswith(".tmp")]
+    assert all(np.load(c).shape == (16, 16, 3) for c in cached)  # whole chips only
+    np.testing.assert_array_equal(load_faces(*args, cache_dir=small_fs).images, fs.images)
