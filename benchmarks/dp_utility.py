@@ -28,6 +28,10 @@ noisy-means head: photo sigma 1 / 2: 0.191 / 0.148 (eps 17.9 / 6.4), identity si
 noise 1): 0.072 / 0.057 (eps 19.0 / 8.2) | Adam 3e-3: photo 0.196 / 0.091, identity 0.053 / 0.053.
 quick members, ``--unfreeze 2`` (the default teacher): none 0.995 (38 s) | ls0.1 0.995 (29 s) |
 photo sigma 1: 0.120 (eps 17.9, 314 s) | identity sigma 1: 0.091 (eps 17.9, 254 s).
+quick members, ``--unfreeze 2``, target epsilon with a noisy-means head (5 December, session 4, load about
+4): photo eps 8, head noise 4 (the grid's first DP setting) 0.196 | head noise 1: 0.636 | head noise 0.7:
+0.713 (the SGD phase then gets sigma 3.6) | photo eps 50, head noise 1 / 0.7: 0.823 / 0.923 | identity eps 8,
+head noise 1: 0.086. Most of the budget on the head's Gaussian mechanism is the tuning that matters here.
 large (610 people with >= 4 photos, 2433 / 2517 photos), ``--unfreeze 1``: none 0.967 (42 s) |
 photo sigma 1, q 0.026, 780 steps: 0.003 (eps 5.0, 311 s) | photo sigma 1 / 2, q 0.091, 220 steps:
 0.007 / 0.007 (eps 10.5 / 3.5) | identity sigma 1, q 0.25, 80 steps: 0.002 (eps 17.9, 413 s).
@@ -72,6 +76,11 @@ SETTINGS = {
     **{f"identity-s{s}-lr3e-3": (PrivacyConfig(**_I, noise_multiplier=s), {"finetune_learning_rate": 3e-3})
        for s in (1, 2)},
     **{f"photo-s{s}-q0.1": (PrivacyConfig(**_P, noise_multiplier=s, sample_rate=0.1), {}) for s in (1, 2)},
+    # the grid's DP settings (target epsilon, noisy-means head at the default head noise 4) and the same with
+    # most of the budget on the head's noisy class means (head noise 1)
+    **{f"{u}-eps{e}-nm{h}": (PrivacyConfig(**(_P if u == "photo" else _I), target_epsilon=float(e),
+                                           head_init="noisy-means", head_noise_multiplier=float(h)), {})
+       for u in ("photo", "identity") for e in (8, 50) for h in (4, 1, 0.7)},
 }
 
 

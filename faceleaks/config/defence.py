@@ -120,6 +120,13 @@ def _s(name: str, defence: str = "none", teacher: dict | None = None, **params: 
     return DefenceSetting(name, OutputDefenceSpec(defence, params), dict(teacher or {}))
 
 
+def _dp(mode: str, epsilon: float, head_noise: float) -> dict[str, Any]:
+    """DP-SGD at ``epsilon`` (delta 1e-5) with a noisy-means head of noise ``head_noise``: most of the budget
+    on the head (``benchmarks/dp_utility.py``: at photo-level epsilon 8 a head noise of 0.7 identified
+    0.71 of held-out member photos against 0.20 with the default 4)."""
+    return {"mode": mode, "target_epsilon": epsilon, "head_init": "noisy-means", "head_noise_multiplier": head_noise}
+
+
 #: The default sweep (issue 14): output defences on the one victim, then training defences (recipes,
 #: fewer unfrozen stages, label smoothing, DP-SGD at photo and identity level, epsilon at delta 1e-5).
 #: ``light`` keeps half of each member's photos out (``train_photos = "half"``) so the owner's
@@ -140,10 +147,9 @@ DEFAULT_DEFENCE_GRID: tuple[DefenceSetting, ...] = (
     _s("unfreeze-1", teacher={"unfreeze_last_n": 1}),
     _s("head-only", teacher={"unfreeze_last_n": 0}),
     _s("label-smoothing-0.1", teacher={"privacy": {"label_smoothing": 0.1}}),
-    _s("dp-photo-eps8", teacher={"privacy": {"mode": "photo", "target_epsilon": 8.0, "head_init": "noisy-means"}}),
-    _s("dp-photo-eps50", teacher={"privacy": {"mode": "photo", "target_epsilon": 50.0, "head_init": "noisy-means"}}),
-    _s("dp-identity-eps8", teacher={"privacy": {"mode": "identity", "target_epsilon": 8.0,
-                                                "head_init": "noisy-means"}}),
+    _s("dp-photo-eps8", teacher={"privacy": _dp("photo", 8.0, 0.7)}),
+    _s("dp-photo-eps50", teacher={"privacy": _dp("photo", 50.0, 0.7)}),
+    _s("dp-identity-eps8", teacher={"privacy": _dp("identity", 8.0, 1.0)}),
 )
 #: A three-setting grid for tests and CI (``--quick``).
 QUICK_DEFENCE_GRID: tuple[DefenceSetting, ...] = (
