@@ -89,6 +89,13 @@ def test_a_rounding_box_is_sealed_before_it_knows_its_classes(p, d):
     assert np.all(np.abs(q.sum(1) - 1) <= p.shape[1] * 0.5 * 10.0 ** -d + 1e-9)
 
 
+def test_a_rounding_bound_met_with_equality_passes_the_contract():
+    """32 entries of 0.03125 rounded to 4 decimals (half to even: 0.0312) sum to exactly 1 - 32 * 0.5e-4."""
+    p = np.full((1, 32), 0.03125, np.float32)
+    q = seal(RoundingBlackBox(_box(p), decimals=4)).query(_images(1)).values
+    assert q[0, 0] == pytest.approx(0.0312) and abs(q.sum() - 1) == pytest.approx(32 * 0.5e-4)
+
+
 def test_the_contract_refuses_rows_beyond_the_per_class_tolerance():
     p = np.full((2, 4), 0.25, np.float32)
     box = RoundingBlackBox(_box(p), decimals=1)
