@@ -16,6 +16,7 @@ import typer
 from rich.table import Table
 
 from faceleaks.atomic import atomic_write_text
+from faceleaks.config.defence import DEFAULT_DEFENCE_GRID
 
 __all__ = ["register", "defend"]
 
@@ -81,11 +82,14 @@ def _run_seeds(cfg, seeds: tuple[int, ...], out_dir: Path, run) -> None:
     html_after_run(out_dir, _CLI["console"])  # OUT/defend/report.html, with the per-seed table
 
 
+_DEFAULT_NAMES = [s.name for s in DEFAULT_DEFENCE_GRID]
+
+
 def defend(
     quick: bool = typer.Option(False, "--quick", help="Quick preset and a 3-setting grid (none, rounding d=1, Gaussian 0.05)."),
     config: Optional[Path] = typer.Option(None, "--config", help="TOML file of run settings (see README)."),
-    grid: Optional[Path] = typer.Option(None, "--grid", help="TOML file of \\[[setting]] tables (name, output = {name, params}, teacher = {...})."),
-    only: Optional[str] = typer.Option(None, "--only", help="Run only these settings of the grid, e.g. none,round-2."),
+    grid: Optional[Path] = typer.Option(None, "--grid", help="TOML file of \\[\\[setting]] tables (name, output = {name, params}, teacher = {...})."),
+    only: Optional[str] = typer.Option(None, "--only", help="Run only these settings of the grid, comma-separated (default grid: " + ", ".join(_DEFAULT_NAMES) + ")."),
     k: int = typer.Option(5, "--k", help="Photos per identity of the identity-level attacks."),
     shadows: int = typer.Option(0, "--shadows", help="Shadow teachers per victim recipe for LiRA, their students behind the same defence (0: no LiRA)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of every random choice (default 0)."),

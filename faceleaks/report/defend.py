@@ -103,6 +103,9 @@ def privacy_utility_figure(records: list[DefenceRecord]) -> Figure:
             if head is not None:
                 ax.plot(x, head.auc, "o", mfc="none", color="grey")
         ax.axhline(0.5, color="black", lw=0.6, ls=":")
+        xs = [x_of(r) for r in records if x_of(r) == x_of(r)]
+        if xs:  # accuracies: never past 1
+            ax.set_xlim(min(xs) - 0.02 * max(1.0 - min(xs), 0.05), 1.0 + 0.01 * max(1.0 - min(xs), 0.05))
         ax.set_xlabel(label)
     axes[0].set_ylabel("identity-level AUC (k photos, training photos)")
     fig.suptitle("Best adaptive attack with 95 % CI (filled: blue output defence, orange recipe, red DP-SGD "

@@ -105,6 +105,23 @@ def _utility(r: DefenceRecord) -> str:
             f"API {fmt(api)}")
 
 
+def _caveats(records: tuple[DefenceRecord, ...], base: DefenceRecord, best: DefenceRecord) -> str:
+    """How far the recommendation can be trusted: which settings' intervals overlap the chosen one's, and
+    what it does to gender inference through the API."""
+    lo, hi = best.best_adaptive.auc_ci
+    overlap = [r.setting for r in records if r is not best and r.best_adaptive is not None
+               and r.best_adaptive.auc_ci[0] <= hi and r.best_adaptive.auc_ci[1] >= lo]
+    text = (f"Its interval overlaps those of {len(overlap)} of the other {len(records) - 1} settings"
+            + (f" ({', '.join(overlap)})" if len(overlap) <= 4 else "") +
+            ": one split of people cannot rank these (repeat with --seeds)." if overlap else
+            "Its interval overlaps no other setting's.")
+    g_base, g_best = base.gender, best.gender
+    if g_base is not None and g_best is not None:
+        text += (f" Gender inference through the API (balanced accuracy): {fmt(g_best.balanced_accuracy)} behind "
+                 f"{best.setting}, {fmt(g_base.balanced_accuracy)} undefended.")
+    return text
+
+
 def sweep_verdict_section(s: DefenceSweep) -> Section:
     """Section 1: what the undefended API leaks, which setting leaks least against an adaptive attacker, at what cost."""
     base = _undefended(s.records)
@@ -122,6 +139,7 @@ def sweep_verdict_section(s: DefenceSweep) -> Section:
         if lowest is not None and lowest is not best:
             fix += (f" Lower still, at a cost: {lowest.setting}, {_auc(lowest.best_adaptive)}, at "
                     f"{_utility(lowest)}.")
+        fix += " " + _caveats(s.records, base, best)
     note = ("AUCs are identity level on the teacher's training photos, with bootstrap intervals over people; the "
             "best adaptive attack is the maximum over several attacks on the same people, which overstates it "
             "slightly. The table below has every setting.")
@@ -194,7 +212,12 @@ def sweep_provenance_section(s: DefenceSweep) -> Section:
              f"{fmt(r0.base_enrolment_accuracy)} on {r0.n_identification_photos} held-out member photos"),
             ("results schema", str(r0.schema_version))]
     rows += [(f"{r.setting}: time", f"{r.seconds:.1f} s") for r in s.records]
-    rows += [(f"{r.setting}: note", n) for r in s.records for n in r.notes]
+    notes: dict[str, list[str]] = {}
+    for r in s.records:
+        for n in r.notes:
+            notes.setdefault(n, []).append(r.setting)
+    rows += [("note" + (f" ({', '.join(who)})" if len(who) < len(s.records) else " (every setting)"), n)
+             for n, who in notes.items()]
     rows += [(f"{r.setting}: file", f"{p.parent.name}/{p.name}") for r, p in zip(s.records, s.sources)]
     return Section("provenance", "Provenance", tables=(Table("Where every number on this page comes from",
                                                              ("item", "value"), tuple(rows)),))
