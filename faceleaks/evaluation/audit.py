@@ -3,7 +3,7 @@
 The auditor holds an endpoint (``serving.client.HttpBlackBox``, or any ``BlackBox``), photos of
 **probe** people (is each a member of the teacher's training set?) and of **reference** people it
 knows are not members, and dlib's public base model. Scores and p-values come from
-``audit_scores`` (the consistency gap, calibrated on the reference people); each probe person
+``audit_scores`` (the Fisher gap, calibrated on the reference people); each probe person
 gets a verdict at the configured FPR [reconstructed]:
 
 - ``member`` (flagged) when p <= FPR;

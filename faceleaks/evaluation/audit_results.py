@@ -27,7 +27,7 @@ OLD_AUDIT_FORMAT = "faceleaks-audit/1"
 
 @dataclass(frozen=True)
 class PersonVerdict:
-    """One probe person: ``score`` (consistency gap, higher = more likely member), ``p_value`` (against
+    """One probe person: ``score`` (Fisher gap, higher = more likely member), ``p_value`` (against
     the reference people's scores, in (0, 1]), ``verdict`` (one of ``VERDICTS``), ``n_queries`` (their
     photos sent to the API) and ``is_member`` from the labels file (None without one)."""
 

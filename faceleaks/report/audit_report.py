@@ -68,8 +68,9 @@ def fix_sentence(r: AuditRecord) -> str:
 
 def method_sentence(r: AuditRecord) -> str:
     """How the scores were made [reconstructed]."""
-    return (f"Attack {r.attack}: each person's photos go to the API; their consistency gap (how much more the API's "
-            f"answers agree across a person's photos than dlib's public base model predicts) is the score, higher "
+    return (f"Attack {r.attack}: each person's photos go to the API; their Fisher gap (how much more the API's "
+            f"answers agree across a person's photos than dlib's public base model predicts, on the arctanh scale of "
+            f"the pairs' cosines) is the score, higher "
             f"meaning more likely a member. Endpoint {r.endpoint or 'not recorded'}, returning {r.output_kind}. "
             "The attacker holds only photos, the public base model and the API key.")
 
@@ -117,7 +118,7 @@ def score_figure(r: AuditRecord) -> Figure:
         label = None if p.verdict in seen else f"probe person: {p.verdict}"
         seen.add(p.verdict)
         ax.axvline(p.score, color=_COLOURS.get(p.verdict, "black"), lw=1.4, label=label)
-    ax.set_xlabel("consistency gap score (higher = more likely a member)")
+    ax.set_xlabel("Fisher gap score (higher = more likely a member)")
     ax.set_ylabel("reference people")
     ax.legend(fontsize=8, loc="upper left", frameon=False)
     fig.tight_layout()
