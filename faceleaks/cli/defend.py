@@ -79,7 +79,7 @@ def _run_seeds(cfg, seeds: tuple[int, ...], out_dir: Path, run) -> None:
     atomic_write_text(path, seeds_table(by_seed))
     _CLI["console"].print(seeds_table(by_seed))
     _CLI["console"].print(f"over seeds: {path}")
-    html_after_run(out_dir, _CLI["console"])  # OUT/defend/report.html, with the per-seed table
+    html_after_run(out_dir / "defend", _CLI["console"])  # OUT/defend/report.html, with the per-seed table
 
 
 _DEFAULT_NAMES = [s.name for s in DEFAULT_DEFENCE_GRID]

@@ -50,6 +50,7 @@ from faceleaks.serving.defences import apply_output_defence
 from faceleaks.serving.function import FunctionBlackBox
 from faceleaks.serving.local import LocalBlackBox
 from faceleaks.serving.sealed import seal
+from faceleaks.serving.validation import contract_of
 from faceleaks.serving.wrappers import CountingBlackBox
 
 __all__ = ["run_defend", "defence_secret", "setting_dir"]
@@ -98,7 +99,7 @@ def _victim(cfg: ExperimentConfig, dcfg: DefendConfig, out_dir: Path, cache_dir:
     tag = hashlib.sha256(repr(sorted(cfg.teacher.to_dict().items())).encode()).hexdigest()[:10]
     victim_dir = Path(out_dir) / "defend" / "victims" / tag
     victim_dir.mkdir(parents=True, exist_ok=True)
-    owner = build_owner(cfg, out_dir=victim_dir, cache_dir=cache_dir)
+    owner = build_owner(cfg, out_dir=victim_dir, cache_dir=cache_dir, need_head=True)
     data = owner.data
     attacker = make_attacker_data(data.split, train_fraction=cfg.split.member_train_fraction, seed=cfg.seed,
                                   photos=cfg.teacher.resolved_recipe.photos)
@@ -110,8 +111,11 @@ def _victim(cfg: ExperimentConfig, dcfg: DefendConfig, out_dir: Path, cache_dir:
     if dcfg.n_shadow_teachers:
         targets = {s: held_photos(data, s, cfg) for s in dcfg.photo_settings}
         lira = build_lira_shadows(data, cfg, attacker, targets, cache_dir=cache_dir).models
-    return _Victim(owner, Path(cache_dir), shadows, plan, identification_accuracy(owner.teacher, data),
-                   enrolment_accuracy(owner.teacher, data), enrolment_accuracy(base, data), lira)
+    if cfg.teacher.resolved_recipe.photos == "all":  # the "held-out" photos trained it: no utility to measure
+        measured = (float("nan"), 0), float("nan")
+    else:
+        measured = identification_accuracy(owner.teacher, data), enrolment_accuracy(owner.teacher, data)
+    return _Victim(owner, Path(cache_dir), shadows, plan, *measured, enrolment_accuracy(base, data), lira)
 
 
 def _setting_config(cfg: ExperimentConfig, setting: DefenceSetting, dcfg: DefendConfig) -> ExperimentConfig:
@@ -172,7 +176,7 @@ def _tolerance(setting: DefenceSetting, n_classes: int) -> tuple[str, float]:
     """(output kind, declared row-sum tolerance) of the defence on a posterior box of ``n_classes``."""
     probe = FunctionBlackBox(lambda x: np.full((len(x), n_classes), 1.0 / n_classes, np.float32), input_size=1)
     box = apply_output_defence(probe, setting.output, secret=b"probe", n_classes=n_classes)
-    return box.output_kind.value, float(getattr(box, "row_sum_tolerance", 1e-6))
+    return box.output_kind.value, contract_of(box).tolerance_for(n_classes)
 
 
 def _record(setting: DefenceSetting, key: str, cfg: ExperimentConfig, victim: _Victim, attacked: tuple,

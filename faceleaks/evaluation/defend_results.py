@@ -40,7 +40,7 @@ class DefenceRecord:
     enrolment_accuracy / base_enrolment_accuracy : the same photos put with the nearest member centroid
         of the teacher's / unmodified dlib's embeddings (what the embedding keeps; not a utility
         under DP, whose guarantee does not cover centroids of member photos)
-    privacy : the teacher's training defence (``PrivacyConfig.label``: ``none``, ``photo DP`` ...);
+    privacy : the teacher's training defence (``none``, else ``PrivacyConfig.tag``, e.g. ``dp-photo-eps8.0``);
         ``dp_epsilon`` / ``dp_delta``: the accountant's (epsilon, delta), NaN without DP
     verification : the teacher on LFW pairs of people it did not train on
     student_accuracy / defended_student_accuracy : test accuracy (fraction) per student, of the

@@ -233,11 +233,13 @@ class OwnerModels:
 
 
 def build_owner(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Path, timer: Timer | None = None,
-                verify: bool = True) -> OwnerModels:
+                verify: bool = True, need_head: bool = False) -> OwnerModels:
     """Data, teacher (on the members' training photos), verification and students.
 
     Writes ``split.json`` into ``out_dir``. Stage seconds go to ``timer`` (data, teacher,
-    verification, students). Raises ``DataError`` / ``ConfigError`` on bad data or settings.
+    verification, students); ``need_head``: the teacher must come with its closed-set head
+    (``build_teacher``; ``faceleaks defend`` measures utility with it). Raises ``DataError`` /
+    ``ConfigError`` on bad data or settings.
     """
     configure_torch(cfg.runtime.threads)
     timer = timer or Timer()
@@ -245,7 +247,7 @@ def build_owner(cfg: ExperimentConfig, *, out_dir: Path, cache_dir: Path, timer:
         data = prepare_data(cfg, out_dir=Path(out_dir), cache_dir=Path(cache_dir))
     with timer("teacher"):
         teacher = build_teacher(data, cfg, data.split.member_train, name="teacher", cache_dir=Path(cache_dir),
-                                need_head=True)
+                                need_head=need_head)
     verification = None
     if verify:
         with timer("verification"):

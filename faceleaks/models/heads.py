@@ -1,7 +1,8 @@
 """The teacher's training head (cosine softmax) and the per-sample gradients of its custom layers.
 
-``CosineHead`` is the classification head a dlib teacher is fine-tuned through (discarded after
-training: the teacher is the embedder). The ``*_grad_sample`` functions give the per-sample
+``CosineHead`` is the classification head a dlib teacher is fine-tuned through; its weight is kept
+with the teacher (``Teacher.head``: the owner's closed-set identification), while students are
+built on the teacher's embedding. The ``*_grad_sample`` functions give the per-sample
 gradients of ``CosineHead`` and of dlib's ``Affine`` layer in closed form, in the signature of
 Opacus's grad samplers (``faceleaks.models.privacy`` registers them); they are plain torch.
 """

@@ -70,7 +70,7 @@ def defence_table(records: list[DefenceRecord]) -> str:
              markdown_table(HEADER, [_row(r) for r in records]), "",
              f"Member identification: the teacher's own closed-set head on {r0.n_identification_photos} held-out "
              f"member photos (unmodified dlib has no head; by nearest centroid of the members' training photos, "
-             f"'enrolment', it reaches {fmt(r0.base_enrolment_accuracy)}). ε: the DP teacher's, at δ = 1e-5 "
+             f"'enrolment', it reaches {fmt(r0.base_enrolment_accuracy)}). ε: the DP teacher's, at its δ "
              "(∞: no DP).",
              "Headline: `base-diff-fisher_gap` (no shadow models; posterior outputs only). Best adaptive: the "
              "highest AUC among label-only, averaging, base-diff, LiRA, compactness and label-agreement attacks on "

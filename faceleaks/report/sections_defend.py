@@ -88,7 +88,8 @@ UTILITY_SLACK = 0.02
 
 def _keeps_utility(r: DefenceRecord, base: DefenceRecord) -> bool:
     api, base_api = (x.defended_student_accuracy.get(x.student, float("nan")) for x in (r, base))
-    return (r.identification_accuracy >= base.identification_accuracy - UTILITY_SLACK
+    # NaN (no head, no held-out photos) is unknown, not a loss: only a measured drop excludes a setting
+    return (not r.identification_accuracy < base.identification_accuracy - UTILITY_SLACK
             and not api < base_api - UTILITY_SLACK)
 
 

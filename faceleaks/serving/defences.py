@@ -85,6 +85,11 @@ class RoundingBlackBox(WrappingBox):
         return 0.5 * 10.0 ** -self.decimals
 
     @property
+    def row_sum_tolerance_offset(self) -> float:
+        """How far the inner box's rows may already stray from 1 (its contract's tolerance), added once."""
+        return self._inner.tolerance
+
+    @property
     def row_sum_tolerance(self) -> float:
         """n_classes * 0.5 * 10^-d, for reports; ``QueryError`` while n_classes is unknown (not given
         and nothing answered yet). The contract reads ``row_sum_tolerance_per_class`` instead."""

@@ -175,6 +175,11 @@ class WrappingBox(HandleBox):
         return self._inner.tolerance
 
     @property
+    def row_sum_tolerance_offset(self) -> float:
+        """With a per-class tolerance, the fixed part the inner box adds (0 otherwise), kept likewise."""
+        return self._inner.tolerance if self._inner.per_class > 0 else 0.0
+
+    @property
     def row_sum_tolerance_per_class(self) -> float:
         """The inner box's per-class row-sum tolerance (0 unless it rounds), kept like ``row_sum_tolerance``."""
         return self._inner.per_class

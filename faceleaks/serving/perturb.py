@@ -48,11 +48,15 @@ class TopKBlackBox(WrappingBox):
 
     output_kind = OutputKind.TOPK
 
-    row_sum_tolerance = 1e-6
     row_sum_tolerance_per_class = 0.0
-    """How far a row's sum may exceed 1 (float32 rounding). The contract's TOPK rule is a row sum in
-    (0, 1 + tolerance]: renormalised rows sum to 1; otherwise a row keeps the top-k posteriors'
-    mass, in (0, 1]. (A tolerance of 1, declared before, let top-k rows sum to 2.)"""
+
+    @property
+    def row_sum_tolerance(self) -> float:
+        """How far a row's sum may exceed 1: float32 rounding (1e-6), or the inner box's own tolerance if
+        larger. The contract's TOPK rule is a row sum in (0, 1 + tolerance]: renormalised rows sum to 1;
+        otherwise a row keeps the top-k posteriors' mass, at most the inner row's sum. (A tolerance of 1,
+        declared before, let top-k rows sum to 2.)"""
+        return max(1e-6, self._inner.tolerance + self._inner.per_class * (self._inner.n_classes or 0))
 
     def query(self, images: np.ndarray) -> QueryResult:
         """(n_queries, n_classes) float32: the inner posteriors with all but the k largest set to 0."""
@@ -76,8 +80,8 @@ class LabelOnlyBlackBox(WrappingBox):
 
     output_kind = OutputKind.LABEL
     row_sum_tolerance = 0.0
-    row_sum_tolerance_per_class = 0.0
     """Vacuous: label answers have no rows to sum."""
+    row_sum_tolerance_per_class = 0.0
 
     def query(self, images: np.ndarray) -> QueryResult:
         """(n_queries,) int64: the arg-max class of each inner answer."""

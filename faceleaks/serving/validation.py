@@ -7,7 +7,7 @@ same rules:
 
 - the answer is a ``QueryResult`` of the declared kind, with one row per image sent;
 - POSTERIOR / TOPK: a 2-D float array of at least 2 columns, finite, non-negative; POSTERIOR
-  rows sum to 1 within ``tolerance`` (relative, default 1e-3), TOPK rows sum to more than 0 and
+  rows sum to 1 within ``tolerance`` (absolute, probability units; default 1e-3), TOPK rows sum to more than 0 and
   at most 1 + ``tolerance``;
 - LABEL: a 1-D integer array, every class in [0, n_classes) when ``n_classes`` is known.
 
@@ -15,8 +15,9 @@ A box (an output defence that rounds or adds noise) may declare how far its rows
 summing to 1 with a ``row_sum_tolerance`` attribute (float, probability units); the contract then
 uses it instead of the default for its kind. A box whose tolerance grows with the number of
 classes, which it may learn only from its first answer (rounding: n_classes * 0.5 * 10^-d),
-declares ``row_sum_tolerance_per_class`` (> 0) instead: the contract then allows that much per
-column of each answer, so a box can be sealed before it has answered. A wrapper that passes its
+declares ``row_sum_tolerance_per_class`` (> 0) instead, and ``row_sum_tolerance_offset`` for what
+its input rows may already stray: the contract then allows the offset plus that much per column of
+each answer, so a box can be sealed before it has answered. A wrapper that passes its
 inner box's answers on unchanged (counting, caching, budgets) keeps the inner box's contract
 (``endpoints.WrappingBox``); one that changes them declares its own. [reconstructed] the rules and
 defaults are ours.
@@ -81,8 +82,8 @@ def contract_of(box: object) -> Contract:
     name = type(box).__name__
     per_class = getattr(box, "row_sum_tolerance_per_class", None)
     per_class = 0.0 if per_class is None else _declared(per_class, name, "row_sum_tolerance_per_class")
-    if per_class > 0:
-        tol = 0.0
+    if per_class > 0:  # plus what the rows may already stray before rounding (the inner box's tolerance)
+        tol = _declared(getattr(box, "row_sum_tolerance_offset", 0.0), name, "row_sum_tolerance_offset")
     else:
         tol = getattr(box, "row_sum_tolerance", None)
         tol = DEFAULT_TOLERANCE if tol is None else _declared(tol, name, "row_sum_tolerance")

@@ -26,7 +26,7 @@ GRID = (DefenceSetting("none"), DefenceSetting("label-only", OutputDefenceSpec("
 
 def test_default_grid_is_the_issues_grid():
     names = [s.name for s in DEFAULT_DEFENCE_GRID]
-    assert len(names) == len(set(names))
+    assert len(names) == len(set(names)) == 18  # the README's count
     assert {s.output.name for s in DEFAULT_DEFENCE_GRID} == {"none", "rounding", "topk", "label", "gaussian", "laplace"}
     modes = {s.teacher.get("privacy", {}).get("mode") for s in DEFAULT_DEFENCE_GRID}
     assert {"photo", "identity"} <= modes  # DP-SGD at both units of privacy
