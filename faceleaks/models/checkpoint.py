@@ -22,7 +22,7 @@ import torch
 from faceleaks.atomic import atomic_write_bytes, atomic_write_text, atomic_write_with
 from faceleaks.errors import ArtifactError
 
-__all__ = ["config_key", "save_checkpoint", "load_checkpoint", "save_weights", "load_weights", "read_sidecar", "error_line"]
+__all__ = ["config_key", "chips_digest", "is_stale", "save_checkpoint", "load_checkpoint", "save_weights", "load_weights", "read_sidecar", "error_line"]
 
 CHECKPOINT_VERSION = 1
 
@@ -31,6 +31,29 @@ def config_key(*parts: Any) -> str:
     """A short stable hash of JSON-serialisable parts (configuration, image ids, seed)."""
     blob = json.dumps([CHECKPOINT_VERSION, *parts], sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:20]
+
+
+def chips_digest(images: np.ndarray, image_ids: np.ndarray) -> str:
+    """Hex SHA-256 of the training images' content, in image-id order (the order they come in does not count).
+
+    ``images`` (n, S, S, 3) uint8, ``image_ids`` (n,) str. A teacher's checkpoint records it
+    (``chips_sha256``), so a photo edited in place under the same id makes the cached teacher stale.
+    """
+    h = hashlib.sha256()
+    for i in np.argsort(np.asarray(image_ids).astype(str), kind="stable"):
+        h.update(str(image_ids[i]).encode() + b"\0" + np.ascontiguousarray(images[i]).tobytes())
+    return h.hexdigest()
+
+
+def is_stale(meta: dict[str, Any], digest: str, path: Path) -> bool:
+    """Whether a cached teacher's ``meta`` records training images other than ``digest`` (logged);
+    checkpoints from before digests were recorded are taken as they are."""
+    recorded = meta.get("chips_sha256")
+    if recorded is None or recorded == digest:
+        return False
+    logging.getLogger(__name__).warning("%s was trained on other images under the same ids (edited photos?): "
+                                        "training it again", path)
+    return True
 
 
 def error_line(err: BaseException) -> str:

@@ -19,7 +19,7 @@ from faceleaks.executor import run_tasks
 from faceleaks.config import TeacherConfig
 from faceleaks.models.activations import activation_store
 from faceleaks.models.activations import dlib_base_network as _base
-from faceleaks.models.checkpoint import load_checkpoint, save_checkpoint
+from faceleaks.models.checkpoint import chips_digest, is_stale, load_checkpoint, save_checkpoint
 from faceleaks.models.dlib_teacher import Tail, train_tail, dlib_teacher_path
 from faceleaks.models.training import configure_torch
 from faceleaks.progress import set_enabled as set_progress
@@ -55,7 +55,8 @@ def finetune_dlib_teachers(jobs: Sequence[FinetuneJob], cfg: TeacherConfig, *, c
     todo = []
     for job in jobs:
         path = dlib_teacher_path(cfg, job.image_ids, job.seed, job.name, cache_dir)
-        if load_checkpoint(path) is None:
+        cached = load_checkpoint(path)
+        if cached is None or is_stale(cached[1], chips_digest(job.chips, job.image_ids), path):
             todo.append((job, path))
     if not todo:
         return 0
@@ -80,6 +81,8 @@ def finetune_dlib_teachers(jobs: Sequence[FinetuneJob], cfg: TeacherConfig, *, c
 
     def save(i: int, result: tuple[dict, dict]) -> None:  # on this machine, as each task finishes
         state, meta = result
+        job = todo[i][0]
+        meta = {**meta, "chips_sha256": chips_digest(job.chips, job.image_ids)}
         save_checkpoint(todo[i][1], {k: torch.tensor(v) for k, v in state.items()}, meta)
 
     run_tasks(_finetune_task, tasks, backend=backend, workers=workers, shared=shared, setup=_one_thread,

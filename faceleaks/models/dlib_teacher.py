@@ -23,7 +23,7 @@ from faceleaks.config import TeacherConfig
 from faceleaks.errors import DataError
 from faceleaks.models.activations import ActivationStore, activation_store
 from faceleaks.models.activations import dlib_base_network as _base
-from faceleaks.models.checkpoint import config_key, load_checkpoint, save_checkpoint
+from faceleaks.models.checkpoint import chips_digest, config_key, is_stale, load_checkpoint, save_checkpoint
 from faceleaks.models.dlib_resnet import CHIP_SIZE, DlibResNet
 from faceleaks.models.heads import CosineHead
 from faceleaks.models.teacher import Teacher, TeacherArch
@@ -146,14 +146,15 @@ def finetune_dlib_teacher(
     store = activation_store(start, cache_dir)
     tail = Tail(_base(), start)
     path = dlib_teacher_path(cfg, image_ids, seed, name, cache_dir, hooks=hooks)
-    cached = load_checkpoint(path) if path else None
-    if cached is not None and (HEAD_KEY in cached[0] or not need_head):
+    cached, digest = (load_checkpoint(path) if path else None), chips_digest(chips, image_ids)
+    if cached is not None and (HEAD_KEY in cached[0] or not need_head) and not is_stale(cached[1], digest, path):
         head = cached[0].pop(HEAD_KEY, None)
         tail.load_state_dict(cached[0])
         log.info("reusing cached %s from %s", name, path)
         return _make_teacher(name, tail, store, {**cached[1], "cached": True}, _arch("dlib", cfg), head)
     h = torch.from_numpy(store.get(chips))
     state, meta = train_tail(tail, h, np.searchsorted(classes, identities), len(classes), cfg, seed, name, hooks)
+    meta["chips_sha256"] = digest
     if path:
         save_checkpoint(path, state, meta)
     return _make_teacher(name, tail, store, {**meta, "cached": False}, _arch("dlib", cfg), state[HEAD_KEY])

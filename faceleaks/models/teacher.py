@@ -19,7 +19,7 @@ from faceleaks.config import TeacherConfig
 from faceleaks.errors import DataError
 from faceleaks.memo import ImageMemo, image_keys
 from faceleaks.models.backbones import ScratchCNN, to_tensor
-from faceleaks.models.checkpoint import config_key, load_checkpoint, save_checkpoint
+from faceleaks.models.checkpoint import chips_digest, config_key, is_stale, load_checkpoint, save_checkpoint
 from faceleaks.models.training import DEFAULT_HOOKS, TrainingHooks, fit_classifier, hflip, predict_batches
 
 __all__ = ["Teacher", "TeacherArch", "scratch_teacher", "train_scratch_teacher", "TEACHER_ARCH_KINDS"]
@@ -142,8 +142,8 @@ def train_scratch_teacher(
                                  cfg.embedding_dim], sorted(image_ids.tolist()), seed,
                      *([] if hooks.is_default else [f"hooks:{hooks.tag}"]))
     path = Path(cache_dir) / "teachers" / f"{name}-scratch-{key}.pt" if cache_dir else None
-    cached = load_checkpoint(path) if path else None
-    if cached is not None:
+    cached, digest = (load_checkpoint(path) if path else None), chips_digest(images, image_ids)
+    if cached is not None and not is_stale(cached[1], digest, path):
         backbone = ScratchCNN(cfg.embedding_dim)
         backbone.load_state_dict(cached[0])
         log.info("reusing cached %s from %s", name, path)
@@ -159,7 +159,8 @@ def train_scratch_teacher(
                             generator=gen, augment=hflip, description=f"training {name} (scratch CNN)", hooks=hooks)
     train_acc = float((predict_batches(model, to_tensor(images)).argmax(1).numpy() == labels).mean())
     meta = {"kind": "scratch", "n_classes": len(classes), "n_train_photos": int(len(images)),
-            "final_loss": losses[-1], "train_accuracy": train_acc, "embedding_dim": cfg.embedding_dim}
+            "final_loss": losses[-1], "train_accuracy": train_acc, "embedding_dim": cfg.embedding_dim,
+            "chips_sha256": digest}
     if path:
         save_checkpoint(path, backbone.state_dict(), meta)
     return scratch_teacher(name, backbone, cfg.image_size, {**meta, "cached": False})

@@ -151,3 +151,17 @@ def test_a_head_only_teacher_embeds_as_dlib_and_trains_its_head(tmp_path):
     labels = np.searchsorted(sorted(set(IDENTITIES)), IDENTITIES)
     assert teacher.head.shape == (3, 128) and teacher.info["n_classes"] == 3
     assert (teacher.identify(CHIPS) == labels).mean() == pytest.approx(teacher.info["train_accuracy"])
+
+
+def test_a_photo_edited_under_the_same_id_makes_the_cached_teacher_stale(tmp_path, caplog):
+    cfg = TeacherConfig(finetune_epochs=1, batch_size=4)
+    finetune_dlib_teacher(CHIPS, IDENTITIES, IDS, cfg, seed=5, cache_dir=tmp_path, name="t")
+    shuffled = np.random.default_rng(0).permutation(len(CHIPS))  # the order photos come in does not count
+    again = finetune_dlib_teacher(CHIPS[shuffled], IDENTITIES[shuffled], IDS[shuffled], cfg, seed=5,
+                                  cache_dir=tmp_path, name="t")
+    assert again.info["cached"] is True
+    edited = CHIPS.copy()
+    edited[3, 70, 70] ^= 0xFF  # one pixel of one photo, same id
+    retrained = finetune_dlib_teacher(edited, IDENTITIES, IDS, cfg, seed=5, cache_dir=tmp_path, name="t")
+    assert retrained.info["cached"] is False and "trained on other images" in caplog.text
+    assert finetune_dlib_teacher(edited, IDENTITIES, IDS, cfg, seed=5, cache_dir=tmp_path, name="t").info["cached"]
