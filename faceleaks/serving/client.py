@@ -22,7 +22,7 @@ import numpy as np
 
 from faceleaks.errors import QueryBudgetExceeded, QueryError
 from faceleaks.serving.ledger import Ledger, image_hashes
-from faceleaks.serving.protocol import OutputKind, QueryResult, check_images
+from faceleaks.serving.protocol import DeclaredBox, OutputKind, QueryResult, check_images
 from faceleaks.serving.wire import encode_images
 
 __all__ = ["HttpBlackBox", "NpyAdapter", "KEY_HEADER"]
@@ -60,7 +60,7 @@ def _detail(response: httpx.Response) -> str:
     return " ".join(str(detail).split())[:300]
 
 
-class HttpBlackBox:
+class HttpBlackBox(DeclaredBox):
     """A student API at ``url`` as a ``BlackBox``.
 
     Parameters
@@ -91,16 +91,6 @@ class HttpBlackBox:
         self._kind, self._input_size = self.adapter.info(self)
         cap = getattr(self.adapter, "max_batch", None)
         self.batch_size = min(int(batch_size), int(cap)) if cap else int(batch_size)
-
-    @property
-    def output_kind(self) -> OutputKind:
-        """What the API returns (posterior, top-k or label)."""
-        return self._kind
-
-    @property
-    def input_size(self) -> int:
-        """Side S, pixels, of the square crops the API takes."""
-        return self._input_size
 
     def _refusal(self, response: httpx.Response, path: str) -> QueryError:
         status, detail = response.status_code, _detail(response)

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from faceleaks.errors import QueryError
-from faceleaks.serving.protocol import BlackBox, OutputKind, QueryResult
+from faceleaks.serving.protocol import BlackBox, DeclaredBox, QueryResult
 from faceleaks.serving.validation import Contract, check_answer, contract_of
 
 __all__ = ["register", "call", "counts", "n_endpoints", "HandleBox", "WrappingBox"]
@@ -133,7 +133,7 @@ def n_endpoints() -> int:
     return len(_TABLE)
 
 
-class HandleBox:
+class HandleBox(DeclaredBox):
     """Base of boxes whose answerer lives in the table: not picklable, copies are the box itself.
 
     A box stands for a service, so ``copy.copy`` and ``copy.deepcopy`` (e.g. of a fitted attack
@@ -183,16 +183,6 @@ class WrappingBox(HandleBox):
     def row_sum_tolerance_per_class(self) -> float:
         """The inner box's per-class row-sum tolerance (0 unless it rounds), kept like ``row_sum_tolerance``."""
         return self._inner.per_class
-
-    @property
-    def output_kind(self) -> OutputKind:
-        """What ``query`` returns (by default what the inner box returns)."""
-        return self._kind
-
-    @property
-    def input_size(self) -> int:
-        """Side S, pixels, of the square crops accepted (the inner box's)."""
-        return self._input_size
 
     def _ask(self, images: np.ndarray) -> QueryResult:
         """The inner box's answer to ``images`` (n_queries, S, S, 3) uint8."""

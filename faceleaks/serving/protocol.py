@@ -19,7 +19,7 @@ import numpy as np
 
 from faceleaks.errors import QueryError
 
-__all__ = ["OutputKind", "QueryResult", "BlackBox", "check_images"]
+__all__ = ["OutputKind", "QueryResult", "BlackBox", "DeclaredBox", "check_images"]
 
 
 class OutputKind(enum.Enum):
@@ -70,6 +70,25 @@ class BlackBox(Protocol):
 
         Raises ``QueryError`` for malformed images, a failed or unreachable model, or NaN outputs.
         """
+
+
+class DeclaredBox:
+    """Base of a box whose output kind and input size are fixed when it is built: subclasses set
+    ``_kind`` (OutputKind) and ``_input_size`` (int, pixels) and get ``BlackBox``'s two properties."""
+
+    __slots__ = ()
+    _kind: OutputKind
+    _input_size: int
+
+    @property
+    def output_kind(self) -> OutputKind:
+        """What ``query`` returns (posterior, top-k or label)."""
+        return self._kind
+
+    @property
+    def input_size(self) -> int:
+        """Side S, pixels, of the square crops the box accepts."""
+        return self._input_size
 
 
 def check_images(images: np.ndarray, size: int) -> np.ndarray:

@@ -15,7 +15,7 @@ import numpy as np
 
 from faceleaks.errors import QueryError
 from faceleaks.serving.endpoints import HandleBox, call, counts, register
-from faceleaks.serving.protocol import BlackBox, OutputKind, QueryResult
+from faceleaks.serving.protocol import BlackBox, QueryResult
 from faceleaks.serving.validation import contract_of
 
 __all__ = ["SealedBlackBox", "seal"]
@@ -61,16 +61,6 @@ class SealedBlackBox(HandleBox):
 
     def __delattr__(self, name: str) -> None:
         raise AttributeError(f"a sealed box is read-only: cannot delete {name!r}")
-
-    @property
-    def output_kind(self) -> OutputKind:
-        """What ``query`` returns (posterior, top-k or label), as declared by the sealed stack."""
-        return self._kind
-
-    @property
-    def input_size(self) -> int:
-        """Side S, pixels, of the square crops the box accepts."""
-        return self._input_size
 
     @property
     def n_queries(self) -> int:
