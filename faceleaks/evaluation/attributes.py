@@ -208,7 +208,8 @@ def run_attribute_attacks(data: Dataset, students: dict, teacher, cfg: Experimen
     seed : int, drives every choice (pools, budgets, attacks, bootstrap)
     settings : AttributeConfig, default ``cfg.attributes`` or ``AttributeConfig()``
     deploy : optional ``(student's posterior box, n_classes) -> the API the attacker queries`` (an output
-        defence, ``faceleaks defend``); its output kind replaces ``settings.outputs``
+        defence, ``faceleaks defend``); its output kind replaces ``settings.outputs``, and the white-box
+        reference, which no API changes, is not recomputed
 
     Raises
     ------
@@ -253,8 +254,9 @@ def _attack_all(sets: AttributeSets, students: dict, teacher, cfg: ExperimentCon
     no_access = _NoAccess(seal(FunctionBlackBox(_refuse, input_size=teacher.input_size)))
     prior = _run(no_access, {"student": "-", "output": "none", "role": "prior-only"}, ("prior-only",), s.budgets,
                  s.identity_budget, sets, s, seed)
-    white = _run(_EmbeddingAccess(teacher), {"student": "teacher-embedding", "output": "embedding",
-                                             "role": "white-box"}, s.attacks, ("all",), "all", sets, s, seed)
+    white = ([], []) if deploy is not None else _run(  # the reference does not depend on the API: once, in run
+        _EmbeddingAccess(teacher), {"student": "teacher-embedding", "output": "embedding", "role": "white-box"},
+        s.attacks, ("all",), "all", sets, s, seed)
     times["attribute-baselines"] = round(time.perf_counter() - t0, 2)
     return AttributeRecord(seed, {**dataclasses.asdict(s), "outputs": list(outputs)}, tuple(scores),
                            tuple(prior[0] + white[0]), tuple(identity + prior[1] + white[1]), label_summaries(sets),

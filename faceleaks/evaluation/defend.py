@@ -168,7 +168,7 @@ def _attributes(victim: _Victim, cfg: ExperimentConfig, setting: DefenceSetting,
                                    seed=cfg.seed, settings=DEFEND_ATTRIBUTES,
                                    deploy=lambda box, n: apply_output_defence(box, setting.output, secret=secret,
                                                                               n_classes=n))
-    keep = [a for a in (*record.scores, *record.baselines) if a.attribute == "gender" and a.role != "white-box"]
+    keep = [a for a in (*record.scores, *record.baselines) if a.attribute == "gender"]
     return tuple(keep), dict(record.queries)
 
 
